@@ -1,0 +1,48 @@
+# onemap: two commands on a fresh Debian 12 machine
+#   make demo   install what is missing, start the embedded PostGIS, load the demo city, serve
+#   make test   the same set-up, then the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PORT   ?= 8000
+HOST   ?= 127.0.0.1
+SIZE   ?= small
+SEED   ?= 42
+PYTEST_ARGS ?=
+ONEMAP := $(VENV)/bin/onemap
+
+.PHONY: demo test bench lint os-deps venv db serve clean notebooks-kernel
+
+demo: os-deps venv
+	$(ONEMAP) db start
+	$(ONEMAP) db upgrade
+	$(ONEMAP) demo --size $(SIZE) --seed $(SEED)
+	$(ONEMAP) serve --host $(HOST) --port $(PORT)
+
+test: os-deps venv
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: os-deps venv
+	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check spatial layers api tests benchmarks
+	$(VENV)/bin/mypy
+
+os-deps:
+	@./.ci/os-packages.sh
+
+venv: $(VENV)/.installed
+
+# reinstall when the declared dependencies change
+$(VENV)/.installed: pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+serve: venv
+	$(ONEMAP) serve --host $(HOST) --port $(PORT)
+
+clean:
+	-$(ONEMAP) db stop
+	rm -rf var .pytest_cache

@@ -1,0 +1,226 @@
+"""The `onemap` command: a thin click shell over layers/ and spatial/.
+
+Every failure the user can act on is one line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+
+from spatial.config import Settings
+from spatial.errors import OnemapError
+
+console = Console(stderr=True, soft_wrap=True)
+
+EXIT_USER_ERROR = 2
+EXIT_UNAVAILABLE = 3
+
+
+def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
+    """Print one clear line and exit non-zero."""
+    click.echo(f"onemap: error: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn domain errors into one line on stderr instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from spatial.errors import ClusterError, DatabaseUnavailable, MissingDependency
+
+        try:
+            return func(*args, **kwargs)
+        except (DatabaseUnavailable, ClusterError, MissingDependency) as err:
+            fail(err.message, EXIT_UNAVAILABLE)
+        except OnemapError as err:
+            detail = "".join(f"\n  - {d}" for d in err.details[:20])
+            fail(err.message + detail)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+
+    return wrapper
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = "ONEMAP_" + str(first["loc"][0]).upper() if first.get("loc") else "settings"
+        fail(f"{field}: {first['msg']}")
+        raise  # unreachable
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """onemap: the city's one map (一张图) on PostGIS, served over OGC API."""
+    ctx.obj = load_settings()
+
+
+# ------------------------------------------------------------------------------------ db
+@main.group()
+def db() -> None:
+    """The database: the embedded PostGIS cluster, or ONEMAP_DATABASE_URL."""
+
+
+def _cluster(settings: Settings):  # type: ignore[no-untyped-def]
+    from spatial.db import embedded_cluster
+
+    if not settings.uses_embedded_db:
+        fail("ONEMAP_DATABASE_URL is set: the embedded cluster is not used (unset it to manage var/pg)")
+    return embedded_cluster(settings)
+
+
+@db.command("start")
+@click.pass_obj
+@friendly_errors
+def db_start(settings: Settings) -> None:
+    """Start the embedded PostGIS (setting it up on first use); a second start does nothing."""
+    cluster = _cluster(settings)
+    was_running = cluster.is_running() if cluster.initialised else False
+    state = cluster.start()
+    verb = "already running" if was_running else "started"
+    console.print(f"embedded PostGIS {verb} on 127.0.0.1:{state.port} (data: {cluster.data_dir})")
+
+
+@db.command("stop")
+@click.pass_obj
+@friendly_errors
+def db_stop(settings: Settings) -> None:
+    """Stop the embedded PostGIS."""
+    cluster = _cluster(settings)
+    stopped = cluster.stop() if cluster.initialised else False
+    console.print("embedded PostGIS stopped" if stopped else "embedded PostGIS was not running")
+
+
+@db.command("status")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.pass_obj
+@friendly_errors
+def db_status(settings: Settings, as_json: bool) -> None:
+    """Say whether the database is set up and running."""
+    from dataclasses import asdict
+
+    if not settings.uses_embedded_db:
+        from spatial.db import check_database, database_url, make_engine
+
+        engine = make_engine(database_url(settings), pool_size=1)
+        version = check_database(engine)
+        click.echo(f"external PostGIS {version} reachable at {engine.url.render_as_string(True)}")
+        return
+    status = _cluster(settings).status()
+    if as_json:
+        info = asdict(status)
+        info.pop("url")
+        click.echo(json.dumps(info))
+    elif not status.initialised:
+        click.echo(f"not set up ({status.data_dir}); run `onemap db start`")
+    else:
+        state = "running" if status.running else "stopped"
+        click.echo(f"{state}: port {status.port}, pid {status.pid or '-'}, data {status.data_dir}")
+    if status.initialised and not status.running:
+        sys.exit(1)
+
+
+@db.command("url")
+@click.pass_obj
+@friendly_errors
+def db_url(settings: Settings) -> None:
+    """Print the SQLAlchemy URL of the database (with the password: keep it private)."""
+    from spatial.db import database_url
+
+    click.echo(database_url(settings))
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@click.pass_obj
+@friendly_errors
+def db_upgrade(settings: Settings, revision: str) -> None:
+    """Apply the schema migrations (Alembic)."""
+    from spatial import migrate
+
+    engine = _checked_engine(settings)
+    rev = migrate.upgrade(engine, revision)
+    console.print(f"database schema at revision {rev}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.pass_obj
+@friendly_errors
+def db_downgrade(settings: Settings, revision: str) -> None:
+    """Revert the schema to REVISION ('base' removes every onemap table)."""
+    from spatial import migrate
+
+    engine = _checked_engine(settings)
+    rev = migrate.downgrade(engine, revision)
+    console.print(f"database schema at revision {rev or 'base'}")
+
+
+@db.command("destroy")
+@click.confirmation_option(prompt="Delete the embedded cluster and all its data?")
+@click.pass_obj
+@friendly_errors
+def db_destroy(settings: Settings) -> None:
+    """Stop the embedded cluster and delete its folder."""
+    cluster = _cluster(settings)
+    cluster.destroy()
+    console.print(f"removed {cluster.root}")
+
+
+def _checked_engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from spatial.db import check_database, database_url, make_engine
+
+    engine = make_engine(database_url(settings), pool_size=2)
+    check_database(engine)
+    return engine
+
+
+# ---------------------------------------------------------------------------------- demo
+@main.command()
+@click.option("--size", type=click.Choice(["small", "large"]), default="small", show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--no-imagery", is_flag=True, help="skip the imagery scene")
+@click.pass_obj
+@friendly_errors
+def demo(settings: Settings, size: str, seed: int, no_imagery: bool) -> None:
+    """Load the deterministic demo city (around Xi'an); re-running replaces it."""
+    from layers.demo.load import load_demo
+    from spatial import migrate
+
+    engine = _checked_engine(settings)
+    migrate.upgrade(engine)
+    summary = load_demo(engine, settings, size=size, seed=seed, imagery=not no_imagery, console=console)
+    console.print(summary.describe())
+
+
+# --------------------------------------------------------------------------------- serve
+@main.command()
+@click.option("--host", default=None, help="interface to listen on (default 127.0.0.1)")
+@click.option("--port", type=int, default=None, help="port (default 8000)")
+@click.option("--workers", type=int, default=1, show_default=True)
+@click.pass_obj
+@friendly_errors
+def serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
+    """Serve the platform: /health, OGC API at /ogc, the one-map page at /."""
+    from api.server import run
+
+    settings = settings.model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    )
+    run(settings, workers=workers)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

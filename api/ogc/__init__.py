@@ -1,0 +1,1 @@
+"""pygeoapi providers and processes, named by dotted path in the generated config."""

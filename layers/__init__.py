@@ -1,0 +1,1 @@
+"""What is on the map: catalog, loaders, imagery, the demo city, pygeoapi resources."""

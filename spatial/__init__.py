@@ -1,0 +1,1 @@
+"""The core: database, CRS, grid, geocoding, incidents. No web framework, no imports of layers/ or api/."""

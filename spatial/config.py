@@ -1,0 +1,66 @@
+"""One Settings object for the whole platform, read from ONEMAP_* variables and passed in, never global."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Where the data lives and how the platform is served.
+
+    ``database_url`` set (``ONEMAP_DATABASE_URL``) points everything at an external PostGIS;
+    left empty, the embedded cluster in ``pg_data`` is used.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ONEMAP_", env_file=None, extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of an external PostGIS; empty = embedded cluster"
+    )
+    var_dir: Path = Field(default=PROJECT_ROOT / "var", description="runtime files of this project")
+    pg_data: Path | None = Field(default=None, description="embedded cluster folder (default var/pg)")
+    pg_port: int | None = Field(default=None, description="fixed port for the embedded cluster")
+    pg_os_user: str = Field(
+        default="postgres", description="unprivileged OS user that runs the server when run as root"
+    )
+    pg_bin: Path | None = Field(default=None, description="folder of initdb/pg_ctl (auto-detected)")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(default=None, description="URL clients see; default http://host:port")
+    pygeoapi_config: Path = Field(default=PROJECT_ROOT / "pygeoapi-config.yml")
+
+    city_name: str = "示范市"
+    max_upload_bytes: int = 50 * 1024 * 1024
+
+    @field_validator("var_dir", "pg_data", "pygeoapi_config", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def cluster_dir(self) -> Path:
+        """Folder of the embedded PostgreSQL cluster (data, state, log)."""
+        return self.pg_data or self.var_dir / "pg"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def imagery_dir(self) -> Path:
+        return self.var_dir / "imagery"
+
+    @property
+    def uses_embedded_db(self) -> bool:
+        return self.database_url is None

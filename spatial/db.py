@@ -1,0 +1,111 @@
+"""Engine and session factories, and the one place that decides which database we talk to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from spatial.config import Settings
+from spatial.errors import DatabaseUnavailable, InvalidInput
+from spatial.postgis import EmbeddedCluster
+
+
+def embedded_cluster(settings: Settings) -> EmbeddedCluster:
+    return EmbeddedCluster(
+        settings.cluster_dir,
+        port=settings.pg_port,
+        os_user=settings.pg_os_user,
+        bin_dir=settings.pg_bin,
+    )
+
+
+def database_url(settings: Settings) -> str:
+    """SQLAlchemy URL: ONEMAP_DATABASE_URL if set, else the embedded cluster's."""
+    if settings.database_url:
+        return normalise_url(settings.database_url)
+    return embedded_cluster(settings).url()
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgres://, postgresql:// and postgresql+psycopg:// alike; we drive psycopg 3."""
+    try:
+        parsed = make_url(url)
+    except Exception as err:  # sqlalchemy raises ArgumentError with a terse message
+        raise InvalidInput(f"ONEMAP_DATABASE_URL is not a database URL: {url!r}") from err
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise InvalidInput(
+            f"onemap needs PostgreSQL with PostGIS; ONEMAP_DATABASE_URL names '{parsed.get_backend_name()}'"
+        )
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """Plain connection fields, as pygeoapi's PostgreSQL provider and psql want them."""
+
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str
+
+    def as_pygeoapi(self) -> dict:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "dbname": self.dbname,
+            "user": self.user,
+            "password": self.password,
+        }
+
+
+def connection_info(url: str) -> ConnectionInfo:
+    parsed = make_url(url)
+    return ConnectionInfo(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        dbname=parsed.database or "postgres",
+        user=parsed.username or "",
+        password=parsed.password or "",
+    )
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=20,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        echo=echo,
+        connect_args={"connect_timeout": 5, "application_name": "onemap"},
+    )
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """A session whose work commits together or not at all."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+def check_database(engine: Engine) -> str:
+    """Return the PostGIS version, or raise DatabaseUnavailable with a readable reason."""
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(text("SELECT postgis_lib_version()")).scalar_one())
+    except OperationalError as err:
+        reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+        raise DatabaseUnavailable(
+            f"cannot reach the database at {engine.url.render_as_string(hide_password=True)}: {reason}"
+        ) from err
