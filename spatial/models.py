@@ -95,7 +95,7 @@ class Layer(Base):
     geom_field: Mapped[str] = mapped_column(String(63), default="geom")
     time_field: Mapped[str | None] = mapped_column(String(63))
     geometry_type: Mapped[str | None] = mapped_column(String(32))
-    extent: Mapped[Any] = mapped_column(geometry("POLYGON"), nullable=True)
+    extent: Mapped[Any] = mapped_column(geometry("GEOMETRY"), nullable=True)
     time_start: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     time_end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     keywords: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)

@@ -196,7 +196,7 @@ def upgrade() -> None:
     sa.Column('geom_field', sa.String(length=63), nullable=False),
     sa.Column('time_field', sa.String(length=63), nullable=True),
     sa.Column('geometry_type', sa.String(length=32), nullable=True),
-    sa.Column('extent', Geometry(geometry_type='POLYGON', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry'), nullable=True),
+    sa.Column('extent', Geometry(geometry_type='GEOMETRY', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry'), nullable=True),
     sa.Column('time_start', sa.DateTime(timezone=True), nullable=True),
     sa.Column('time_end', sa.DateTime(timezone=True), nullable=True),
     sa.Column('keywords', postgresql.ARRAY(sa.Text()), nullable=False),

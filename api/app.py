@@ -1,0 +1,65 @@
+"""The ASGI application, built by ``create_app(settings)``: nothing is created at import time."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from api.ogc.gateway import PygeoapiGateway
+from api.ogc.routes import ogc_routes
+from api.routes import layers as layer_routes
+from api.web import pages
+from spatial.config import Settings
+from spatial.db import check_database, database_url, make_engine
+from spatial.errors import OnemapError
+
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+log = logging.getLogger("onemap")
+
+
+async def health(request: Request) -> Response:
+    """Liveness and database reachability."""
+    import asyncio
+
+    engine = request.app.state.engine
+    try:
+        version = await asyncio.get_running_loop().run_in_executor(None, check_database, engine)
+    except OnemapError as err:
+        return JSONResponse({"status": "error", "database": err.message}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok", "postgis": version})
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the platform's ASGI app for ``settings``."""
+    engine = make_engine(database_url(settings))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    routes = [
+        Route("/health", health),
+        Route("/", pages.one_map),
+        Mount("/ogc", routes=ogc_routes()),
+        Mount("/api/v1", routes=layer_routes.routes),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.ogc_gateway = PygeoapiGateway(settings, engine)
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """Factory for ``uvicorn --factory`` (several worker processes): settings from ONEMAP_*."""
+    return create_app(Settings())

@@ -1,0 +1,122 @@
+"""pygeoapi resources derived from the layer catalog.
+
+``pygeoapi-config.yml`` holds server metadata and hand-made resources only; every catalogued
+layer becomes a resource here, so a layer added to the catalog appears in ``/ogc/collections``
+without anyone editing YAML. Providers are named by dotted path (``api.ogc.providers.*``): this
+module only writes configuration, it imports nothing from ``api``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from pygeoapi.util import yaml_load
+
+from spatial.crs import OUTPUT_CRS_URIS, STORAGE_CRS_URI
+from spatial.db import ConnectionInfo
+
+FEATURE_PROVIDER = "api.ogc.providers.PostGISFeatureProvider"
+COVERAGE_PROVIDER = "rasterio"
+
+
+def load_server_config(path: Path) -> dict[str, Any]:
+    """Read pygeoapi-config.yml (``${ENV}`` references are resolved by pygeoapi's loader)."""
+    with path.open(encoding="utf-8") as fh:
+        config = yaml_load(fh)
+    config.setdefault("resources", {})
+    return config
+
+
+def build_config(
+    server_config: dict[str, Any],
+    *,
+    base_url: str,
+    connection: ConnectionInfo,
+    layers: list[dict[str, Any]],
+    templates_path: Path | None = None,
+) -> dict[str, Any]:
+    """The full pygeoapi configuration: server metadata + one resource per catalog layer."""
+    config = copy.deepcopy(server_config)
+    server = config["server"]
+    server["url"] = f"{base_url.rstrip('/')}/ogc"
+    server.setdefault("map", {})["url"] = f"{base_url.rstrip('/')}/tiles/demo_imagery/{{z}}/{{x}}/{{y}}.png"
+    if templates_path is not None:
+        server["templates"] = {"path": str(templates_path), "static": str(templates_path.parent / "static")}
+    resources = config.setdefault("resources", {})
+    for layer in layers:
+        resource = layer_resource(layer, connection)
+        if resource is not None:
+            resources[layer["id"]] = resource
+    return config
+
+
+def layer_resource(layer: dict[str, Any], connection: ConnectionInfo) -> dict[str, Any] | None:
+    """One pygeoapi collection for a catalog row, or None for kinds served elsewhere."""
+    if layer.get("storage_table"):
+        provider = feature_provider(layer, connection)
+    elif layer.get("storage_path"):
+        provider = coverage_provider(layer)
+    else:
+        return None
+    resource: dict[str, Any] = {
+        "type": "collection",
+        "title": {"zh": layer["title_zh"], "en": layer["title_en"]},
+        "description": {
+            "zh": layer.get("description") or layer["title_zh"],
+            "en": layer.get("description") or layer["title_en"],
+        },
+        "keywords": list(layer.get("keywords") or []) or [layer["kind"]],
+        "links": [],
+        "extents": {"spatial": {"bbox": _bbox(layer), "crs": STORAGE_CRS_URI}},
+        "providers": [provider],
+    }
+    temporal = _temporal(layer)
+    if temporal:
+        resource["extents"]["temporal"] = temporal
+    return resource
+
+
+def feature_provider(layer: dict[str, Any], connection: ConnectionInfo) -> dict[str, Any]:
+    provider: dict[str, Any] = {
+        "type": "feature",
+        "name": FEATURE_PROVIDER,
+        "data": {**connection.as_pygeoapi(), "search_path": [layer["storage_schema"], "public"]},
+        "id_field": layer.get("id_field") or "id",
+        "table": layer["storage_table"],
+        "geom_field": layer.get("geom_field") or "geom",
+        "storage_crs": STORAGE_CRS_URI,
+        "crs": list(OUTPUT_CRS_URIS),
+    }
+    if layer.get("time_field"):
+        provider["time_field"] = layer["time_field"]
+    return provider
+
+
+def coverage_provider(layer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "coverage",
+        "name": COVERAGE_PROVIDER,
+        "data": layer["storage_path"],
+        "format": {"name": "GTiff", "mimetype": "application/x-geotiff"},
+    }
+
+
+def _bbox(layer: dict[str, Any]) -> list[float]:
+    bbox = layer.get("bbox")
+    if bbox and all(v is not None for v in bbox):
+        return [float(v) for v in bbox]
+    return [-180.0, -90.0, 180.0, 90.0]
+
+
+def _temporal(layer: dict[str, Any]) -> dict[str, Any] | None:
+    start, end = layer.get("time_start"), layer.get("time_end")
+    if not (start or end):
+        return None
+    return {"begin": _iso(start), "end": _iso(end)}
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None

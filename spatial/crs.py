@@ -1,0 +1,51 @@
+"""Coordinate reference systems: what we store, what we accept and serve, and axis order.
+
+Storage is lon/lat on WGS84 (SRID 4326, always x = longitude), served as OGC CRS84.
+CGCS2000 (EPSG:4490, China's national datum; within centimetres of WGS84 for web purposes)
+and Web Mercator (EPSG:3857) are accepted on input and offered on output.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pyproj import CRS, Transformer
+
+from spatial.errors import InvalidInput
+
+STORAGE_SRID = 4326
+CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+STORAGE_CRS_URI = CRS84_URI
+
+EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{code}"
+OUTPUT_CRS_URIS = (
+    CRS84_URI,
+    EPSG_URI.format(code=4326),
+    EPSG_URI.format(code=4490),
+    EPSG_URI.format(code=3857),
+)
+SUPPORTED_INPUT_EPSG = (4326, 4490, 3857)
+
+
+@lru_cache(maxsize=64)
+def parse_crs(value: str | int) -> CRS:
+    """A CRS from 'EPSG:4490', 4490, a CRS URI or 'CRS84'; InvalidInput if it is not one."""
+    text = str(value).strip()
+    if text.upper() in ("CRS84", "OGC:CRS84", CRS84_URI.upper()):
+        return CRS.from_user_input("OGC:CRS84")
+    try:
+        return CRS.from_user_input(int(text) if text.isdigit() else text)
+    except Exception:
+        raise InvalidInput(
+            f"unknown coordinate reference system {text!r}: give it as EPSG:<code>, e.g. EPSG:4490"
+        ) from None
+
+
+@lru_cache(maxsize=64)
+def to_storage(source: str | int) -> Transformer:
+    """Transformer from ``source`` to storage lon/lat (always_xy: x = longitude)."""
+    return Transformer.from_crs(parse_crs(source), CRS.from_epsg(STORAGE_SRID), always_xy=True)
+
+
+def epsg_code(value: str | int) -> int | None:
+    return parse_crs(value).to_epsg()
