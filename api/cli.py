@@ -196,10 +196,11 @@ def _checked_engine(settings: Settings):  # type: ignore[no-untyped-def]
 @friendly_errors
 def demo(settings: Settings, size: str, seed: int, no_imagery: bool) -> None:
     """Load the deterministic demo city (around Xi'an); re-running replaces it."""
-    from layers.demo.load import load_demo
     from spatial import migrate
 
     engine = _checked_engine(settings)
+    from layers.demo.load import load_demo
+
     migrate.upgrade(engine)
     summary = load_demo(engine, settings, size=size, seed=seed, imagery=not no_imagery, console=console)
     console.print(summary.describe())

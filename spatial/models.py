@@ -18,10 +18,12 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -39,6 +41,11 @@ VISIBILITIES = ("public", "internal", "department")
 def geometry(kind: str) -> Any:
     """A geometry column in storage CRS; GiST indexes are created by the migrations."""
     return Geometry(kind, srid=SRID, spatial_index=False)
+
+
+def gist(table: str, column: str = "geom") -> Index:
+    """The GiST index every geometry column gets."""
+    return Index(f"ix_{table}_{column}_gist", column, postgresql_using="gist")
 
 
 def created_at() -> Mapped[dt.datetime]:
@@ -75,6 +82,7 @@ class Layer(Base):
 
     __tablename__ = "layer"
     __table_args__ = (
+        gist("layer", "extent"),
         CheckConstraint("id ~ '^[a-z][a-z0-9_]{0,62}$'", name="id_slug"),
         CheckConstraint(f"kind IN {LAYER_KINDS}", name="kind"),
         CheckConstraint(f"visibility IN {VISIBILITIES}", name="visibility"),
@@ -116,6 +124,7 @@ class AdminDivision(Base):
 
     __tablename__ = "admin_division"
     __table_args__ = (
+        gist("admin_division"),
         CheckConstraint("level IN ('district', 'street', 'community')", name="level"),
         CheckConstraint(
             "(level = 'district' AND code ~ '^[0-9]{6}$') OR "
@@ -141,7 +150,10 @@ class Road(Base):
     """A named road segment (路/街/巷), the network addresses hang on."""
 
     __tablename__ = "road"
-    __table_args__ = ({"schema": "basemap"},)
+    __table_args__ = (
+        gist("road"),
+        {"schema": "basemap"},
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     name_zh: Mapped[str] = mapped_column(Text, index=True)
@@ -155,7 +167,10 @@ class Road(Base):
 
 class Building(Base):
     __tablename__ = "building"
-    __table_args__ = ({"schema": "basemap"},)
+    __table_args__ = (
+        gist("building"),
+        {"schema": "basemap"},
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     use: Mapped[str] = mapped_column(String(16))
@@ -170,7 +185,10 @@ class Address(Base):
     """A door plate (门牌) with the GB/T 23705 levels it belongs to."""
 
     __tablename__ = "address"
-    __table_args__ = ({"schema": "basemap"},)
+    __table_args__ = (
+        gist("address"),
+        {"schema": "basemap"},
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     full_zh: Mapped[str] = mapped_column(Text)
@@ -194,7 +212,10 @@ class Poi(Base):
     """A point of interest or place name, with aliases and former names (地名)."""
 
     __tablename__ = "poi"
-    __table_args__ = ({"schema": "basemap"},)
+    __table_args__ = (
+        gist("poi"),
+        {"schema": "basemap"},
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     name_zh: Mapped[str] = mapped_column(Text, index=True)
@@ -212,6 +233,7 @@ class EmergencyFacility(Base):
 
     __tablename__ = "emergency_facility"
     __table_args__ = (
+        gist("emergency_facility"),
         CheckConstraint("kind IN ('hospital', 'fire_station', 'shelter')", name="kind"),
         {"schema": "thematic"},
     )
@@ -231,7 +253,10 @@ class AirQualityStation(Base):
     """生态环境局: an air-quality monitoring station."""
 
     __tablename__ = "aq_station"
-    __table_args__ = ({"schema": "thematic"},)
+    __table_args__ = (
+        gist("aq_station"),
+        {"schema": "thematic"},
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
@@ -244,7 +269,10 @@ class AirQualityReading(Base):
     """One hourly reading at a station; the point is repeated so the layer is time-enabled."""
 
     __tablename__ = "aq_reading"
-    __table_args__ = ({"schema": "thematic"},)
+    __table_args__ = (
+        gist("aq_reading"),
+        {"schema": "thematic"},
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     station_code: Mapped[str] = mapped_column(ForeignKey("thematic.aq_station.code"), index=True)
@@ -261,7 +289,10 @@ class CityComponent(Base):
     """城市管理局: city components (部件) such as manhole covers, street lamps, litter bins."""
 
     __tablename__ = "city_component"
-    __table_args__ = ({"schema": "thematic"},)
+    __table_args__ = (
+        gist("city_component"),
+        {"schema": "thematic"},
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     category_code: Mapped[str] = mapped_column(String(4))
@@ -292,6 +323,8 @@ class UnitCell(Base):
 
     __tablename__ = "unit_cell"
     __table_args__ = (
+        gist("unit_cell"),
+        UniqueConstraint("version_id", "code", name="uq_unit_cell_version_code"),
         CheckConstraint("code ~ '^[0-9]{15}$'", name="code_digits"),
         {"schema": "grid"},
     )
@@ -311,7 +344,7 @@ class AuditEvent(Base):
     """An administrative action: who, as which department, did what to which thing."""
 
     __tablename__ = "event"
-    __table_args__ = ({"schema": "audit"},)
+    __table_args__ = (Index("ix_audit_event_at", "at"), {"schema": "audit"})
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[dt.datetime] = created_at()

@@ -133,13 +133,14 @@ class EmbeddedCluster:
         self.state_file = self.root / "state.json"
         self.requested_port = port
         self.os_user = os_user
-        self._bin_dir = bin_dir
+        self._requested_bin = bin_dir
+        self._bin_dir: Path | None = None
 
     # ----------------------------------------------------------------- identity
     @property
     def bin_dir(self) -> Path:
         if self._bin_dir is None:
-            self._bin_dir = find_pg_bin()
+            self._bin_dir = find_pg_bin(self._requested_bin)
         return self._bin_dir
 
     @property

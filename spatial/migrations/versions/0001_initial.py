@@ -7,7 +7,6 @@ Create Date: 2026-11-22 13:48:15.116491
 
 from __future__ import annotations
 
-import geoalchemy2
 import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
