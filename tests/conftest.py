@@ -131,3 +131,12 @@ def demo_engine(demo_url: str) -> Iterator[Engine]:
     eng = make_engine(demo_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_server(demo_settings: Settings) -> Iterator[str]:
+    """Base URL of the platform serving the demo city over real HTTP."""
+    from tests.live import live_server
+
+    with live_server(demo_settings) as base:
+        yield base

@@ -1,0 +1,43 @@
+"""A real HTTP server for tests: the platform's app under uvicorn in a background thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import uvicorn
+
+from api.app import create_app
+from spatial.config import Settings
+from spatial.postgis import free_port
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[str]:
+    """Serve ``create_app(settings)`` on a free loopback port; yield its base URL."""
+    port = free_port()
+    settings = settings.model_copy(update={"host": "127.0.0.1", "port": port, "public_url": None})
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.05)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def get_json(url: str, **params: object) -> dict:
+    response = httpx.get(url, params=params, timeout=30)
+    response.raise_for_status()
+    return response.json()
