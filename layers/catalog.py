@@ -70,7 +70,7 @@ def register_layer(conn: Connection, spec: LayerSpec) -> None:
     ).first()
     if not exists:
         raise InvalidInput(f"department {spec.department_code!r} does not exist")
-    values = {k: v for k, v in spec.__dict__.items()}
+    values = dict(spec.__dict__.items())
     stmt = insert(Layer).values(**values)
     update = {k: v for k, v in values.items() if k != "id"}
     update["updated_at"] = dt.datetime.now(dt.UTC)
