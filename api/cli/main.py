@@ -1,63 +1,18 @@
 """The `onemap` command: a thin click shell over layers/ and spatial/.
 
 Every failure the user can act on is one line on stderr and a non-zero exit status.
+Command groups live in their own modules (db, layers, …) and are attached at the bottom.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import click
-from pydantic import ValidationError
-from rich.console import Console
 
+from api.cli.common import checked_engine, console, fail, friendly_errors, load_settings
 from spatial.config import Settings
-from spatial.errors import OnemapError
-
-console = Console(stderr=True, soft_wrap=True)
-
-EXIT_USER_ERROR = 2
-EXIT_UNAVAILABLE = 3
-
-
-def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
-    """Print one clear line and exit non-zero."""
-    click.echo(f"onemap: error: {message}", err=True)
-    sys.exit(code)
-
-
-def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn domain errors into one line on stderr instead of a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from spatial.errors import ClusterError, DatabaseUnavailable, MissingDependency
-
-        try:
-            return func(*args, **kwargs)
-        except (DatabaseUnavailable, ClusterError, MissingDependency) as err:
-            fail(err.message, EXIT_UNAVAILABLE)
-        except OnemapError as err:
-            detail = "".join(f"\n  - {d}" for d in err.details[:20])
-            fail(err.message + detail)
-        except KeyboardInterrupt:
-            fail("interrupted", 130)
-
-    return wrapper
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = "ONEMAP_" + str(first["loc"][0]).upper() if first.get("loc") else "settings"
-        fail(f"{field}: {first['msg']}")
-        raise  # unreachable
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -150,7 +105,7 @@ def db_upgrade(settings: Settings, revision: str) -> None:
     """Apply the schema migrations (Alembic)."""
     from spatial import migrate
 
-    engine = _checked_engine(settings)
+    engine = checked_engine(settings)
     rev = migrate.upgrade(engine, revision)
     console.print(f"database schema at revision {rev}")
 
@@ -163,7 +118,7 @@ def db_downgrade(settings: Settings, revision: str) -> None:
     """Revert the schema to REVISION ('base' removes every onemap table)."""
     from spatial import migrate
 
-    engine = _checked_engine(settings)
+    engine = checked_engine(settings)
     rev = migrate.downgrade(engine, revision)
     console.print(f"database schema at revision {rev or 'base'}")
 
@@ -179,14 +134,6 @@ def db_destroy(settings: Settings) -> None:
     console.print(f"removed {cluster.root}")
 
 
-def _checked_engine(settings: Settings):  # type: ignore[no-untyped-def]
-    from spatial.db import check_database, database_url, make_engine
-
-    engine = make_engine(database_url(settings), pool_size=2)
-    check_database(engine)
-    return engine
-
-
 # ---------------------------------------------------------------------------------- demo
 @main.command()
 @click.option("--size", type=click.Choice(["small", "large"]), default="small", show_default=True)
@@ -198,7 +145,7 @@ def demo(settings: Settings, size: str, seed: int, no_imagery: bool) -> None:
     """Load the deterministic demo city (around Xi'an); re-running replaces it."""
     from spatial import migrate
 
-    engine = _checked_engine(settings)
+    engine = checked_engine(settings)
     from layers.demo.load import load_demo
 
     migrate.upgrade(engine)

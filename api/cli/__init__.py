@@ -1,0 +1,5 @@
+"""The `onemap` command line (click)."""
+
+from api.cli.main import main
+
+__all__ = ["main"]
