@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from api.ogc import compat
 from api.ogc.gateway import PygeoapiGateway
 from api.ogc.routes import ogc_routes
 from api.routes import layers as layer_routes
@@ -39,6 +40,7 @@ async def health(request: Request) -> Response:
 
 def create_app(settings: Settings) -> Starlette:
     """Build the platform's ASGI app for ``settings``."""
+    compat.install()
     engine = make_engine(database_url(settings))
 
     @contextlib.asynccontextmanager

@@ -89,6 +89,8 @@ def feature_provider(layer: dict[str, Any], connection: ConnectionInfo) -> dict[
         "geom_field": layer.get("geom_field") or "geom",
         "storage_crs": STORAGE_CRS_URI,
         "crs": list(OUTPUT_CRS_URIS),
+        # changes when the layer is replaced, so providers re-read the table's columns
+        "layer_version": f"{layer.get('version')}:{layer.get('updated_at')}",
     }
     if layer.get("time_field"):
         provider["time_field"] = layer["time_field"]

@@ -1,32 +1,130 @@
-"""pygeoapi feature provider for onemap's PostGIS tables, named by dotted path in the config."""
+"""pygeoapi feature provider for onemap's PostGIS tables, named by dotted path in the config.
+
+pygeoapi creates a provider object per request, so the expensive parts are kept per process:
+one SQLAlchemy engine per database and one table description per (table, layer version). The
+SQL lives in ``layers.features``; this class only translates pygeoapi's calling convention and
+maps our errors to pygeoapi's.
+
+It also sidesteps two pygeoapi 0.21 traps: storage is CRS84 (SRID 4326, lon/lat) with output
+CRS handled in the database (lat/lon axis order for EPSG:4326 and EPSG:4490), and geometries
+are always written with SRID 4326 (0.21's SQL provider derives ``None`` from CRS84 and fails).
+"""
 
 from __future__ import annotations
 
-import shapely.geometry
-from geoalchemy2.shape import from_shape
-from pygeoapi.provider.base import ProviderInvalidDataError
-from pygeoapi.provider.sql import PostgreSQLProvider
+import threading
+from functools import lru_cache
+from typing import Any
 
-from spatial.crs import STORAGE_SRID
+import pyproj
+from pygeoapi.provider.base import (
+    BaseProvider,
+    ProviderConnectionError,
+    ProviderInvalidQueryError,
+    ProviderItemNotFoundError,
+)
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
+
+from layers import features
+from spatial.db import make_engine
+from spatial.errors import DatabaseUnavailable, InvalidInput, NotFound
+
+_engines: dict[tuple, Engine] = {}
+_engines_lock = threading.Lock()
 
 
-class PostGISFeatureProvider(PostgreSQLProvider):
-    """pygeoapi's PostgreSQL provider with storage in CRS84 (SRID 4326, lon/lat).
+def engine_for(data: dict[str, Any]) -> Engine:
+    """One pooled engine per database per process."""
+    key = (data["host"], int(data["port"]), data["dbname"], data["user"], data["password"])
+    with _engines_lock:
+        if key not in _engines:
+            url = URL.create(
+                "postgresql+psycopg", username=key[3], password=key[4], host=key[0], port=key[1], database=key[2]
+            )
+            _engines[key] = make_engine(url.render_as_string(hide_password=False), pool_size=10)
+        return _engines[key]
 
-    pygeoapi 0.21 derives the SRID of written geometries from ``storage_crs``; for CRS84
-    ``to_epsg()`` is None and every write fails, so writes are stamped with SRID 4326 here.
-    """
 
-    def _feature_to_sqlalchemy(self, json_data, identifier=None):  # type: ignore[no-untyped-def]
-        attributes = {**(json_data.get("properties") or {})}
-        attributes.pop("identifier", None)
+@lru_cache(maxsize=512)
+def _describe(engine: Engine, schema: str, table: str, id_field: str, geom_field: str,
+              time_field: str | None, version: Any) -> features.FeatureTable:
+    return features.describe_table(
+        engine, schema, table, id_field=id_field, geom_field=geom_field, time_field=time_field
+    )
+
+
+def output_crs(crs_transform_spec: Any) -> features.OutputCrs:
+    """SRID and axis order requested through ``crs=`` (pygeoapi hands us its transform spec)."""
+    if crs_transform_spec is None:
+        return features.OutputCrs()
+    target = pyproj.CRS.from_wkt(crs_transform_spec.target_crs_wkt)
+    epsg = target.to_epsg() or 4326
+    lat_first = target.is_geographic and target.axis_info[0].direction.lower() in ("north", "south")
+    return features.OutputCrs(srid=epsg, lat_first=lat_first)
+
+
+class PostGISFeatureProvider(BaseProvider):
+    """Features of one catalogued PostGIS table."""
+
+    def __init__(self, provider_def: dict[str, Any]) -> None:
+        super().__init__(provider_def)
+        self.schema = (provider_def["data"].get("search_path") or ["public"])[0]
+        self.table = provider_def["table"]
+        self.geom_field = provider_def.get("geom_field", "geom")
+        self.engine = engine_for(provider_def["data"])
         try:
-            geometry = shapely.geometry.shape(json_data["geometry"])
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise ProviderInvalidDataError(f"invalid geometry: {err}") from err
-        attributes[self.geom] = from_shape(geometry, srid=STORAGE_SRID)
-        attributes[self.id_field] = identifier
+            self.feature_table = _describe(
+                self.engine, self.schema, self.table, self.id_field, self.geom_field,
+                self.time_field, provider_def.get("layer_version"),
+            )
+        except OperationalError as err:
+            raise ProviderConnectionError("the database is not reachable") from err
+        except NotFound as err:
+            raise ProviderItemNotFoundError(err.message) from err
+        self.get_fields()
+
+    def get_fields(self) -> dict[str, dict[str, str]]:
+        if not self._fields:
+            self._fields = self.feature_table.fields()
+        return self._fields
+
+    def query(self, offset: int = 0, limit: int = 10, resulttype: str = "results", bbox: list | None = None,
+              datetime_: str | None = None, properties: list | None = None, sortby: list | None = None,
+              select_properties: list | None = None, skip_geometry: bool = False, q: str | None = None,
+              filterq: Any = None, crs_transform_spec: Any = None, **kwargs: Any) -> dict[str, Any]:
+        query = features.FeatureQuery(
+            bbox=list(bbox or []),
+            datetime_=datetime_,
+            properties=list(properties or []),
+            filter_ast=filterq,
+            sortby=list(sortby or []),
+            select_properties=list(select_properties or []),
+            skip_geometry=bool(skip_geometry),
+            offset=int(offset or 0),
+            limit=int(limit),
+            hits_only=resulttype == "hits",
+            output=output_crs(crs_transform_spec),
+        )
+        return self._guard(features.query_features, self.engine, self.feature_table, query)
+
+    def get(self, identifier: str, crs_transform_spec: Any = None, **kwargs: Any) -> dict[str, Any]:
+        return self._guard(
+            features.get_feature, self.engine, self.feature_table, identifier, output_crs(crs_transform_spec)
+        )
+
+    @staticmethod
+    def _guard(func: Any, *args: Any) -> Any:
+        """Our errors as pygeoapi's, so clients get a 4xx OGC exception document."""
         try:
-            return self.table_model(**attributes)
-        except TypeError as err:
-            raise ProviderInvalidDataError(str(err)) from err
+            return func(*args)
+        except InvalidInput as err:
+            raise ProviderInvalidQueryError(user_msg=err.message) from err
+        except NotFound as err:
+            raise ProviderItemNotFoundError(user_msg=err.message) from err
+        except (OperationalError, DatabaseUnavailable) as err:
+            raise ProviderConnectionError(user_msg="the database is not reachable") from err
+
+    def __repr__(self) -> str:
+        return f"<PostGISFeatureProvider {self.schema}.{self.table}>"

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from api.ogc import compat
 from api.ogc.gateway import PygeoapiGateway
 
 ApiFunction = Callable[..., tuple[dict, int, Any]]
@@ -40,6 +41,7 @@ async def execute(request: Request, func: ApiFunction, *args: Any, check_format:
     loop = asyncio.get_running_loop()
     gateway = _gateway(request)
     api: API = await loop.run_in_executor(None, gateway.current)
+    request.scope["query_string"] = compat.normalise_query_string(request.scope.get("query_string", b""))
     api_request = await APIRequest.from_starlette(request, api.locales)
     if check_format and not api_request.is_valid():
         headers, status, content = api.get_format_exception(api_request)

@@ -1,0 +1,40 @@
+"""Small, explicit adaptations of pygeoapi 0.21 to the OGC standards it partly follows.
+
+- ``filter=`` is parsed by pygeoapi as ECQL only; CQL2 text (``S_INTERSECTS``, ``T_AFTER``…)
+  is tried when ECQL does not parse, so both dialects work.
+- ``filter-lang=cql2-text`` / ``cql2-json`` (the names CQL2 defines) are accepted beside the
+  older ``cql-text`` / ``cql-json`` pygeoapi knows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import pygeoapi.api.itemtypes as itemtypes_api
+from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
+from pygeofilter.parsers.ecql import parse as parse_ecql
+
+FILTER_LANG_ALIASES = {"cql2-text": "cql-text", "cql2-json": "cql-json"}
+
+
+def parse_cql_text(text: str) -> Any:
+    """ECQL first (pygeoapi's dialect), then OGC CQL2 text."""
+    try:
+        return parse_ecql(text)
+    except Exception:  # lark raises several unrelated classes; the CQL2 parser decides
+        return parse_cql2_text(text)
+
+
+def normalise_query_string(query_string: bytes) -> bytes:
+    """Rewrite CQL2 filter-lang names to the ones pygeoapi accepts."""
+    if b"filter-lang" not in query_string:
+        return query_string
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    pairs = [(k, FILTER_LANG_ALIASES.get(v, v) if k == "filter-lang" else v) for k, v in pairs]
+    return urlencode(pairs).encode("latin-1")
+
+
+def install() -> None:
+    """Apply the adaptations (idempotent)."""
+    itemtypes_api.parse_ecql_text = parse_cql_text

@@ -1,0 +1,385 @@
+"""Reading features from a catalogued PostGIS table as GeoJSON built inside the database.
+
+The pygeoapi provider (api/ogc/providers.py) and the REST API call these functions. The
+GeoJSON text of a page of features is produced by PostgreSQL (``ST_AsGeoJSON`` and
+``json_agg``) and parsed once with orjson: no ORM objects, no per-feature Python geometry.
+Big tables never get an exact ``COUNT(*)`` on an ordinary page request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    and_,
+    asc,
+    desc,
+    func,
+    literal,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.exc import DataError, InternalError, ProgrammingError
+from sqlalchemy.sql.elements import ColumnElement
+
+from spatial.errors import InvalidInput, NotFound
+
+EXACT_COUNT_BELOW = 50_000
+"""Tables estimated below this size get an exact numberMatched; bigger ones an omitted one."""
+
+SQL_TYPES: dict[str, tuple[Any, str, str | None]] = {
+    # data_type: (SQLAlchemy type, JSON-schema type, JSON-schema format)
+    "bigint": (BigInteger, "integer", None),
+    "integer": (Integer, "integer", None),
+    "smallint": (Integer, "integer", None),
+    "double precision": (Float, "number", None),
+    "real": (Float, "number", None),
+    "numeric": (Numeric, "number", None),
+    "boolean": (Boolean, "boolean", None),
+    "timestamp with time zone": (DateTime(timezone=True), "string", "date-time"),
+    "timestamp without time zone": (DateTime(), "string", "date-time"),
+    "date": (DateTime(), "string", "date"),
+}
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """A catalogued table as the query builder needs it."""
+
+    schema: str
+    table: str
+    id_field: str
+    geom_field: str
+    time_field: str | None
+    columns: dict[str, str]  # property column -> PostgreSQL data_type (geometry excluded)
+    estimated_rows: int
+    sa_table: Table = field(compare=False, repr=False)
+
+    def fields(self) -> dict[str, dict[str, str]]:
+        """pygeoapi-style field descriptions (JSON-schema type and format)."""
+        out: dict[str, dict[str, str]] = {}
+        for name, data_type in self.columns.items():
+            if name == self.id_field:
+                continue
+            _, json_type, json_format = SQL_TYPES.get(data_type, (Text, "string", None))
+            out[name] = {"type": json_type} | ({"format": json_format} if json_format else {})
+        return out
+
+    def column(self, name: str) -> Any:
+        try:
+            return self.sa_table.c[name]
+        except KeyError:
+            raise InvalidInput(f"unknown property {name!r} in collection {self.table!r}") from None
+
+
+def describe_table(
+    engine: Engine, schema: str, table: str, *, id_field: str, geom_field: str, time_field: str | None
+) -> FeatureTable:
+    """Read the table's columns and size estimate (one round trip)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position"
+            ),
+            {"s": schema, "t": table},
+        ).all()
+        estimate = conn.execute(
+            text("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(:n)"),
+            {"n": f'"{schema}"."{table}"'},
+        ).scalar()
+    if not rows:
+        raise NotFound(f"table {schema}.{table} of this collection does not exist")
+    columns = {name: dtype for name, dtype in rows if name != geom_field}
+    sa_columns = [
+        Column(name, SQL_TYPES.get(dtype, (Text,))[0], primary_key=(name == id_field))
+        for name, dtype in columns.items()
+    ]
+    sa_columns.append(Column(geom_field, Geometry(srid=4326, spatial_index=False)))
+    sa_table = Table(table, MetaData(), *sa_columns, schema=schema)
+    return FeatureTable(
+        schema=schema,
+        table=table,
+        id_field=id_field,
+        geom_field=geom_field,
+        time_field=time_field,
+        columns=columns,
+        estimated_rows=max(int(estimate or 0), 0),
+        sa_table=sa_table,
+    )
+
+
+@dataclass
+class OutputCrs:
+    """How geometries leave: SRID to transform to and whether to swap to lat/lon axis order."""
+
+    srid: int = 4326
+    lat_first: bool = False
+
+    @property
+    def digits(self) -> int:
+        return 7 if self.srid in (4326, 4490) else 2
+
+
+@dataclass
+class FeatureQuery:
+    bbox: list[float] = field(default_factory=list)  # in storage lon/lat
+    datetime_: str | None = None
+    properties: list[tuple[str, str]] = field(default_factory=list)
+    filter_: ColumnElement[bool] | None = None
+    filter_ast: Any = None
+    sortby: list[dict[str, str]] = field(default_factory=list)
+    select_properties: list[str] = field(default_factory=list)
+    skip_geometry: bool = False
+    offset: int = 0
+    limit: int = 100
+    hits_only: bool = False
+    output: OutputCrs = field(default_factory=OutputCrs)
+
+
+def where_clause(ft: FeatureTable, query: FeatureQuery) -> ColumnElement[bool]:
+    """The WHERE of a query: bbox, time, property equality and CQL2, all bound parameters."""
+    clauses: list[ColumnElement[bool]] = []
+    geom = ft.sa_table.c[ft.geom_field]
+    if query.bbox:
+        envelope = func.ST_MakeEnvelope(*[literal(float(v)) for v in query.bbox[:4]], 4326)
+        clauses.append(func.ST_Intersects(geom, envelope))
+    if query.datetime_:
+        clauses.append(datetime_clause(ft, query.datetime_))
+    for name, value in query.properties:
+        clauses.append(ft.column(name) == coerce_value(ft, name, value))
+    if query.filter_ast is not None:
+        clauses.append(cql_clause(ft, query.filter_ast))
+    return and_(true(), *clauses)
+
+
+def cql_clause(ft: FeatureTable, ast: Any) -> ColumnElement[bool]:
+    """CQL2 (parsed by pygeofilter) to a SQLAlchemy expression with bound parameters."""
+    from pygeofilter.backends.sqlalchemy.evaluate import to_filter
+
+    mapping = {name: ft.sa_table.c[name] for name in ft.sa_table.c.keys()}
+    _storage_srid_on_geometries(ast)
+    try:
+        return to_filter(ast, mapping, undefined_as_null=False)
+    except (KeyError, AttributeError) as err:
+        raise InvalidInput(
+            f"the filter names an unknown property or function: {err}; "
+            "see the collection's queryables for the names"
+        ) from None
+    except (NotImplementedError, TypeError, ValueError) as err:
+        raise InvalidInput(f"the filter cannot be applied to this collection: {err}") from None
+
+
+def _storage_srid_on_geometries(node: Any) -> None:
+    """Stamp geometry literals in CRS84 (already lon/lat, storage order) as SRID 4326."""
+    from pygeofilter.values import Geometry as GeometryValue
+
+    for sub in getattr(node, "get_sub_nodes", lambda: [])() or []:
+        if isinstance(sub, GeometryValue):
+            crs = sub.geometry.setdefault("crs", {}).setdefault("properties", {})
+            name = str(crs.get("name", ""))
+            if not name or name.upper().endswith("CRS84"):
+                crs["name"] = "urn:ogc:def:crs:EPSG::4326"
+        else:
+            _storage_srid_on_geometries(sub)
+
+
+def datetime_clause(ft: FeatureTable, value: str) -> ColumnElement[bool]:
+    """``datetime=`` as an instant or an interval with open ends (``..``)."""
+    if not ft.time_field:
+        raise InvalidInput(f"collection {ft.table!r} has no time dimension: datetime is not supported")
+    column = ft.sa_table.c[ft.time_field]
+    if "/" not in value:
+        return column == parse_instant(value)
+    start, end = (part.strip() for part in value.split("/", 1))
+    clauses = []
+    if start not in ("", ".."):
+        clauses.append(column >= parse_instant(start))
+    if end not in ("", ".."):
+        clauses.append(column <= parse_instant(end))
+    return and_(true(), *clauses)
+
+
+def parse_instant(value: str) -> dt.datetime:
+    try:
+        instant = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"datetime {value!r} is not an RFC 3339 date-time") from None
+    return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
+
+
+def coerce_value(ft: FeatureTable, name: str, value: str) -> Any:
+    """A query-string value converted to the property's type, or a clear error."""
+    data_type = ft.columns.get(name, "text")
+    try:
+        if data_type in ("bigint", "integer", "smallint"):
+            return int(value)
+        if data_type in ("double precision", "real", "numeric"):
+            return float(value)
+        if data_type == "boolean":
+            return {"true": True, "false": False}[value.lower()]
+        if data_type.startswith("timestamp"):
+            return parse_instant(value)
+    except (ValueError, KeyError):
+        raise InvalidInput(f"property {name!r} is {data_type}: {value!r} is not such a value") from None
+    return value
+
+
+def _order_by(ft: FeatureTable, query: FeatureQuery) -> list[Any]:
+    order = [
+        (asc if item.get("order", "+") == "+" else desc)(ft.column(item["property"]))
+        for item in query.sortby
+    ]
+    order.append(asc(ft.sa_table.c[ft.id_field]))
+    return order
+
+
+def _geometry_output(ft: FeatureTable, out: OutputCrs) -> Any:
+    geom = ft.sa_table.c[ft.geom_field]
+    if out.srid != 4326:
+        geom = func.ST_Transform(geom, out.srid)
+    if out.lat_first:
+        geom = func.ST_FlipCoordinates(geom)
+    return func.ST_AsGeoJSON(geom, out.digits, 0)  # 0: no GeoJSON "crs" member
+
+
+def _property_names(ft: FeatureTable, query: FeatureQuery) -> list[str]:
+    names = [n for n in ft.columns if n != ft.id_field]
+    if query.select_properties:
+        wanted = set(query.select_properties)
+        unknown = wanted - set(names) - {ft.id_field}
+        if unknown:
+            raise InvalidInput(f"unknown properties: {', '.join(sorted(unknown))}")
+        names = [n for n in names if n in wanted]
+    return names
+
+
+def page_statement(ft: FeatureTable, query: FeatureQuery) -> Any:
+    """SELECT of one page: id, GeoJSON geometry text and a JSON object of the properties."""
+    names = _property_names(ft, query)
+    geometry = literal(None) if query.skip_geometry else _geometry_output(ft, query.output)
+    return (
+        select(
+            ft.sa_table.c[ft.id_field].label("fid"),
+            geometry.label("geometry"),
+            _props_object(ft, names).label("properties"),
+        )
+        .where(where_clause(ft, query))
+        .order_by(*_order_by(ft, query))
+        .offset(query.offset)
+        .limit(query.limit)
+    )
+
+
+def _props_object(ft: FeatureTable, names: list[str]) -> Any:
+    """json_build_object over the property columns, chunked under PostgreSQL's 100-argument limit."""
+    if not names:
+        return func.json_build_object()
+    chunks = [names[i : i + 40] for i in range(0, len(names), 40)]
+    parts = [
+        func.jsonb_build_object(*[arg for n in chunk for arg in (literal(n), ft.sa_table.c[n])])
+        for chunk in chunks
+    ]
+    if len(parts) == 1:
+        return func.json_build_object(*[arg for n in names for arg in (literal(n), ft.sa_table.c[n])])
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged.op("||")(part)
+    return merged
+
+
+def query_features(engine: Engine, ft: FeatureTable, query: FeatureQuery) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection dict for ``query`` (numberMatched only when cheap or asked)."""
+    page = page_statement(ft, query).subquery("page")
+    aggregate = select(
+        func.coalesce(
+            func.json_agg(
+                func.json_build_object(
+                    "type", "Feature", "id", page.c.fid,
+                    "geometry", page.c.geometry.cast(_json_type()),
+                    "properties", page.c.properties,
+                )
+            ),
+            text("'[]'::json"),
+        ).cast(Text)
+    )
+    with engine.connect() as conn:
+        try:
+            matched = _number_matched(conn, ft, query)
+            if query.hits_only:
+                return {"type": "FeatureCollection", "features": [], "numberMatched": matched, "numberReturned": 0}
+            features = orjson.loads(conn.execute(aggregate).scalar_one())
+        except (DataError, InternalError, ProgrammingError) as err:
+            raise InvalidInput(f"the query cannot be answered: {_db_message(err)}") from None
+    collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
+    if matched is not None:
+        collection["numberMatched"] = matched
+    collection["numberReturned"] = len(features)
+    return collection
+
+
+def _json_type() -> Any:
+    from sqlalchemy.dialects.postgresql import JSON
+
+    return JSON
+
+
+def _number_matched(conn: Any, ft: FeatureTable, query: FeatureQuery) -> int | None:
+    """Exact count for small tables or resulttype=hits; omitted for big tables."""
+    if not query.hits_only and ft.estimated_rows >= EXACT_COUNT_BELOW:
+        return None
+    statement = select(func.count()).select_from(ft.sa_table).where(where_clause(ft, query))
+    return int(conn.execute(statement).scalar_one())
+
+
+def get_feature(engine: Engine, ft: FeatureTable, identifier: str, output: OutputCrs | None = None) -> dict[str, Any]:
+    """One feature by id, or NotFound."""
+    try:
+        id_value = coerce_value(ft, ft.id_field, identifier)
+    except InvalidInput:
+        raise NotFound(f"no feature {identifier!r} in collection {ft.table!r}") from None
+    query = FeatureQuery(limit=1, output=output or OutputCrs())
+    names = _property_names(ft, query)
+    statement = (
+        select(
+            ft.sa_table.c[ft.id_field],
+            _geometry_output(ft, query.output),
+            _props_object(ft, names).cast(Text),
+        )
+        .where(ft.sa_table.c[ft.id_field] == id_value)
+    )
+    with engine.connect() as conn:
+        try:
+            row = conn.execute(statement).first()
+        except (DataError, InternalError, ProgrammingError) as err:
+            raise InvalidInput(f"the query cannot be answered: {_db_message(err)}") from None
+    if row is None:
+        raise NotFound(f"no feature {identifier!r} in collection {ft.table!r}")
+    return {
+        "type": "Feature",
+        "id": row[0],
+        "geometry": orjson.loads(row[1]) if row[1] else None,
+        "properties": orjson.loads(row[2]),
+    }
+
+
+def _db_message(err: Exception) -> str:
+    orig = getattr(err, "orig", None)
+    text_ = str(orig or err).strip().splitlines()
+    return text_[0] if text_ else "database error"
