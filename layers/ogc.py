@@ -19,6 +19,7 @@ from spatial.crs import OUTPUT_CRS_URIS, STORAGE_CRS_URI
 from spatial.db import ConnectionInfo
 
 FEATURE_PROVIDER = "api.ogc.providers.PostGISFeatureProvider"
+TILE_PROVIDER = "api.ogc.providers.PostGISVectorTileProvider"
 COVERAGE_PROVIDER = "rasterio"
 
 
@@ -56,9 +57,9 @@ def build_config(
 def layer_resource(layer: dict[str, Any], connection: ConnectionInfo) -> dict[str, Any] | None:
     """One pygeoapi collection for a catalog row, or None for kinds served elsewhere."""
     if layer.get("storage_table"):
-        provider = feature_provider(layer, connection)
+        providers = [feature_provider(layer, connection), tile_provider(layer, connection)]
     elif layer.get("storage_path"):
-        provider = coverage_provider(layer)
+        providers = [coverage_provider(layer)]
     else:
         return None
     resource: dict[str, Any] = {
@@ -71,7 +72,7 @@ def layer_resource(layer: dict[str, Any], connection: ConnectionInfo) -> dict[st
         "keywords": list(layer.get("keywords") or []) or [layer["kind"]],
         "links": [],
         "extents": {"spatial": {"bbox": _bbox(layer), "crs": STORAGE_CRS_URI}},
-        "providers": [provider],
+        "providers": providers,
     }
     temporal = _temporal(layer)
     if temporal:
@@ -94,6 +95,20 @@ def feature_provider(layer: dict[str, Any], connection: ConnectionInfo) -> dict[
     }
     if layer.get("time_field"):
         provider["time_field"] = layer["time_field"]
+    return provider
+
+
+def tile_provider(layer: dict[str, Any], connection: ConnectionInfo) -> dict[str, Any]:
+    """Mapbox vector tiles of the same table (WebMercatorQuad)."""
+    provider = feature_provider(layer, connection)
+    provider.update(
+        type="tile",
+        name=TILE_PROVIDER,
+        layer_name=layer["id"],
+        options={"zoom": {"min": 0, "max": 22}, "schemes": ["WebMercatorQuad"]},
+        format={"name": "pbf", "mimetype": "application/vnd.mapbox-vector-tile"},
+    )
+    provider.pop("crs", None)
     return provider
 
 

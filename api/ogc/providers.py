@@ -17,17 +17,20 @@ from functools import lru_cache
 from typing import Any
 
 import pyproj
+from pygeoapi.models.provider.base import TileMatrixSetEnum
 from pygeoapi.provider.base import (
     BaseProvider,
     ProviderConnectionError,
     ProviderInvalidQueryError,
     ProviderItemNotFoundError,
 )
+from pygeoapi.provider.base_mvt import BaseMVTProvider
+from pygeoapi.provider.mvt_postgresql import MVTPostgreSQLProvider
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
-from layers import features
+from layers import features, vector_tiles
 from spatial.db import make_engine
 from spatial.errors import DatabaseUnavailable, InvalidInput, NotFound
 
@@ -115,10 +118,10 @@ class PostGISFeatureProvider(BaseProvider):
         )
 
     @staticmethod
-    def _guard(func: Any, *args: Any) -> Any:
+    def _guard(func: Any, *args: Any, **kwargs: Any) -> Any:
         """Our errors as pygeoapi's, so clients get a 4xx OGC exception document."""
         try:
-            return func(*args)
+            return func(*args, **kwargs)
         except InvalidInput as err:
             raise ProviderInvalidQueryError(user_msg=err.message) from err
         except NotFound as err:
@@ -128,3 +131,51 @@ class PostGISFeatureProvider(BaseProvider):
 
     def __repr__(self) -> str:
         return f"<PostGISFeatureProvider {self.schema}.{self.table}>"
+
+
+class PostGISVectorTileProvider(MVTPostgreSQLProvider):
+    """Mapbox vector tiles of one catalogued table (WebMercatorQuad), cut by PostGIS.
+
+    Reuses pygeoapi's tile-set metadata from the MVT-postgresql provider, but not its query:
+    that one transforms to ``OGC:CRS84`` and returns (not raises) its not-found error.
+    """
+
+    def __init__(self, provider_def: dict[str, Any]) -> None:
+        BaseMVTProvider.__init__(self, provider_def)
+        self.id_field = provider_def.get("id_field", "id")
+        self.time_field = provider_def.get("time_field")
+        self.table = provider_def["table"]
+        self.layer_name = provider_def.get("layer_name", self.table)
+        self.schema = (provider_def["data"].get("search_path") or ["public"])[0]
+        self.geom = provider_def.get("geom_field", "geom")
+        self.storage_crs = provider_def.get("storage_crs")
+        self.engine = engine_for(provider_def["data"])
+        self.feature_table = _describe(
+            self.engine, self.schema, self.table, self.id_field, self.geom, self.time_field,
+            provider_def.get("layer_version"),
+        )
+
+    def get_fields(self) -> dict[str, Any]:
+        return self.feature_table.fields()
+
+    def get_layer(self) -> str:
+        return self.layer_name
+
+    def get_tiling_schemes(self) -> list[Any]:
+        return [TileMatrixSetEnum.WEBMERCATORQUAD.value]
+
+    def get_tiles(self, layer: str = "default", tileset: str | None = None, z: Any = None,
+                  y: Any = None, x: Any = None, format_: str | None = None) -> bytes | None:
+        if tileset != TileMatrixSetEnum.WEBMERCATORQUAD.value.tileMatrixSet:
+            raise ProviderInvalidQueryError(user_msg=f"tile matrix set {tileset!r} is not offered; use WebMercatorQuad")
+        try:
+            z, y, x = int(z), int(y), int(x)
+        except (TypeError, ValueError):
+            raise ProviderInvalidQueryError(user_msg="tile matrix, row and column must be integers") from None
+        tile = self._guard(vector_tiles.mvt_tile, self.engine, self.feature_table, z, x, y, layer=layer)
+        return tile or None
+
+    _guard = staticmethod(PostGISFeatureProvider._guard)
+
+    def __repr__(self) -> str:
+        return f"<PostGISVectorTileProvider {self.schema}.{self.table}>"
