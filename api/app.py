@@ -15,7 +15,9 @@ from starlette.staticfiles import StaticFiles
 
 from api.ogc import compat
 from api.ogc.gateway import PygeoapiGateway
+from api.ogc.routes import landing_page as ogc_landing_page
 from api.ogc.routes import ogc_routes
+from api.ogc.templates import PYGEOAPI_STATIC
 from api.routes import layers as layer_routes
 from api.web import pages
 from spatial.config import Settings
@@ -51,6 +53,8 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/health", health),
         Route("/", pages.one_map),
+        Route("/ogc", ogc_landing_page),  # pygeoapi links to /ogc without a slash
+        Mount("/ogc/static", StaticFiles(directory=PYGEOAPI_STATIC), name="pygeoapi-static"),
         Mount("/ogc", routes=ogc_routes()),
         Mount("/api/v1", routes=layer_routes.routes),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

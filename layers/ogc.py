@@ -45,7 +45,7 @@ def build_config(
     server["url"] = f"{base_url.rstrip('/')}/ogc"
     server.setdefault("map", {})["url"] = f"{base_url.rstrip('/')}/tiles/demo_imagery/{{z}}/{{x}}/{{y}}.png"
     if templates_path is not None:
-        server["templates"] = {"path": str(templates_path), "static": str(templates_path.parent / "static")}
+        server["templates"] = {"path": str(templates_path)}
     resources = config.setdefault("resources", {})
     for layer in layers:
         resource = layer_resource(layer, connection)

@@ -15,6 +15,7 @@ from typing import Any
 from pygeoapi.api import API
 from sqlalchemy import Engine
 
+from api.ogc.templates import offline_templates
 from layers import catalog, ogc
 from spatial.config import Settings
 from spatial.db import connection_info
@@ -35,6 +36,7 @@ class PygeoapiGateway:
         self.engine = engine
         self.refresh_seconds = refresh_seconds
         self._server_config = ogc.load_server_config(settings.pygeoapi_config)
+        self._templates = offline_templates(settings.var_dir)
         self._lock = threading.Lock()
         self._built: _Built | None = None
 
@@ -64,6 +66,7 @@ class PygeoapiGateway:
             base_url=self.settings.base_url,
             connection=connection_info(url),
             layers=layers,
+            templates_path=self._templates,
         )
 
     def openapi(self, api: API) -> dict[str, Any]:
