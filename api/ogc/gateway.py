@@ -15,6 +15,7 @@ from typing import Any
 from pygeoapi.api import API
 from sqlalchemy import Engine
 
+from api.ogc.openapi import self_contained
 from api.ogc.templates import offline_templates
 from layers import catalog, ogc
 from spatial.config import Settings
@@ -74,5 +75,5 @@ class PygeoapiGateway:
         if api.openapi is None:
             from pygeoapi.openapi import get_oas
 
-            api.openapi = get_oas(api.config, fail_on_invalid_collection=False)
+            api.openapi = self_contained(get_oas(api.config, fail_on_invalid_collection=False))
         return api.openapi
