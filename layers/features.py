@@ -158,7 +158,7 @@ def where_clause(ft: FeatureTable, query: FeatureQuery) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = []
     geom = ft.sa_table.c[ft.geom_field]
     if query.bbox:
-        envelope = func.ST_MakeEnvelope(*[literal(float(v)) for v in query.bbox[:4]], 4326)
+        envelope = func.ST_MakeEnvelope(*[literal(v) for v in checked_bbox(query.bbox)], 4326)
         clauses.append(func.ST_Intersects(geom, envelope))
     if query.datetime_:
         clauses.append(datetime_clause(ft, query.datetime_))
@@ -167,6 +167,24 @@ def where_clause(ft: FeatureTable, query: FeatureQuery) -> ColumnElement[bool]:
     if query.filter_ast is not None:
         clauses.append(cql_clause(ft, query.filter_ast))
     return and_(true(), *clauses)
+
+
+def checked_bbox(bbox: list[float]) -> list[float]:
+    """A lon/lat bbox (2D or 3D given) as [minx, miny, maxx, maxy], or a clear error."""
+    values = [float(v) for v in bbox]
+    if len(values) == 6:
+        values = [values[0], values[1], values[3], values[4]]
+    if len(values) != 4 or any(v != v for v in values):
+        raise InvalidInput("bbox must be four numbers: minx,miny,maxx,maxy")
+    xmin, ymin, xmax, ymax = values
+    if not (-180 <= xmin <= 180 and -180 <= xmax <= 180 and -90 <= ymin <= 90 and -90 <= ymax <= 90):
+        raise InvalidInput(
+            f"bbox {values} is outside lon -180..180 / lat -90..90 (coordinates in the wrong CRS "
+            "or axis order? give bbox-crs for other systems)"
+        )
+    if xmin > xmax or ymin > ymax:
+        raise InvalidInput(f"bbox {values} has its minimum above its maximum: use minx,miny,maxx,maxy")
+    return values
 
 
 def cql_clause(ft: FeatureTable, ast: Any) -> ColumnElement[bool]:
