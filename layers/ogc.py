@@ -20,7 +20,7 @@ from spatial.db import ConnectionInfo
 
 FEATURE_PROVIDER = "api.ogc.providers.PostGISFeatureProvider"
 TILE_PROVIDER = "api.ogc.providers.PostGISVectorTileProvider"
-COVERAGE_PROVIDER = "rasterio"
+COVERAGE_PROVIDER = "api.ogc.coverage.ImageryCoverageProvider"
 
 
 def load_server_config(path: Path) -> dict[str, Any]:
@@ -38,6 +38,7 @@ def build_config(
     connection: ConnectionInfo,
     layers: list[dict[str, Any]],
     templates_path: Path | None = None,
+    feature_provider_name: str = FEATURE_PROVIDER,
 ) -> dict[str, Any]:
     """The full pygeoapi configuration: server metadata + one resource per catalog layer."""
     config = copy.deepcopy(server_config)
@@ -48,16 +49,21 @@ def build_config(
         server["templates"] = {"path": str(templates_path)}
     resources = config.setdefault("resources", {})
     for layer in layers:
-        resource = layer_resource(layer, connection)
+        resource = layer_resource(layer, connection, feature_provider_name)
         if resource is not None:
             resources[layer["id"]] = resource
     return config
 
 
-def layer_resource(layer: dict[str, Any], connection: ConnectionInfo) -> dict[str, Any] | None:
+def layer_resource(
+    layer: dict[str, Any], connection: ConnectionInfo, feature_provider_name: str = FEATURE_PROVIDER
+) -> dict[str, Any] | None:
     """One pygeoapi collection for a catalog row, or None for kinds served elsewhere."""
     if layer.get("storage_table"):
-        providers = [feature_provider(layer, connection), tile_provider(layer, connection)]
+        providers = [
+            feature_provider(layer, connection) | {"name": feature_provider_name},
+            tile_provider(layer, connection),
+        ]
     elif layer.get("storage_path"):
         providers = [coverage_provider(layer)]
     else:
@@ -113,11 +119,12 @@ def tile_provider(layer: dict[str, Any], connection: ConnectionInfo) -> dict[str
 
 
 def coverage_provider(layer: dict[str, Any]) -> dict[str, Any]:
+    """OGC API Coverages for an imagery COG: GeoTIFF natively, CoverageJSON with f=json."""
     return {
         "type": "coverage",
         "name": COVERAGE_PROVIDER,
         "data": layer["storage_path"],
-        "format": {"name": "GTiff", "mimetype": "application/x-geotiff"},
+        "format": {"name": "GTiff", "mimetype": "image/tiff; application=geotiff"},
     }
 
 

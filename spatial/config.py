@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     public_url: str | None = Field(default=None, description="URL clients see; default http://host:port")
     pygeoapi_config: Path = Field(default=PROJECT_ROOT / "pygeoapi-config.yml")
 
+    ogc_feature_provider: str = Field(
+        default="api.ogc.providers.PostGISFeatureProvider",
+        description="pygeoapi provider for vector layers (e.g. 'PostgreSQL' = pygeoapi's own, to compare)",
+    )
+
     city_name: str = "示范市"
     max_upload_bytes: int = 50 * 1024 * 1024
 

@@ -68,6 +68,7 @@ class PygeoapiGateway:
             connection=connection_info(url),
             layers=layers,
             templates_path=self._templates,
+            feature_provider_name=self.settings.ogc_feature_provider,
         )
 
     def openapi(self, api: API) -> dict[str, Any]:

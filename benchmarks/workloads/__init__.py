@@ -1,3 +1,6 @@
 """Workloads register themselves with @workload on import."""
 
-from benchmarks.workloads import point_lookup  # noqa: F401
+from benchmarks.workloads import (
+    features_bbox,  # noqa: F401
+    point_lookup,  # noqa: F401
+)

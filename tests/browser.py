@@ -1,0 +1,40 @@
+"""Headless Chromium (Debian's /usr/bin/chromium) driven by Playwright, for page tests."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("Debian's chromium is missing: `make test` installs it (package chromium)")
+    return path
+
+
+@contextmanager
+def browser_page(viewport: tuple[int, int] = (1280, 800)) -> Iterator[tuple[Any, list[str]]]:
+    """A fresh page and the list its console errors and failed requests are collected in."""
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+            page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+            page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
+            yield page, problems
+        finally:
+            browser.close()
