@@ -62,14 +62,29 @@
     return group;
   }
 
+  function imageryBase(layer) {
+    return L.tileLayer("/tiles/" + encodeURIComponent(layer.id) + "/{z}/{x}/{y}.png", {
+      maxZoom: 20, maxNativeZoom: 18, attribution: escapeHtml(t(layer.title_zh, layer.title_en))
+    });
+  }
+
   function build(layers) {
     var overlays = {};
+    var bases = {};
+    bases[t("空白底图", "Blank")] = L.layerGroup();
+    var firstBase = null;
     var seenDepartment = {};
     var bounds = null;
     layers.forEach(function (layer) {
       if (layer.bbox) {
         var lb = L.latLngBounds([layer.bbox[1], layer.bbox[0]], [layer.bbox[3], layer.bbox[2]]);
         bounds = bounds ? bounds.extend(lb) : lb;
+      }
+      if (layer.kind === "imagery") {
+        var base = imageryBase(layer);
+        bases[escapeHtml(t(layer.title_zh, layer.title_en))] = base;
+        firstBase = firstBase || base;
+        return;
       }
       if (!layer.links.items) { return; }
       var overlay = vectorOverlay(layer);
@@ -84,7 +99,8 @@
       if (DEFAULT_ON[layer.id]) { overlay.addTo(map); }
     });
     if (control) { map.removeControl(control); }
-    control = L.control.layers({}, overlays, { collapsed: false }).addTo(map);
+    (firstBase || bases[t("空白底图", "Blank")]).addTo(map);
+    control = L.control.layers(bases, overlays, { collapsed: false }).addTo(map);
     if (bounds) { map.fitBounds(bounds); } else { map.setView([34.26, 108.94], 12); }
   }
 
