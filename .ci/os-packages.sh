@@ -11,6 +11,8 @@ packages=(
   chromium                 # headless browser for page tests
   chromium-driver
   fonts-wqy-microhei       # CJK glyphs for zh-CN labels in page screenshots
+  python3-qgis             # QGIS (headless) to test its OAPIF provider against our OGC API
+  qgis-providers
 )
 # extra packages can be asked for: ONEMAP_EXTRA_OS_PACKAGES="qgis"
 read -r -a extra <<< "${ONEMAP_EXTRA_OS_PACKAGES:-}"
