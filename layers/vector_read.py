@@ -1,0 +1,246 @@
+"""Read a department's vector file (GeoJSON, GeoPackage, zipped Shapefile, FlatGeobuf, CSV).
+
+Reading only: the frame comes back as the file holds it (source CRS, every feature in file
+order); checking and reprojecting are ``layers.vector_validate``'s job.
+"""
+
+from __future__ import annotations
+
+import codecs
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from spatial.errors import InvalidInput
+
+FORMATS = {
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".gpkg": "GeoPackage",
+    ".zip": "zipped Shapefile",
+    ".shp": "Shapefile",
+    ".fgb": "FlatGeobuf",
+    ".csv": "CSV",
+}
+LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度")
+LAT_NAMES = ("lat", "latitude", "y", "纬度")
+# Column names that say the values are geographic degrees (so a CSV needs no --crs).
+DEGREE_NAMES = frozenset({"lon", "lng", "long", "longitude", "经度"})
+CSV_OPTIONS = {"AUTODETECT_TYPE": "YES", "EMPTY_STRING_AS_NULL": "YES"}
+
+
+@dataclass(frozen=True)
+class FeatureIssue:
+    """A feature (1 = first in the file) and what was wrong with it."""
+
+    feature: int
+    reason: str
+
+
+@dataclass
+class SourceData:
+    """A file's features as read: geometry in the file's CRS, attributes, and where they came from."""
+
+    frame: gpd.GeoDataFrame
+    crs: str | None
+    layer: str | None
+    format: str
+    warnings: list[str] = field(default_factory=list)
+    unreadable: list[FeatureIssue] = field(default_factory=list)
+
+
+def read_vector_file(
+    path: str | Path,
+    *,
+    source_layer: str | None = None,
+    lon_field: str | None = None,
+    lat_field: str | None = None,
+) -> SourceData:
+    """Read every feature of ``path``; InvalidInput when the file cannot be read or holds nothing."""
+    path = Path(path)
+    kind = file_format(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        if kind == "CSV":
+            source = read_csv(path, lon_field=lon_field, lat_field=lat_field)
+        else:
+            layer = choose_layer(path, source_layer)
+            frame = _read_frame(path, layer=layer)
+            source = SourceData(frame, _crs_text(frame.crs), layer, kind)
+            source.unreadable = unreadable_geometries(path, layer, frame)
+    # GDAL's remarks go into the report instead of stderr
+    source.warnings = sorted({f"GDAL: {w.message}" for w in caught})
+    if len(source.frame) == 0:
+        where = f" (layer {source.layer!r})" if source.layer else ""
+        raise InvalidInput(f"{path.name}{where} holds no features: nothing to load")
+    return source
+
+
+def file_format(path: Path) -> str:
+    """The format name for a file's suffix, after checking the file is there."""
+    if not path.is_file():
+        raise InvalidInput(f"no such file: {path}")
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        known = ", ".join(sorted(set(FORMATS.values())))
+        raise InvalidInput(
+            f"{path.name}: unsupported file type {path.suffix!r}; onemap reads {known}"
+        )
+    return kind
+
+
+def unreadable_geometries(path: Path, layer: str, frame: gpd.GeoDataFrame) -> list[FeatureIssue]:
+    """Features whose stored geometry GEOS cannot even build (e.g. a two-point ring)."""
+    missing = np.flatnonzero(frame.geometry.isna().to_numpy())
+    if missing.size == 0:
+        return []
+    wkb = _guard(path, lambda: pyogrio.raw.read(path, layer=layer, columns=[])[2])
+    issues = []
+    for position in missing:
+        if wkb[position] is not None:
+            issues.append(FeatureIssue(int(position) + 1, _wkb_error(wkb[position])))
+    return issues
+
+
+def _wkb_error(wkb: bytes) -> str:
+    """Why GEOS refuses a WKB geometry."""
+    try:
+        shapely.from_wkb(wkb)
+    except Exception as err:  # shapely.errors.GEOSException
+        return f"unreadable geometry: {str(err).split(': ', 1)[-1]}"
+    return "unreadable geometry"
+
+
+def choose_layer(path: Path, requested: str | None) -> str:
+    """The layer to read: the one asked for, or the file's only layer with geometry."""
+    listed = _guard(path, lambda: pyogrio.list_layers(path))
+    names = [str(name) for name, _ in listed]
+    spatial = [str(name) for name, geometry_type in listed if geometry_type]
+    if requested is not None:
+        if requested not in names:
+            raise InvalidInput(
+                f"{path.name} has no layer {requested!r}; its layers are: {', '.join(names)}"
+            )
+        return requested
+    if len(spatial) == 1:
+        return spatial[0]
+    if not spatial:
+        raise InvalidInput(f"{path.name} holds no layer with geometries")
+    raise InvalidInput(
+        f"{path.name} holds several layers ({', '.join(spatial)}): choose one with --layer NAME"
+    )
+
+
+def read_csv(path: Path, *, lon_field: str | None, lat_field: str | None) -> SourceData:
+    """Points from a CSV with longitude/latitude columns (found by name unless given)."""
+    _require_utf8(path)
+    table = _read_frame(path, layer=None, **CSV_OPTIONS)
+    lon = lon_field or _find_column(table.columns, LON_NAMES, "longitude", "--lon-field")
+    lat = lat_field or _find_column(table.columns, LAT_NAMES, "latitude", "--lat-field")
+    for name in (lon, lat):
+        if name not in table.columns:
+            raise InvalidInput(
+                f"{path.name} has no column {name!r}; its columns are: {', '.join(map(str, table.columns))}"
+            )
+    points = csv_points(table[lon], table[lat])
+    degrees = lon.strip().lower() in DEGREE_NAMES or lon_field is not None
+    frame = gpd.GeoDataFrame(table.drop(columns=[lon, lat]), geometry=points)
+    return SourceData(frame, "EPSG:4326" if degrees else None, None, "CSV")
+
+
+def csv_points(lon: pd.Series, lat: pd.Series) -> np.ndarray:
+    """Points from two coordinate columns; blank pairs give empty points, text is refused."""
+    x = pd.to_numeric(lon, errors="coerce").to_numpy(dtype=float)
+    y = pd.to_numeric(lat, errors="coerce").to_numpy(dtype=float)
+    unreadable = (np.isnan(x) & lon.notna().to_numpy()) | (np.isnan(y) & lat.notna().to_numpy())
+    if unreadable.any():
+        rows = (np.flatnonzero(unreadable) + 1).tolist()
+        raise InvalidInput(
+            f"coordinates that are not numbers in row(s) {number_list(rows)} (row 1 = first data row)",
+            details=[f"row {n}: lon={lon.iloc[n - 1]!r} lat={lat.iloc[n - 1]!r}" for n in rows],
+        )
+    points = shapely.points(x, y)
+    points[np.isnan(x) | np.isnan(y)] = shapely.from_wkt("POINT EMPTY")
+    return points
+
+
+def _find_column(columns: pd.Index, candidates: tuple[str, ...], what: str, option: str) -> str:
+    """The first column whose name, trimmed and lowercased, is one of ``candidates``."""
+    by_name = {str(c).strip().lower(): str(c) for c in columns}
+    for name in candidates:
+        if name in by_name:
+            return by_name[name]
+    raise InvalidInput(
+        f"no {what} column found (looked for {', '.join(candidates)}); name it with {option}"
+    )
+
+
+def _read_frame(path: Path, *, layer: str | None, **options: str) -> Any:
+    """pyogrio's frame of one layer, integer columns with gaps kept as integers."""
+    # unbuildable geometries come back as None; unreadable_geometries says which and why
+    frame = _guard(
+        path,
+        lambda: pyogrio.read_dataframe(
+            path, layer=layer, use_arrow=_has_arrow(), on_invalid="ignore", **options
+        ),
+    )
+    info = _guard(path, lambda: pyogrio.read_info(path, layer=layer, **options))
+    for name, dtype in zip(info["fields"], info["dtypes"], strict=True):
+        if str(dtype).startswith("int") and frame[name].dtype.kind == "f":
+            frame[name] = frame[name].astype("Int64")
+    return frame
+
+
+def _guard(path: Path, read: Any) -> Any:
+    """Run a GDAL read, turning any failure into InvalidInput naming the file."""
+    try:
+        return read()
+    except InvalidInput:
+        raise
+    except Exception as err:  # GDAL raises many classes; all mean "this file cannot be read"
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InvalidInput(f"cannot read {path.name}: {reason}") from None
+
+
+def _require_utf8(path: Path) -> None:
+    """Refuse CSVs that are not UTF-8 (GBK exports are common) rather than load mojibake."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as fh:
+        try:
+            while chunk := fh.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise InvalidInput(
+                f"{path.name} is not UTF-8 text (a GBK/GB18030 export?): save it as UTF-8 and retry"
+            ) from None
+
+
+def _has_arrow() -> bool:
+    """Whether pyarrow is installed, so pyogrio can read through Arrow (faster)."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _crs_text(crs: Any) -> str | None:
+    """The file's CRS as 'AUTH:CODE' when it has one, else its WKT; None when absent."""
+    if crs is None:
+        return None
+    authority = crs.to_authority()
+    return ":".join(authority) if authority else str(crs.to_wkt())
+
+
+def number_list(numbers: list[int], limit: int = 10) -> str:
+    """'1, 4, 7' or '1, 4, 7, … (25 in all)' for messages."""
+    shown = ", ".join(str(n) for n in numbers[:limit])
+    return shown if len(numbers) <= limit else f"{shown}, … ({len(numbers)} in all)"

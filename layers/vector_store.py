@@ -1,0 +1,222 @@
+"""Store a checked vector layer in PostGIS: COPY into a staging table, then swap it in.
+
+Everything happens in the caller's ONE transaction: the staging table, its COPY, GiST index and
+ANALYZE, the swap (old table renamed away and dropped, staging renamed to ``thematic.<name>``
+with stable index and constraint names) and the catalog row. A failure anywhere, including a
+killed process (PostgreSQL rolls back a transaction whose connection drops), leaves the
+previous version and its catalog row as they were and no staging table behind.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import geopandas as gpd
+from sqlalchemy import Connection, text
+
+from layers.bulk import copy_frame
+from layers.catalog import LayerSpec, register_layer
+from spatial.crs import STORAGE_SRID
+from spatial.errors import InvalidInput, NotFound
+
+SCHEMA = "thematic"
+STAGE_PREFIX = "_stage_"
+STAGE_NAME_CHARS = 40  # room for the random suffix and "_pkey" within 63 bytes
+LOCK_TIMEOUT = "15s"
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class PreparedLayer:
+    """Rows ready for COPY: sanitised attribute columns and ``geom`` in storage lon/lat."""
+
+    frame: gpd.GeoDataFrame
+    columns: dict[str, str]  # attribute column → PostgreSQL type
+    geometry_type: str  # PostGIS type modifier, e.g. MultiPolygon or PointZ
+
+
+def quote(name: str) -> str:
+    """A double-quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(table: str) -> str:
+    return f"{SCHEMA}.{quote(table)}"
+
+
+def stable_name(text_: str) -> str:
+    """An identifier cut to PostgreSQL's 63 bytes, as PostgreSQL itself would cut it."""
+    return text_.encode("utf-8")[:63].decode("utf-8", errors="ignore")
+
+
+# ----------------------------------------------------------------------------------- checks
+def check_target(conn: Connection, spec: LayerSpec) -> None:
+    """Refuse a load that cannot end well, before reading the file."""
+    spec.validate()
+    if conn.execute(text("SELECT to_regclass('catalog.layer')")).scalar() is None:
+        raise InvalidInput("the database schema is not set up: run `onemap db upgrade` first")
+    _check_department(conn, spec.department_code)
+    existing = conn.execute(
+        text("SELECT storage_schema, storage_table, kind FROM catalog.layer WHERE id = :id"),
+        {"id": spec.id},
+    ).first()
+    if existing is not None and (existing.storage_schema != SCHEMA or existing.kind != "vector"):
+        raise InvalidInput(
+            f"layer {spec.id!r} already exists as a {existing.kind} layer in "
+            f"{existing.storage_schema or 'files'}; choose another name"
+        )
+    if existing is None and _table_exists(conn, spec.id):
+        raise InvalidInput(
+            f"table {SCHEMA}.{spec.id} exists but is not a catalogued layer; choose another name"
+        )
+
+
+def _check_department(conn: Connection, code: str) -> None:
+    known = [
+        row[0] for row in conn.execute(text("SELECT code FROM catalog.department ORDER BY code"))
+    ]
+    if code not in known:
+        listed = ", ".join(known) if known else "none yet"
+        raise InvalidInput(f"department {code!r} does not exist; known departments: {listed}")
+
+
+def _table_exists(conn: Connection, table: str) -> bool:
+    return (
+        conn.execute(text("SELECT to_regclass(:t)"), {"t": qualified(table)}).scalar() is not None
+    )
+
+
+# ------------------------------------------------------------------------------------ store
+def store_layer(
+    conn: Connection, spec: LayerSpec, layer: PreparedLayer, progress: Progress | None = None
+) -> int:
+    """Stage, COPY, index and swap ``layer`` in as ``thematic.<spec.id>``; return the new version."""
+    conn.execute(text("SET LOCAL TimeZone = 'UTC'"))  # naive times in files are read as UTC
+    lock_layer(conn, spec.id)
+    drop_stale_staging(conn, spec.id)
+    stage = f"{STAGE_PREFIX}{spec.id[:STAGE_NAME_CHARS]}_{secrets.token_hex(4)}"
+    create_staging(conn, stage, layer)
+    copy_rows(conn, stage, layer, progress)
+    conn.execute(
+        text(f"CREATE INDEX {quote(stage + '_gist')} ON {qualified(stage)} USING gist (geom)")
+    )
+    conn.execute(text(f"ANALYZE {qualified(stage)}"))
+    swap_in(conn, stage, spec.id)
+    register_layer(conn, spec)
+    return int(
+        conn.execute(
+            text("SELECT version FROM catalog.layer WHERE id = :id"), {"id": spec.id}
+        ).scalar_one()
+    )
+
+
+def lock_layer(conn: Connection, name: str) -> None:
+    """Serialise loads and removals of one layer (released when the transaction ends)."""
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('onemap.layer'), hashtext(:n))"), {"n": name}
+    )
+
+
+def drop_stale_staging(conn: Connection, name: str) -> list[str]:
+    """Drop staging tables an earlier, interrupted load of this layer left behind."""
+    stale = [
+        row[0]
+        for row in conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename ~ :pattern"),
+            {"s": SCHEMA, "pattern": f"^{STAGE_PREFIX}{name[:STAGE_NAME_CHARS]}_[0-9a-f]{{8}}$"},
+        )
+    ]
+    for table in stale:
+        conn.execute(text(f"DROP TABLE {qualified(table)}"))
+    return stale
+
+
+def create_staging(conn: Connection, stage: str, layer: PreparedLayer) -> None:
+    """The staging table: identity id, the attribute columns, a typed 4326 geometry."""
+    attributes = "".join(f"{quote(name)} {pg_type}, " for name, pg_type in layer.columns.items())
+    conn.execute(
+        text(
+            f"CREATE TABLE {qualified(stage)} ("
+            "id bigint GENERATED BY DEFAULT AS IDENTITY, "
+            f"{attributes}geom geometry({layer.geometry_type}, {STORAGE_SRID}) NOT NULL, "
+            f"CONSTRAINT {quote(stage + '_pkey')} PRIMARY KEY (id))"
+        )
+    )
+
+
+def copy_rows(
+    conn: Connection, stage: str, layer: PreparedLayer, progress: Progress | None
+) -> None:
+    """COPY every row into the staging table (layers.bulk), inside the open transaction."""
+    total, done = len(layer.frame), 0
+
+    def rows_written(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress:
+            progress(done, total)
+
+    if progress:
+        progress(0, total)
+    copy_frame(
+        conn,
+        SCHEMA,
+        stage,
+        layer.frame,
+        [*layer.columns, "geom"],
+        srid=STORAGE_SRID,
+        on_rows=rows_written,
+    )
+
+
+def swap_in(conn: Connection, stage: str, name: str) -> None:
+    """Replace ``thematic.<name>`` by the staging table; stable names for its index, key, sequence."""
+    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+    if _table_exists(conn, name):
+        old = f"_old_{name[:48]}_{secrets.token_hex(4)}"
+        conn.execute(text(f"ALTER TABLE {qualified(name)} RENAME TO {quote(old)}"))
+        # index and sequence names are unique per schema: the old ones must go before ours take them
+        conn.execute(text(f"DROP TABLE {qualified(old)}"))
+    sequence = conn.execute(
+        text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": qualified(stage)}
+    ).scalar_one()
+    conn.execute(text(f"ALTER TABLE {qualified(stage)} RENAME TO {quote(name)}"))
+    conn.execute(
+        text(
+            f"ALTER TABLE {qualified(name)} RENAME CONSTRAINT {quote(stage + '_pkey')} "
+            f"TO {quote(stable_name('pk_' + name))}"
+        )
+    )
+    conn.execute(
+        text(
+            f"ALTER INDEX {SCHEMA}.{quote(stage + '_gist')} RENAME TO {quote(stable_name(f'ix_{name}_geom_gist'))}"
+        )
+    )
+    conn.execute(
+        text(f"ALTER SEQUENCE {sequence} RENAME TO {quote(stable_name(name + '_id_seq'))}")
+    )
+
+
+# ----------------------------------------------------------------------------------- remove
+def drop_layer(conn: Connection, name: str) -> None:
+    """Drop a thematic layer's table and its catalog row; base-map layers are refused."""
+    row = conn.execute(
+        text("SELECT storage_schema, storage_table FROM catalog.layer WHERE id = :id"), {"id": name}
+    ).first()
+    if row is None:
+        raise NotFound(f"layer {name!r} is not in the catalog")
+    if row.storage_schema == "basemap":
+        raise InvalidInput(
+            f"layer {name!r} is part of the base map (basemap.{row.storage_table}) and cannot be removed"
+        )
+    if row.storage_schema != SCHEMA:
+        raise InvalidInput(
+            f"layer {name!r} is not a thematic vector layer; only those can be removed here"
+        )
+    lock_layer(conn, name)
+    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+    conn.execute(text(f"DROP TABLE IF EXISTS {qualified(row.storage_table)}"))
+    conn.execute(text("DELETE FROM catalog.layer WHERE id = :id"), {"id": name})
