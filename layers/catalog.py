@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from spatial.errors import InvalidInput, NotFound
@@ -72,10 +72,10 @@ def register_layer(conn: Connection, spec: LayerSpec) -> None:
         raise InvalidInput(f"department {spec.department_code!r} does not exist")
     values = dict(spec.__dict__.items())
     stmt = insert(Layer).values(**values)
-    update = {k: v for k, v in values.items() if k != "id"}
-    update["updated_at"] = dt.datetime.now(dt.UTC)
-    update["version"] = Layer.version + 1
-    conn.execute(stmt.on_conflict_do_update(index_elements=[Layer.id], set_=update))
+    changes = {k: v for k, v in values.items() if k != "id"}
+    changes["updated_at"] = dt.datetime.now(dt.UTC)
+    changes["version"] = Layer.version + 1
+    conn.execute(stmt.on_conflict_do_update(index_elements=[Layer.id], set_=changes))
     if spec.storage_table:
         refresh_layer_stats(conn, spec.id)
 
@@ -117,7 +117,7 @@ def refresh_layer_stats(conn: Connection, layer_id: str) -> None:
         if name != geom
     }
     conn.execute(
-        Layer.__table__.update()
+        update(Layer)
         .where(Layer.id == layer_id)
         .values(
             extent=text(f"ST_GeomFromEWKT('{extent}')") if extent else None,

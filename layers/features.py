@@ -191,7 +191,7 @@ def cql_clause(ft: FeatureTable, ast: Any) -> ColumnElement[bool]:
     """CQL2 (parsed by pygeofilter) to a SQLAlchemy expression with bound parameters."""
     from pygeofilter.backends.sqlalchemy.evaluate import to_filter
 
-    mapping = {name: ft.sa_table.c[name] for name in ft.sa_table.c.keys()}
+    mapping = {column.name: column for column in ft.sa_table.c}
     _storage_srid_on_geometries(ast)
     try:
         return to_filter(ast, mapping, undefined_as_null=False)
@@ -269,7 +269,7 @@ def _order_by(ft: FeatureTable, query: FeatureQuery) -> list[Any]:
 
 
 def _geometry_output(ft: FeatureTable, out: OutputCrs) -> Any:
-    geom = ft.sa_table.c[ft.geom_field]
+    geom: Any = ft.sa_table.c[ft.geom_field]
     if out.srid != 4326:
         geom = func.ST_Transform(geom, out.srid)
     if out.lat_first:
@@ -316,7 +316,7 @@ def _props_object(ft: FeatureTable, names: list[str]) -> Any:
     ]
     if len(parts) == 1:
         return func.json_build_object(*[arg for n in names for arg in (literal(n), ft.sa_table.c[n])])
-    merged = parts[0]
+    merged: Any = parts[0]
     for part in parts[1:]:
         merged = merged.op("||")(part)
     return merged

@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from spatial.errors import ClusterError, MissingDependency
@@ -452,7 +453,7 @@ def drop_database(state: ClusterState, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def install_extensions(conn) -> None:  # type: ignore[no-untyped-def]
+def install_extensions(conn: Any) -> None:
     """CREATE EXTENSION for what the platform needs; clear error when a package is missing."""
     available = {
         row[0]

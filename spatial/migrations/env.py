@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
@@ -12,14 +14,14 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def _include_name(name, type_, parent_names):  # type: ignore[no-untyped-def]
+def _include_name(name: Any, type_: Any, parent_names: Any) -> bool:
     if type_ == "schema":
         return name in SCHEMAS
     return True
 
 
 def run_migrations_online() -> None:
-    url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
+    url = str(config.attributes.get("url") or config.get_main_option("sqlalchemy.url"))
     connectable = config.attributes.get("connection") or create_engine(url, poolclass=pool.NullPool)
     if hasattr(connectable, "connect"):
         with connectable.connect() as connection:
@@ -28,7 +30,7 @@ def run_migrations_online() -> None:
         _run(connectable)
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Any) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
