@@ -19,6 +19,7 @@ from api.ogc.routes import landing_page as ogc_landing_page
 from api.ogc.routes import ogc_routes
 from api.ogc.templates import PYGEOAPI_STATIC
 from api.routes import layers as layer_routes
+from api.routes import tiles as tile_routes
 from api.web import pages
 from spatial.config import Settings
 from spatial.db import check_database, database_url, make_engine
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/ogc/static", StaticFiles(directory=PYGEOAPI_STATIC), name="pygeoapi-static"),
         Mount("/ogc", routes=ogc_routes()),
         Mount("/api/v1", routes=layer_routes.routes),
+        Mount("/tiles", routes=tile_routes.routes),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,133 @@
+"""pygeoapi coverage provider for imagery layers (OGC API Coverages), named by dotted path.
+
+pygeoapi 0.21's rasterio provider answers a bbox outside the image with 500, labels projected
+CRSs with a non-existent URI, and folds every band into one CoverageJSON range. This adapter
+hands the work to ``layers.imagery.coverage`` and turns its errors into 4xx provider errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pygeoapi.provider.base import (
+    BaseProvider,
+    ProviderConnectionError,
+    ProviderInvalidQueryError,
+    ProviderRequestEntityTooLargeError,
+)
+
+from layers.imagery.coverage import (
+    MAX_TIFF_CELLS,
+    bbox_from_axes,
+    coverage_grid,
+    read_subset,
+    to_coveragejson,
+    to_geotiff,
+)
+from spatial.errors import InvalidInput, NotFound, PayloadTooLarge
+
+NATIVE_FILE_LIMIT = 512 * 1024 * 1024  # whole-file downloads above this must ask for a bbox
+JSON_TYPES = {"uint": "integer", "int": "integer", "float": "number"}
+
+
+class ImageryCoverageProvider(BaseProvider):
+    """A COG served as a coverage: bbox or axis subsets, band selection, GeoTIFF and CoverageJSON."""
+
+    def __init__(self, provider_def: dict[str, Any]) -> None:
+        super().__init__(provider_def)
+        try:
+            self.grid = coverage_grid(Path(self.data))
+        except NotFound as err:
+            raise ProviderConnectionError(user_msg=err.message) from err
+        self.axes = list(self.grid.axes)
+        self.crs = self.grid.crs_uri
+        self.num_bands = len(self.grid.bands)
+        self.native_format = provider_def["format"]["name"]
+        self.filename = Path(self.data).name
+        self._coverage_properties = self._properties()
+        self.get_fields()
+
+    def _properties(self) -> dict[str, Any]:
+        """What pygeoapi's collection description reads (grid size and resolution)."""
+        grid = self.grid
+        return {
+            "bbox": list(grid.bounds),
+            "bbox_crs": grid.crs_uri,
+            "width": grid.width,
+            "height": grid.height,
+            "resx": grid.resolution[0],
+            "resy": grid.resolution[1],
+            "num_bands": self.num_bands,
+            "axes": self.axes,
+            "x_axis_label": self.axes[0],
+            "y_axis_label": self.axes[1],
+        }
+
+    def get_fields(self) -> dict[str, Any]:
+        """One field per band, keyed by its number (``properties=3,2,1`` selects bands)."""
+        if not self._fields:
+            for index, name, dtype in self.grid.bands:
+                kind = next(v for k, v in JSON_TYPES.items() if dtype.startswith(k))
+                self._fields[str(index)] = {
+                    "title": name,
+                    "type": kind,
+                    "x-ogc-unit": "digital number",
+                }
+        return self._fields
+
+    def query(  # type: ignore[override]
+        self,
+        properties: list[str] | None = None,
+        subsets: dict | None = None,
+        bbox: list | None = None,
+        bbox_crs: str | int | None = None,
+        datetime_: str | None = None,
+        format_: str = "json",
+        **kwargs: Any,
+    ) -> bytes | dict[str, Any]:
+        """A subset as CoverageJSON (``format_='json'``) or GeoTIFF bytes (the native format)."""
+        if bbox and subsets:
+            raise ProviderInvalidQueryError(
+                user_msg="bbox and subset are exclusive: give one of them"
+            )
+        want_json = format_ == "json"
+        if not (properties or subsets or bbox or want_json):
+            return self._whole_file()
+        try:
+            return self._subset(properties, subsets, bbox, bbox_crs, want_json)
+        except PayloadTooLarge as err:
+            raise ProviderRequestEntityTooLargeError(user_msg=err.message) from err
+        except InvalidInput as err:
+            raise ProviderInvalidQueryError(user_msg=err.message) from err
+
+    def _subset(
+        self,
+        properties: list[str] | None,
+        subsets: dict | None,
+        bbox: list | None,
+        bbox_crs: str | int | None,
+        want_json: bool,
+    ) -> bytes | dict[str, Any]:
+        native_bbox = bbox_from_axes(subsets, self.grid) if subsets else None
+        subset = read_subset(
+            Path(self.data),
+            bbox=native_bbox or bbox or None,
+            bbox_crs=self.crs if native_bbox else _bbox_crs(bbox_crs),
+            bands=[int(p) for p in properties] if properties else None,
+            max_cells=MAX_TIFF_CELLS,
+        )
+        return to_coveragejson(subset) if want_json else to_geotiff(subset)
+
+    def _whole_file(self) -> bytes:
+        path = Path(self.data)
+        if path.stat().st_size > NATIVE_FILE_LIMIT:
+            raise ProviderRequestEntityTooLargeError(
+                user_msg="the whole scene is too large: give a bbox"
+            )
+        return path.read_bytes()
+
+
+def _bbox_crs(value: str | int | None) -> str:
+    """pygeoapi passes 4326 when no bbox-crs was given: coverages read bbox as lon/lat then."""
+    return "CRS84" if value in (None, 4326, "4326") else str(value)
