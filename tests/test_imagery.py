@@ -605,3 +605,41 @@ def test_malformed_coverage_bbox_is_4xx(server: str, bbox: str) -> None:
             "pygeoapi 0.21 maps a malformed bbox to 500 before any provider runs (api/ogc/routes.py)"
         )
     assert 400 <= response.status_code < 500
+
+
+# --------------------------------------------------------------------- CGCS2000 lon/lat
+@pytest.fixture(scope="module")
+def cgcs_layer(
+    imagery_engine: Engine, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> ImageryReport:
+    """A single-band 8-bit scene in CGCS2000 geographic coordinates (EPSG:4490), 0.0001° pixels."""
+    path = tmp_path_factory.mktemp("cgcs") / "xian_cgcs2000.tif"
+    rows, cols = np.mgrid[0:500, 0:600]
+    data = ((rows + cols) % 256).astype("uint8")[np.newaxis]
+    profile = {
+        "driver": "GTiff", "width": 600, "height": 500, "count": 1, "dtype": "uint8",
+        "crs": "EPSG:4490", "transform": from_origin(108.90, 34.30, 0.0001, 0.0001),
+    }  # fmt: skip
+    with rasterio.open(path, "w", **profile) as target:
+        target.write(data)
+    return add_imagery(imagery_engine, settings, path, name="img_cgcs")
+
+
+def test_cgcs2000_imagery_is_served(server: str, cgcs_layer: ImageryReport) -> None:
+    assert cgcs_layer.crs == "EPSG:4490" and cgcs_layer.resolution_unit == "degree"
+    assert list(cgcs_layer.bbox) == pytest.approx([108.90, 34.25, 108.96, 34.30], abs=1e-6)
+    tile = TMS.tile(108.93, 34.27, 15)
+    response = _get(f"{server}/tiles/img_cgcs/{tile.z}/{tile.x}/{tile.y}.png")
+    assert response.status_code == 200 and _decode(response.content).shape == (2, 256, 256)
+    _wait_for_collection(server, "img_cgcs")
+    url = f"{server}/ogc/collections/img_cgcs/coverage"
+    subset = _get(url, bbox="108.92,34.26,108.93,34.27", f="GTiff")
+    assert subset.status_code == 200, subset.text
+    with MemoryFile(subset.content) as memfile, memfile.open() as image:
+        assert image.crs.to_epsg() == 4490
+        assert list(image.bounds) == pytest.approx([108.92, 34.26, 108.93, 34.27], abs=1e-4)
+    coverage = _get(url, bbox="108.92,34.26,108.93,34.27", f="json").json()
+    referencing = coverage["domain"]["referencing"][0]
+    assert referencing["coordinates"] == ["y", "x"]  # EPSG:4490 is latitude first
+    assert referencing["system"]["id"].endswith("/EPSG/0/4490")
+    assert coverage["domain"]["axes"]["x"]["start"] == pytest.approx(108.92005, abs=1e-6)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyproj
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
@@ -284,7 +285,7 @@ def _domain(subset: CoverageSubset, width: int, height: int) -> dict[str, Any]:
         },
         "referencing": [
             {
-                "coordinates": ["x", "y"],
+                "coordinates": _axis_order(subset.crs),
                 "system": {
                     "type": "GeographicCRS" if geographic else "ProjectedCRS",
                     "id": crs_uri(subset.crs),
@@ -292,6 +293,14 @@ def _domain(subset: CoverageSubset, width: int, height: int) -> dict[str, Any]:
             }
         ],
     }
+
+
+def _axis_order(crs: CRS) -> list[str]:
+    """CoverageJSON names coordinates in the CRS's axis order: ['y', 'x'] for EPSG lat/lon CRSs."""
+    if crs_uri(crs) == CRS84_URI:
+        return ["x", "y"]
+    first_axis = pyproj.CRS.from_user_input(crs.to_wkt()).axis_info[0].direction
+    return ["y", "x"] if first_axis in ("north", "south") else ["x", "y"]
 
 
 def _parameter(name: str) -> dict[str, Any]:

@@ -110,6 +110,7 @@ def describe(dataset: DatasetReader) -> dict[str, Any]:
     return {
         "crs": crs_label(dataset),
         "resolution": [abs(dataset.res[0]), abs(dataset.res[1])],
+        "resolution_unit": "degree" if dataset.crs.is_geographic else dataset.crs.linear_units,
         "width": dataset.width,
         "height": dataset.height,
         "bounds": list(dataset.bounds),

@@ -50,6 +50,7 @@ class ImageryReport:
     width: int
     height: int
     resolution: tuple[float, float]
+    resolution_unit: str
     band_count: int
     dtype: str
     overviews: list[int]
@@ -66,7 +67,7 @@ class ImageryReport:
         verb = "replaced" if self.replaced else "added"
         return (
             f"imagery layer {self.layer_id} {verb}: {self.width}×{self.height} px, {self.band_count} "
-            f"{self.dtype} band(s), {self.crs}, {self.resolution[0]:g} m/px, overviews "
+            f"{self.dtype} band(s), {self.crs}, {self.resolution[0]:g} {self.resolution_unit}/px, overviews "
             f"{self.overviews or 'none'}, {self.size_bytes / 1e6:.1f} MB {self.compression} COG "
             f"at {self.storage_path} ({self.seconds:.1f} s)"
         )
@@ -175,6 +176,7 @@ def _report(
         width=attributes["width"],
         height=attributes["height"],
         resolution=tuple(attributes["resolution"]),
+        resolution_unit=attributes["resolution_unit"],
         band_count=len(bands),
         dtype=bands[0]["dtype"],
         overviews=attributes["overviews"],
