@@ -127,7 +127,7 @@ class EmbeddedCluster:
         os_user: str = "postgres",
         bin_dir: Path | None = None,
     ) -> None:
-        self.root = Path(root)
+        self.root = Path(root).expanduser().resolve()  # pg_ctl and the server see absolute paths
         self.data_dir = self.root / "data"
         self.log_dir = self.root / "log"
         self.log_file = self.log_dir / "server.log"

@@ -15,7 +15,7 @@ import pygeoapi.api.coverages as coverages_api
 import pygeoapi.api.itemtypes as itemtypes_api
 import pygeoapi.api.processes as processes_api
 import pygeoapi.api.tiles as tiles_api
-from pygeoapi.api import API, APIRequest
+from pygeoapi.api import API, APIRequest, validate_bbox
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -127,6 +127,15 @@ async def collection_item(request: Request) -> Response:
 
 
 async def collection_coverage(request: Request) -> Response:
+    bbox = request.query_params.get("bbox")
+    if bbox is not None:
+        try:
+            validate_bbox(bbox)  # pygeoapi 0.21 turns a malformed bbox into a 500 here
+        except ValueError as err:
+            return JSONResponse(
+                {"code": "InvalidParameterValue", "type": "InvalidParameterValue", "description": str(err)},
+                status_code=400,
+            )
     return await execute(
         request, coverages_api.get_collection_coverage, _param(request, "collection_id"),
         check_format=False,
