@@ -9,7 +9,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -41,6 +41,10 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok", "database": "ok", "postgis": version})
 
 
+async def favicon(request: Request) -> Response:
+    return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon")
+
+
 def create_app(settings: Settings) -> Starlette:
     """Build the platform's ASGI app for ``settings``."""
     compat.install()
@@ -53,6 +57,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/health", health),
+        Route("/favicon.ico", favicon),
         Route("/", pages.one_map),
         Route("/ogc", ogc_landing_page),  # pygeoapi links to /ogc without a slash
         Mount("/ogc/static", StaticFiles(directory=PYGEOAPI_STATIC), name="pygeoapi-static"),

@@ -142,5 +142,6 @@ def _temporal(layer: dict[str, Any]) -> dict[str, Any] | None:
     return {"begin": _iso(start), "end": _iso(end)}
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+def _iso(value: dt.datetime | None) -> dt.datetime | None:
+    """UTC datetimes: pygeoapi validates ``datetime=`` against datetime objects, not strings."""
+    return value.astimezone(dt.UTC) if value else None

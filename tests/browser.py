@@ -22,6 +22,12 @@ def chromium_path() -> str:
     return path
 
 
+def _failed(request: Any, problems: list[str]) -> None:
+    # a fetch the page itself aborted (the map moved on) is not a failure
+    if (request.failure or "") != "net::ERR_ABORTED":
+        problems.append(f"request failed: {request.url} ({request.failure})")
+
+
 @contextmanager
 def browser_page(viewport: tuple[int, int] = (1280, 800)) -> Iterator[tuple[Any, list[str]]]:
     """A fresh page and the list its console errors and failed requests are collected in."""
@@ -34,7 +40,8 @@ def browser_page(viewport: tuple[int, int] = (1280, 800)) -> Iterator[tuple[Any,
             page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
             page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
             page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
-            page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
+            page.on("requestfailed", lambda req: _failed(req, problems))
+            page.on("response", lambda res: problems.append(f"HTTP {res.status}: {res.url}") if res.status >= 400 else None)
             yield page, problems
         finally:
             browser.close()

@@ -147,12 +147,18 @@ def default_bands(reader: Reader) -> tuple[int, ...]:
 
 
 def default_rescale(path: Path, reader: Reader, bands: tuple[int, ...]) -> tuple[Range, ...] | None:
-    """8-bit data as is; anything else stretched per band between its 2nd and 98th percentiles."""
+    """8-bit data as is; anything else stretched between the bands' joint 2nd and 98th percentiles.
+
+    One range for all displayed bands keeps the colour balance (a per-band stretch tints a
+    vegetated scene red or pink).
+    """
     if all(reader.dataset.dtypes[b - 1] == "uint8" for b in bands):
         return None
     stat = path.stat()
     stretch = _stretch(str(path), stat.st_mtime_ns, stat.st_size)
-    return tuple(stretch[b - 1] for b in bands)
+    low = min(stretch[b - 1][0] for b in bands)
+    high = max(stretch[b - 1][1] for b in bands)
+    return tuple((low, high) for _ in bands)
 
 
 @lru_cache(maxsize=64)

@@ -3,7 +3,7 @@
   "use strict";
 
   var lang = (localStorage.getItem("onemap.lang") || "zh");
-  var DEFAULT_ON = { admin_divisions: true, roads: true, emergency_facilities: true };
+  var DEFAULT_ON = { admin_divisions: true, roads: true, emergency_facilities: true, aq_stations: true };
   var PAGE_LIMIT = 2000;
   var map = L.map("map", { preferCanvas: true, zoomControl: true });
   var control = null;
@@ -35,11 +35,16 @@
   }
 
   function vectorOverlay(layer) {
-    var color = (layer.style && layer.style.color) || "#3366cc";
+    var style = layer.style || {};
+    var color = style.color || "#3366cc";
     var group = L.geoJSON(null, {
-      style: function () { return { color: color, weight: 1.5, fillOpacity: 0.15 }; },
+      style: function () {
+        return { color: color, weight: layer.id === "admin_divisions" ? 2.5 : 1.5,
+                 dashArray: layer.id === "admin_divisions" ? "6 4" : null,
+                 fill: style.fill !== false, fillOpacity: 0.2 };
+      },
       pointToLayer: function (feature, latlng) {
-        return L.circleMarker(latlng, { radius: 5, color: color, weight: 1, fillOpacity: 0.8 });
+        return L.circleMarker(latlng, { radius: style.radius || 5, color: "#fff", fillColor: color, weight: 1, fillOpacity: 0.9 });
       },
       onEachFeature: function (feature, lyr) { lyr.bindPopup(function () { return popupHtml(layer, feature); }); }
     });
@@ -63,45 +68,79 @@
   }
 
   function imageryBase(layer) {
+    /* XYZ tiles of the imagery layer (served by /tiles, from its Cloud-Optimized GeoTIFF) */
     return L.tileLayer("/tiles/" + encodeURIComponent(layer.id) + "/{z}/{x}/{y}.png", {
       maxZoom: 20, maxNativeZoom: 18, attribution: escapeHtml(t(layer.title_zh, layer.title_en))
     });
   }
 
+  /* A layer panel: base maps as radio buttons, overlays as check boxes grouped by department. */
+  var LayerPanel = L.Control.extend({
+    options: { position: "topright" },
+    initialize: function (bases, groups) { this.bases = bases; this.groups = groups; },
+    onAdd: function (m) {
+      var box = L.DomUtil.create("div", "leaflet-control-layers leaflet-control-layers-expanded onemap-panel");
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
+      var baseList = L.DomUtil.create("div", "onemap-bases", box);
+      this.bases.forEach(function (base, i) {
+        var label = L.DomUtil.create("label", "", baseList);
+        var input = L.DomUtil.create("input", "", label);
+        input.type = "radio"; input.name = "onemap-base"; input.checked = i === 0;
+        label.appendChild(document.createTextNode(" " + base.name));
+        L.DomEvent.on(input, "change", function () {
+          this.bases.forEach(function (b) { m.removeLayer(b.layer); });
+          m.addLayer(base.layer); base.layer.bringToBack && base.layer.bringToBack();
+        }, this);
+      }, this);
+      this.groups.forEach(function (group) {
+        var section = L.DomUtil.create("div", "onemap-group", box);
+        L.DomUtil.create("div", "leaflet-control-layers-group-name", section).textContent = group.name;
+        group.items.forEach(function (item) {
+          var label = L.DomUtil.create("label", "", section);
+          var input = L.DomUtil.create("input", "", label);
+          input.type = "checkbox"; input.checked = m.hasLayer(item.layer);
+          input.dataset.layer = item.id;
+          label.appendChild(document.createTextNode(" " + item.name));
+          L.DomEvent.on(input, "change", function () {
+            if (input.checked) { m.addLayer(item.layer); } else { m.removeLayer(item.layer); }
+          });
+        });
+      });
+      return box;
+    }
+  });
+
   function build(layers) {
-    var overlays = {};
-    var bases = {};
-    bases[t("空白底图", "Blank")] = L.layerGroup();
-    var firstBase = null;
-    var seenDepartment = {};
+    var bases = [];
+    var groups = [];
+    var byDepartment = {};
     var bounds = null;
+    var cityBounds = null;  /* the administrative divisions frame the view when present */
     layers.forEach(function (layer) {
-      if (layer.bbox) {
+      if (layer.bbox && layer.kind !== "imagery") {
         var lb = L.latLngBounds([layer.bbox[1], layer.bbox[0]], [layer.bbox[3], layer.bbox[2]]);
+        if (layer.id === "admin_divisions") { cityBounds = lb; }
         bounds = bounds ? bounds.extend(lb) : lb;
       }
-      if (layer.kind === "imagery") {
-        var base = imageryBase(layer);
-        bases[escapeHtml(t(layer.title_zh, layer.title_en))] = base;
-        firstBase = firstBase || base;
-        return;
-      }
+      var name = t(layer.title_zh, layer.title_en);
+      if (layer.kind === "imagery") { bases.push({ name: name, layer: imageryBase(layer) }); return; }
       if (!layer.links.items) { return; }
-      var overlay = vectorOverlay(layer);
-      var name = escapeHtml(t(layer.title_zh, layer.title_en));
-      if (!seenDepartment[layer.department_code]) {
-        seenDepartment[layer.department_code] = true;
-        name = "<span class='leaflet-control-layers-group-name'>" +
-          escapeHtml(t(layer.department_name_zh, layer.department_name_en)) + "</span>" + name;
+      var group = byDepartment[layer.department_code];
+      if (!group) {
+        group = { name: t(layer.department_name_zh, layer.department_name_en), items: [] };
+        byDepartment[layer.department_code] = group;
+        groups.push(group);
       }
-      overlays[name] = overlay;
-      overlay.options.onemapId = layer.id;
+      var overlay = vectorOverlay(layer);
+      group.items.push({ id: layer.id, name: name, layer: overlay });
       if (DEFAULT_ON[layer.id]) { overlay.addTo(map); }
     });
+    bases.push({ name: t("空白底图", "Blank"), layer: L.layerGroup() });
+    bases[0].layer.addTo(map);
     if (control) { map.removeControl(control); }
-    (firstBase || bases[t("空白底图", "Blank")]).addTo(map);
-    control = L.control.layers(bases, overlays, { collapsed: false }).addTo(map);
-    if (bounds) { map.fitBounds(bounds); } else { map.setView([34.26, 108.94], 12); }
+    control = new LayerPanel(bases, groups).addTo(map);
+    if (cityBounds || bounds) { map.fitBounds(cityBounds || bounds); } else { map.setView([34.26, 108.94], 12); }
   }
 
   function load() {
@@ -111,6 +150,7 @@
       .catch(function (err) { console.error("cannot load the layer catalog: " + err.message); });
   }
 
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   document.getElementById("lang").textContent = lang === "zh" ? "EN" : "中文";
   document.getElementById("lang").addEventListener("click", function () {
     localStorage.setItem("onemap.lang", lang === "zh" ? "en" : "zh");
