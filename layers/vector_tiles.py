@@ -33,6 +33,9 @@ def mvt_tile(engine: Engine, ft: FeatureTable, z: int, x: int, y: int, *, layer:
     """One MVT tile (possibly empty bytes) of the features intersecting tile z/x/y."""
     check_tile(z, x, y)
     columns = "".join(f', t."{name}"' for name in tile_attributes(ft))
+    # MVT feature ids are integers; other ids (e.g. division codes) travel as a property "id"
+    integer_id = ft.columns.get(ft.id_field) in ("bigint", "integer", "smallint")
+    feature_id = ", 'id'" if integer_id else ""
     statement = text(
         f"""
         WITH bounds AS (
@@ -45,7 +48,7 @@ def mvt_tile(engine: Engine, ft: FeatureTable, z: int, x: int, y: int, *, layer:
             WHERE t."{ft.geom_field}" && bounds.lonlat
             LIMIT {MAX_FEATURES_PER_TILE}
         )
-        SELECT ST_AsMVT(rows, :layer, 4096, 'geom', 'id') FROM rows WHERE geom IS NOT NULL
+        SELECT ST_AsMVT(rows, :layer, 4096, 'geom'{feature_id}) FROM rows WHERE geom IS NOT NULL
         """
     )
     with engine.connect() as conn:

@@ -35,6 +35,18 @@ def normalise_query_string(query_string: bytes) -> bytes:
     return urlencode(pairs).encode("latin-1")
 
 
+class QueryStringMiddleware:
+    """ASGI middleware applying ``normalise_query_string`` before any handler reads the query."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("query_string"):
+            scope = dict(scope, query_string=normalise_query_string(scope["query_string"]))
+        await self.app(scope, receive, send)
+
+
 def install() -> None:
     """Apply the adaptations (idempotent)."""
     itemtypes_api.parse_ecql_text = parse_cql_text

@@ -20,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from api.ogc import compat
 from api.ogc.gateway import PygeoapiGateway
 
 ApiFunction = Callable[..., tuple[dict, int, Any]]
@@ -41,7 +40,6 @@ async def execute(request: Request, func: ApiFunction, *args: Any, check_format:
     loop = asyncio.get_running_loop()
     gateway = _gateway(request)
     api: API = await loop.run_in_executor(None, gateway.current)
-    request.scope["query_string"] = compat.normalise_query_string(request.scope.get("query_string", b""))
     api_request = await APIRequest.from_starlette(request, api.locales)
     if check_format and not api_request.is_valid():
         headers, status, content = api.get_format_exception(api_request)
@@ -59,7 +57,8 @@ def to_response(headers: dict, status: int, content: Any) -> Response:
         response = JSONResponse(content, status_code=status)
     else:
         response = Response(content, status_code=status)
-    response.headers.update({k: str(v) for k, v in headers.items()})
+    # the body is re-encoded here, so a length pygeoapi computed would be wrong
+    response.headers.update({k: str(v) for k, v in headers.items() if k.lower() != "content-length"})
     return response
 
 
@@ -97,8 +96,27 @@ async def collection_queryables(request: Request) -> Response:
     )
 
 
+def invalid_parameter(description: str) -> Response:
+    """An OGC exception document with status 400."""
+    return JSONResponse(
+        {"code": "InvalidParameterValue", "type": "InvalidParameterValue", "description": description},
+        status_code=400,
+    )
+
+
+def check_items_query(request: Request) -> Response | None:
+    """Parameters pygeoapi 0.21 would turn into a 500 instead of a 400."""
+    sortby = request.query_params.get("sortby")
+    if sortby is not None and any(not key.strip("+- ") for key in sortby.split(",")):
+        return invalid_parameter("sortby must list property names, each optionally prefixed with + or -")
+    return None
+
+
 async def collection_items(request: Request) -> Response:
     collection_id = _param(request, "collection_id")
+    problem = check_items_query(request)
+    if problem is not None:
+        return problem
     if request.method == "POST":
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip()
         if content_type in ("application/geo+json", "application/json"):
@@ -132,10 +150,7 @@ async def collection_coverage(request: Request) -> Response:
         try:
             validate_bbox(bbox)  # pygeoapi 0.21 turns a malformed bbox into a 500 here
         except ValueError as err:
-            return JSONResponse(
-                {"code": "InvalidParameterValue", "type": "InvalidParameterValue", "description": str(err)},
-                status_code=400,
-            )
+            return invalid_parameter(str(err))
     return await execute(
         request, coverages_api.get_collection_coverage, _param(request, "collection_id"),
         check_format=False,
