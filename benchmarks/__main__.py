@@ -21,7 +21,7 @@ from benchmarks.harness import RESULTS_DIR, WORKLOADS, Context, render_table, wr
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="JSON file to write")
 @click.option("--keep", is_flag=True, help="keep (and reuse) the scratch database")
 def main(size: str, only: tuple[str, ...], quick: bool, output: Path | None, keep: bool) -> None:
-    console = Console()
+    console = Console(width=200)
     names = list(only) or list(WORKLOADS)
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:

@@ -322,10 +322,51 @@ def _props_object(ft: FeatureTable, names: list[str]) -> Any:
     return merged
 
 
+class FeatureList(list):  # type: ignore[type-arg]
+    """A page of features kept as the JSON text PostgreSQL produced.
+
+    ``len()`` works without parsing; iterating or indexing parses the text once. A JSON
+    encoder that knows this class (see api/ogc/compat.py) writes the text through untouched,
+    so a page of GeoJSON is never parsed and re-serialised in Python on its way out.
+    """
+
+    def __init__(self, raw: str, count: int) -> None:
+        super().__init__()
+        self.raw = raw
+        self.count = count
+        self._parsed = False
+
+    def _parse(self) -> None:
+        if not self._parsed:
+            self._parsed = True
+            super().extend(orjson.loads(self.raw))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Any:
+        self._parse()
+        return super().__iter__()
+
+    def __getitem__(self, index: Any) -> Any:
+        self._parse()
+        return super().__getitem__(index)
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __eq__(self, other: object) -> bool:
+        self._parse()
+        return list(super().__iter__()) == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def query_features(engine: Engine, ft: FeatureTable, query: FeatureQuery) -> dict[str, Any]:
     """A GeoJSON FeatureCollection dict for ``query`` (numberMatched only when cheap or asked)."""
     page = page_statement(ft, query).subquery("page")
     aggregate = select(
+        func.count(),
         func.coalesce(
             func.json_agg(
                 func.json_build_object(
@@ -342,7 +383,8 @@ def query_features(engine: Engine, ft: FeatureTable, query: FeatureQuery) -> dic
             matched = _number_matched(conn, ft, query)
             if query.hits_only:
                 return {"type": "FeatureCollection", "features": [], "numberMatched": matched, "numberReturned": 0}
-            features = orjson.loads(conn.execute(aggregate).scalar_one())
+            count, raw = conn.execute(aggregate).one()
+            features = FeatureList(raw, int(count))
         except (DataError, InternalError, ProgrammingError) as err:
             raise InvalidInput(f"the query cannot be answered: {_db_message(err)}") from None
     collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}

@@ -32,12 +32,29 @@ def _write_with_copy(engine: Engine, city) -> float:  # type: ignore[no-untyped-
     return elapsed
 
 
+def _pg_array(values) -> str | None:  # type: ignore[no-untyped-def]
+    """A Python list as a PostgreSQL text[] literal (to_postgis writes arrays as text)."""
+    if values is None:
+        return None
+    quoted = ('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
+
+
+def _arrays_as_literals(frame):  # type: ignore[no-untyped-def]
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object and frame[column].map(lambda v: isinstance(v, list | tuple)).any():
+            frame[column] = frame[column].map(_pg_array)
+    return frame
+
+
 def _write_with_to_postgis(engine: Engine, city) -> float:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     with engine.connect() as conn, conn.begin() as tx:
         conn.execute(text(f"TRUNCATE {', '.join(DEMO_TABLES)} RESTART IDENTITY CASCADE"))
         for (schema, table), frame in city.tables().items():
             frame = frame.rename_geometry("geom") if frame.geometry.name != "geom" else frame
+            frame = _arrays_as_literals(frame)
             frame.to_postgis(table, conn, schema=schema, if_exists="append", index=False, chunksize=10_000)
         elapsed = time.perf_counter() - started
         tx.rollback()
