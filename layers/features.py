@@ -322,7 +322,7 @@ def _props_object(ft: FeatureTable, names: list[str]) -> Any:
     return merged
 
 
-class FeatureList(list):  # type: ignore[type-arg]
+class FeatureList(list):
     """A page of features kept as the JSON text PostgreSQL produced.
 
     ``len()`` works without parsing; iterating or indexing parses the text once. A JSON
@@ -330,10 +330,10 @@ class FeatureList(list):  # type: ignore[type-arg]
     so a page of GeoJSON is never parsed and re-serialised in Python on its way out.
     """
 
-    def __init__(self, raw: str, count: int) -> None:
+    def __init__(self, raw: str, size: int) -> None:
         super().__init__()
         self.raw = raw
-        self.count = count
+        self.size = size
         self._parsed = False
 
     def _parse(self) -> None:
@@ -342,7 +342,7 @@ class FeatureList(list):  # type: ignore[type-arg]
             super().extend(orjson.loads(self.raw))
 
     def __len__(self) -> int:
-        return self.count
+        return self.size
 
     def __iter__(self) -> Any:
         self._parse()
@@ -353,13 +353,13 @@ class FeatureList(list):  # type: ignore[type-arg]
         return super().__getitem__(index)
 
     def __bool__(self) -> bool:
-        return self.count > 0
+        return self.size > 0
 
     def __eq__(self, other: object) -> bool:
         self._parse()
         return list(super().__iter__()) == other
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
 
 def query_features(engine: Engine, ft: FeatureTable, query: FeatureQuery) -> dict[str, Any]:
