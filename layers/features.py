@@ -288,21 +288,40 @@ def _property_names(ft: FeatureTable, query: FeatureQuery) -> list[str]:
     return names
 
 
+KEYSET_FROM_OFFSET = 1_000
+"""Offsets beyond this, in id order, seek the page's first id instead of skipping rows."""
+
+
 def page_statement(ft: FeatureTable, query: FeatureQuery) -> Any:
     """SELECT of one page: id, GeoJSON geometry text and a JSON object of the properties."""
     names = _property_names(ft, query)
     geometry = literal(None) if query.skip_geometry else _geometry_output(ft, query.output)
+    where = where_clause(ft, query)
+    offset = query.offset
+    if offset > KEYSET_FROM_OFFSET and not query.sortby:
+        where = and_(where, ft.sa_table.c[ft.id_field] >= _first_id_of_page(ft, where, offset))
+        offset = 0
     return (
         select(
             ft.sa_table.c[ft.id_field].label("fid"),
             geometry.label("geometry"),
             _props_object(ft, names).label("properties"),
         )
-        .where(where_clause(ft, query))
+        .where(where)
         .order_by(*_order_by(ft, query))
-        .offset(query.offset)
+        .offset(offset)
         .limit(query.limit)
     )
+
+
+def _first_id_of_page(ft: FeatureTable, where: Any, offset: int) -> Any:
+    """The id at ``offset`` in id order, found by an index-only scan of the primary key.
+
+    Skipping rows with OFFSET would compute their GeoJSON too; this keeps deep pages as cheap
+    as the first ones (the skipped ids are still walked, but only in the index).
+    """
+    column = ft.sa_table.c[ft.id_field]
+    return select(column).where(where).order_by(column).offset(offset).limit(1).scalar_subquery()
 
 
 def _props_object(ft: FeatureTable, names: list[str]) -> Any:

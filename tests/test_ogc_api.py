@@ -224,3 +224,18 @@ def test_bad_tile_requests(demo_server: str) -> None:
     assert httpx.get(f"{base}/30/1/1?f=mvt", timeout=30).status_code == 400
     assert httpx.get(f"{base}/3/100/1?f=mvt", timeout=30).status_code == 400
     assert httpx.get(f"{base}/x/1/1?f=mvt", timeout=30).status_code == 400
+
+
+def test_deep_pages_match_plain_offsets(demo_server: str, demo_engine) -> None:
+    """Pages past the keyset threshold hold exactly the rows OFFSET would give."""
+    from sqlalchemy import text
+
+    offset = 20_000
+    page = items(demo_server, "buildings", limit=25, offset=offset).json()
+    with demo_engine.connect() as conn:
+        expected = conn.execute(
+            text("SELECT id FROM basemap.building ORDER BY id OFFSET :o LIMIT 25"), {"o": offset}
+        ).scalars().all()
+    assert [f["id"] for f in page["features"]] == expected
+    beyond = items(demo_server, "buildings", limit=25, offset=10_000_000).json()
+    assert beyond["features"] == [] and beyond["numberReturned"] == 0
