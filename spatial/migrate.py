@@ -18,8 +18,12 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> str | None:
-    """Bring the schema to ``revision`` (default: the newest); safe to run on every start."""
+def upgrade(engine: Engine, revision: str = "heads") -> str | None:
+    """Bring the schema to ``revision`` (default: every branch's newest); safe on every start.
+
+    Modules add their tables on branches of their own (``depends_on`` the initial revision),
+    so ``heads`` rather than ``head``.
+    """
     with engine.begin() as conn:
         # serialise concurrent upgraders (several test workers, serve + demo)
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('onemap-migrate'))"))
@@ -38,14 +42,18 @@ def downgrade(engine: Engine, revision: str) -> str | None:
 
 
 def current(engine: Engine) -> str | None:
+    """The applied revision(s), comma-separated when several branches are applied; None if none."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ",".join(sorted(heads)) or None
 
 
 def head() -> str | None:
+    """The newest revision(s) of the scripts, in the form ``current`` reports them."""
     cfg = Config()
     cfg.set_main_option("script_location", "spatial:migrations")
-    return ScriptDirectory.from_config(cfg).get_current_head()
+    heads = ScriptDirectory.from_config(cfg).get_heads()
+    return ",".join(sorted(heads)) or None
 
 
 def is_current(engine: Engine) -> bool:

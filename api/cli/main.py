@@ -100,7 +100,7 @@ def db_url(settings: Settings) -> None:
 
 
 @db.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="heads", show_default=True)
 @click.pass_obj
 @friendly_errors
 def db_upgrade(settings: Settings, revision: str) -> None:
