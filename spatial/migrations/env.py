@@ -8,7 +8,8 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
-from spatial.models import SCHEMAS, Base
+from spatial.all_models import Base
+from spatial.models import SCHEMAS
 
 config = context.config
 target_metadata = Base.metadata
