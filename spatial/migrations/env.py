@@ -8,8 +8,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
-from spatial.all_models import Base
-from spatial.models import SCHEMAS
+from spatial.all_models import SCHEMAS, Base
 
 config = context.config
 target_metadata = Base.metadata
