@@ -2,16 +2,19 @@
 
 Storage is lon/lat on WGS84 (SRID 4326, always x = longitude), served as OGC CRS84.
 CGCS2000 (EPSG:4490, China's national datum; within centimetres of WGS84 for web purposes)
-and Web Mercator (EPSG:3857) are accepted on input and offered on output.
+and Web Mercator (EPSG:3857) are accepted on input and offered on output. The Chinese web-map
+datums GCJ-02 and BD-09 (spatial/webdatum.py, re-exported here) are accepted on input.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from pyproj import CRS, Transformer
 
 from spatial.errors import InvalidInput
+from spatial.webdatum import WEB_DATUMS, from_wgs84, to_wgs84, web_datum
 
 STORAGE_SRID = 4326
 CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -49,3 +52,18 @@ def to_storage(source: str | int) -> Transformer:
 
 def epsg_code(value: str | int) -> int | None:
     return parse_crs(value).to_epsg()
+
+
+def to_storage_lonlat(lon: Any, lat: Any, source: str | int) -> tuple[Any, Any]:
+    """Coordinates in ``source`` (an EPSG code or URI, or 'gcj02'/'bd09') → storage lon/lat."""
+    datum = web_datum(source)
+    if datum is not None:
+        return to_wgs84(lon, lat, datum)
+    return to_storage(source).transform(lon, lat)
+
+
+__all__ = [
+    "CRS84_URI", "EPSG_URI", "OUTPUT_CRS_URIS", "STORAGE_CRS_URI", "STORAGE_SRID",
+    "SUPPORTED_INPUT_EPSG", "WEB_DATUMS", "epsg_code", "from_wgs84", "parse_crs", "to_storage",
+    "to_storage_lonlat", "to_wgs84", "web_datum",
+]  # fmt: skip
