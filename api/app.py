@@ -49,7 +49,7 @@ async def favicon(request: Request) -> Response:
 def create_app(settings: Settings) -> Starlette:
     """Build the platform's ASGI app for ``settings``."""
     compat.install()
-    engine = make_engine(database_url(settings))
+    engine = make_engine(database_url(settings), interactive=True)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

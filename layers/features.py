@@ -35,6 +35,7 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import DataError, InternalError, ProgrammingError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -268,8 +269,8 @@ def _order_by(ft: FeatureTable, query: FeatureQuery) -> list[Any]:
     return order
 
 
-def _geometry_output(ft: FeatureTable, out: OutputCrs) -> Any:
-    geom: Any = ft.sa_table.c[ft.geom_field]
+def _geometry_output(geom: Any, out: OutputCrs) -> Any:
+    """GeoJSON text of ``geom`` in the requested CRS and axis order."""
     if out.srid != 4326:
         geom = func.ST_Transform(geom, out.srid)
     if out.lat_first:
@@ -293,25 +294,39 @@ KEYSET_FROM_OFFSET = 1_000
 
 
 def page_statement(ft: FeatureTable, query: FeatureQuery) -> Any:
-    """SELECT of one page: id, GeoJSON geometry text and a JSON object of the properties."""
+    """SELECT of one page: position, id, GeoJSON geometry text and a JSON object of the properties.
+
+    The page's rows are chosen first (filter, order, limit on plain columns); GeoJSON is built
+    only for those rows, not for every row the filter matched.
+    """
     names = _property_names(ft, query)
-    geometry = literal(None) if query.skip_geometry else _geometry_output(ft, query.output)
     where = where_clause(ft, query)
     offset = query.offset
     if offset > KEYSET_FROM_OFFSET and not query.sortby:
         where = and_(where, ft.sa_table.c[ft.id_field] >= _first_id_of_page(ft, where, offset))
         offset = 0
-    return (
+    table = ft.sa_table.c
+    order = _order_by(ft, query)
+    rows = (
         select(
-            ft.sa_table.c[ft.id_field].label("fid"),
-            geometry.label("geometry"),
-            _props_object(ft, names).label("properties"),
+            func.row_number().over(order_by=order).label("position"),
+            table[ft.id_field].label("fid"),
+            table[ft.geom_field].label("geom"),
+            *[table[n] for n in names],
         )
         .where(where)
-        .order_by(*_order_by(ft, query))
+        .order_by(*order)
         .offset(offset)
         .limit(query.limit)
+        .subquery("page_rows")
     )
+    geometry = literal(None) if query.skip_geometry else _geometry_output(rows.c.geom, query.output)
+    return select(
+        rows.c.position,
+        rows.c.fid,
+        geometry.label("geometry"),
+        _props_object(rows.c, names).label("properties"),
+    ).select_from(rows)
 
 
 def _first_id_of_page(ft: FeatureTable, where: Any, offset: int) -> Any:
@@ -324,17 +339,17 @@ def _first_id_of_page(ft: FeatureTable, where: Any, offset: int) -> Any:
     return select(column).where(where).order_by(column).offset(offset).limit(1).scalar_subquery()
 
 
-def _props_object(ft: FeatureTable, names: list[str]) -> Any:
+def _props_object(columns: Any, names: list[str]) -> Any:
     """json_build_object over the property columns, chunked under PostgreSQL's 100-argument limit."""
     if not names:
         return func.json_build_object()
     chunks = [names[i : i + 40] for i in range(0, len(names), 40)]
     parts = [
-        func.jsonb_build_object(*[arg for n in chunk for arg in (literal(n), ft.sa_table.c[n])])
+        func.jsonb_build_object(*[arg for n in chunk for arg in (literal(n), columns[n])])
         for chunk in chunks
     ]
     if len(parts) == 1:
-        return func.json_build_object(*[arg for n in names for arg in (literal(n), ft.sa_table.c[n])])
+        return func.json_build_object(*[arg for n in names for arg in (literal(n), columns[n])])
     merged: Any = parts[0]
     for part in parts[1:]:
         merged = merged.op("||")(part)
@@ -388,10 +403,13 @@ def query_features(engine: Engine, ft: FeatureTable, query: FeatureQuery) -> dic
         func.count(),
         func.coalesce(
             func.json_agg(
-                func.json_build_object(
-                    "type", "Feature", "id", page.c.fid,
-                    "geometry", page.c.geometry.cast(_json_type()),
-                    "properties", page.c.properties,
+                aggregate_order_by(
+                    func.json_build_object(
+                        "type", "Feature", "id", page.c.fid,
+                        "geometry", page.c.geometry.cast(_json_type()),
+                        "properties", page.c.properties,
+                    ),
+                    page.c.position,
                 )
             ),
             text("'[]'::json"),
@@ -438,8 +456,8 @@ def get_feature(engine: Engine, ft: FeatureTable, identifier: str, output: Outpu
     statement = (
         select(
             ft.sa_table.c[ft.id_field],
-            _geometry_output(ft, query.output),
-            _props_object(ft, names).cast(Text),
+            _geometry_output(ft.sa_table.c[ft.geom_field], query.output),
+            _props_object(ft.sa_table.c, names).cast(Text),
         )
         .where(ft.sa_table.c[ft.id_field] == id_value)
     )

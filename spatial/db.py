@@ -76,7 +76,15 @@ def connection_info(url: str) -> ConnectionInfo:
     )
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+INTERACTIVE_OPTIONS = "-c max_parallel_workers_per_gather=0 -c jit=off"
+"""For request-sized queries: starting parallel workers or JIT costs more than the query."""
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False, interactive: bool = False) -> Engine:
+    """A pooled engine; ``interactive`` tunes its sessions for many small, fast queries."""
+    connect_args: dict = {"connect_timeout": 5, "application_name": "onemap"}
+    if interactive:
+        connect_args["options"] = INTERACTIVE_OPTIONS
     return create_engine(
         url,
         pool_size=pool_size,
@@ -84,7 +92,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         pool_pre_ping=True,
         pool_recycle=1800,
         echo=echo,
-        connect_args={"connect_timeout": 5, "application_name": "onemap"},
+        connect_args=connect_args,
     )
 
 

@@ -46,7 +46,7 @@ def engine_for(data: dict[str, Any]) -> Engine:
             url = URL.create(
                 "postgresql+psycopg", username=key[3], password=key[4], host=key[0], port=key[1], database=key[2]
             )
-            _engines[key] = make_engine(url.render_as_string(hide_password=False), pool_size=10)
+            _engines[key] = make_engine(url.render_as_string(hide_password=False), pool_size=10, interactive=True)
         return _engines[key]
 
 

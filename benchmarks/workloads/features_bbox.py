@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import orjson
 import numpy as np
 from sqlalchemy import text
 
@@ -85,14 +86,15 @@ def served(url: str, var_dir: Path, provider: str | None = None):  # type: ignor
 
 
 def _request(client: httpx.Client, base: str, bbox: tuple[float, ...]) -> tuple[float, int]:
+    """Milliseconds until the whole body has arrived (parsing it is the client's business)."""
     started = time.perf_counter()
     response = client.get(
         f"{base}/ogc/collections/buildings/items",
         params={"f": "json", "limit": 1000, "bbox": ",".join(f"{v:.6f}" for v in bbox)},
     )
     response.raise_for_status()
-    returned = response.json()["numberReturned"]
-    return (time.perf_counter() - started) * 1000, returned
+    elapsed = (time.perf_counter() - started) * 1000
+    return elapsed, orjson.loads(response.content)["numberReturned"]
 
 
 def measure_http(base: str, boxes: list, warmup: int) -> dict[str, float]:

@@ -47,7 +47,8 @@ def _bulk_geopandas(engine, points) -> tuple[float, list]:  # type: ignore[no-un
     frame = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xs, ys), crs=4326)
     joined = gpd.sjoin(frame, communities, how="left", predicate="within")
     joined = joined[~joined.index.duplicated(keep="first")].sort_index()
-    return time.perf_counter() - started, joined["code"].where(joined["code"].notna(), None).tolist()
+    elapsed = time.perf_counter() - started
+    return elapsed, [code if isinstance(code, str) else None for code in joined["code"]]
 
 
 def _single_latencies(engine, points, *, use_index: bool) -> list[float]:  # type: ignore[no-untyped-def]
