@@ -4,10 +4,12 @@ A module adding tables imports ``Base`` from ``spatial.models`` and gets one imp
 """
 
 from spatial import models
+from spatial.access import models as access_models  # access.token
+from spatial.history import models as history_models  # noqa: F401  (audit.feature_change)
 from spatial.models import Base
 
 # schemas owned by onemap: the initial five, plus one per module that brings its own
-SCHEMAS: tuple[str, ...] = models.SCHEMAS
+SCHEMAS: tuple[str, ...] = models.SCHEMAS + (access_models.SCHEMA,)
 
 metadata = Base.metadata
 

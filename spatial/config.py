@@ -41,7 +41,17 @@ class Settings(BaseSettings):
     )
 
     city_name: str = "示范市"
-    max_upload_bytes: int = 50 * 1024 * 1024
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, gt=0, description="largest accepted layer upload (POST /api/v1/layers)"
+    )
+    city_extent: str | None = Field(
+        default=None,
+        description="lon/lat bbox 'minx,miny,maxx,maxy' writes must fall in; default: the "
+        "administrative divisions' extent",
+    )
+    city_extent_margin_m: float = Field(
+        default=10_000.0, ge=0, description="margin around the divisions' extent accepted on writes"
+    )
 
     @field_validator("var_dir", "pg_data", "pygeoapi_config", mode="after")
     @classmethod

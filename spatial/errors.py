@@ -28,6 +28,10 @@ class Conflict(OnemapError):
     """The request clashes with the current state (a concurrent change, a duplicate)."""
 
 
+class PreconditionFailed(Conflict):
+    """The caller's copy is stale: an If-Match ETag no longer matches the stored state."""
+
+
 class Forbidden(OnemapError):
     """The caller is known but may not do this."""
 

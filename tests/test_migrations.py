@@ -8,9 +8,8 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy import inspect, text
 
 from spatial import migrate
-from spatial.all_models import Base
+from spatial.all_models import SCHEMAS, Base
 from spatial.db import make_engine
-from spatial.models import SCHEMAS
 
 
 def _schemas(engine) -> set[str]:

@@ -1,0 +1,1 @@
+"""Who may do what: departments, bearer tokens, principals and the one permission check."""

@@ -1,0 +1,100 @@
+"""The city's extent: where written features may lie (the administrative divisions, plus a margin).
+
+Writes outside it are refused, which catches the two commonest coordinate mistakes: latitude and
+longitude swapped, and coordinates in another CRS read as degrees.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import Connection, text
+
+from spatial.errors import InvalidInput
+
+METRES_PER_DEGREE = 111_320.0
+DEFAULT_MARGIN_M = 10_000.0
+
+
+@dataclass(frozen=True)
+class CityExtent:
+    """A lon/lat box and where it came from (for messages)."""
+
+    minx: float
+    miny: float
+    maxx: float
+    maxy: float
+    source: str
+
+    def covers(self, geometries: np.ndarray) -> np.ndarray:
+        """True for each geometry lying wholly inside the box."""
+        bounds = shapely.bounds(geometries)
+        return (
+            (bounds[:, 0] >= self.minx)
+            & (bounds[:, 1] >= self.miny)
+            & (bounds[:, 2] <= self.maxx)
+            & (bounds[:, 3] <= self.maxy)
+        )
+
+    def describe(self) -> str:
+        """'108.7,34.0,109.2,34.5 (administrative divisions + 10 km)'."""
+        box = ",".join(f"{v:.4f}" for v in (self.minx, self.miny, self.maxx, self.maxy))
+        return f"{box} ({self.source})"
+
+
+def parse_bbox(value: str) -> tuple[float, float, float, float]:
+    """'minx,miny,maxx,maxy' in lon/lat; InvalidInput when it is not one."""
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in value.split(","))
+    except ValueError:
+        raise InvalidInput(f"ONEMAP_CITY_EXTENT {value!r} is not minx,miny,maxx,maxy") from None
+    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
+        raise InvalidInput(f"ONEMAP_CITY_EXTENT {value!r} is not a lon/lat box (minimum first)")
+    return minx, miny, maxx, maxy
+
+
+def city_extent(
+    conn: Connection, *, bbox: str | None = None, margin_m: float = DEFAULT_MARGIN_M
+) -> CityExtent | None:
+    """The configured box, else the divisions' extent grown by ``margin_m``; None if neither."""
+    if bbox:
+        return CityExtent(*parse_bbox(bbox), source="ONEMAP_CITY_EXTENT")
+    has_divisions = conn.execute(text("SELECT to_regclass('basemap.admin_division')")).scalar()
+    if has_divisions is None:
+        return None
+    row = conn.execute(
+        text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+            "(SELECT ST_Extent(geom)::geometry AS e FROM basemap.admin_division) AS x"
+        )
+    ).one()
+    if row[0] is None:
+        return None
+    minx, miny, maxx, maxy = (float(v) for v in row)
+    dlat = margin_m / METRES_PER_DEGREE
+    dlon = dlat / max(math.cos(math.radians(max(abs(miny), abs(maxy)))), 0.01)
+    return CityExtent(
+        max(minx - dlon, -180.0), max(miny - dlat, -90.0), min(maxx + dlon, 180.0),
+        min(maxy + dlat, 90.0), source=f"administrative divisions + {margin_m / 1000:g} km",
+    )
+
+
+@dataclass(frozen=True)
+class ExtentRule:
+    """How to find the city's extent: a configured box, or the divisions plus a margin."""
+
+    bbox: str | None = None
+    margin_m: float = DEFAULT_MARGIN_M
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ExtentRule:
+        """From ``Settings`` (ONEMAP_CITY_EXTENT, ONEMAP_CITY_EXTENT_MARGIN_M)."""
+        return cls(bbox=settings.city_extent, margin_m=settings.city_extent_margin_m)
+
+    def resolve(self, conn: Connection) -> CityExtent | None:
+        """The extent now (None when there is nothing to derive it from)."""
+        return city_extent(conn, bbox=self.bbox, margin_m=self.margin_m)

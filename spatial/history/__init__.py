@@ -1,0 +1,1 @@
+"""Feature history: every change to a department overlay, who made it, before and after."""
