@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,25 @@ import psycopg
 import shapely
 from pyproj import CRS
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from layers.catalog import LayerSpec
+from layers.overlay_table import OverlayTable
+from layers.vector_conform import conform
 from layers.vector_read import FeatureIssue, SourceData, number_list, read_vector_file
-from layers.vector_store import PreparedLayer, Progress, check_target, drop_layer, store_layer
+from layers.vector_store import (
+    PreparedLayer,
+    Progress,
+    StoreContext,
+    check_target,
+    drop_layer,
+    store_layer,
+)
+from layers.vector_target import plan_load
 from layers.vector_validate import (
     INVALID_POLICIES,
     GeometryCheck,
+    check_inside_city,
     check_lonlat_range,
     coordinate_dimension,
     crs_label,
@@ -39,8 +51,10 @@ from layers.vector_validate import (
     to_storage_lonlat,
     unify_types,
 )
+from spatial.access.principal import Principal, local_operator
 from spatial.crs import STORAGE_SRID
 from spatial.errors import Conflict, InvalidInput
+from spatial.extent import CityExtent, ExtentRule
 
 __all__ = ["FeatureIssue", "LoadReport", "load_vector_file", "remove_layer"]
 
@@ -104,8 +118,20 @@ def load_vector_file(
     lon_field: str | None = None,
     lat_field: str | None = None,
     progress: Progress | None = None,
+    principal: Principal | None = None,
+    door: str = "cli",
+    keep: Collection[str] = (),
+    new_schema: bool = False,
+    extent: ExtentRule | None = None,
 ) -> LoadReport:
-    """Load a vector file as thematic layer ``spec.id``, replacing any previous version atomically."""
+    """Load a vector file as thematic layer ``spec.id``, replacing any previous version atomically.
+
+    An existing layer keeps its table and schema (the file must match it) unless
+    ``new_schema``; ``keep`` names catalog fields taken from the existing row instead of
+    ``spec``. ``principal`` is who loads (None: the local operator, as at the command line),
+    checked by the permission policy and recorded in the history with ``door``. ``extent``
+    says where the city is (default: the administrative divisions plus 10 km).
+    """
     started = time.perf_counter()
     path = Path(path)
     spec = dataclasses.replace(
@@ -115,13 +141,20 @@ def load_vector_file(
         raise InvalidInput(
             f"invalid-geometry policy {invalid!r} unknown; one of repair, reject (--invalid)"
         )
+    actor = principal or local_operator()
     with engine.connect() as conn:
         check_target(conn, spec)
+        plan = plan_load(conn, spec, actor, keep=keep, new_schema=new_schema)
+        city = (extent or ExtentRule()).resolve(conn)
     source = read_vector_file(
         path, source_layer=source_layer, lon_field=lon_field, lat_field=lat_field
     )
-    prepared, report = prepare(source, spec.id, path.name, crs_override=crs, invalid=invalid)
-    report.version = _store(engine, spec, prepared, progress)
+    prepared, report = prepare(
+        source, spec.id, path.name, crs_override=crs, invalid=invalid, extent=city,
+        target=plan.target,
+    )
+    context = StoreContext(actor, door, path.name)
+    report.version = _store(engine, plan.spec, prepared, progress, plan.target, context)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -136,12 +169,19 @@ def remove_layer(engine: Engine, name: str) -> None:
 
 
 def prepare(
-    source: SourceData, name: str, file_name: str, *, crs_override: str | None, invalid: str
+    source: SourceData, name: str, file_name: str, *, crs_override: str | None, invalid: str,
+    extent: CityExtent | None = None, target: OverlayTable | None = None,
 ) -> tuple[PreparedLayer, LoadReport]:
-    """Validate and reproject the features; the rows to COPY and the report so far."""
+    """Validate and reproject the features; the rows to COPY and the report so far.
+
+    With a ``target`` (the table of the layer being replaced) the rows are fitted to it.
+    """
     crs = source_crs(source.crs, crs_override, file_name)
-    checked = check_geometries(source, crs, invalid)
+    checked = check_geometries(source, crs, invalid, extent)
     prepared, columns = storage_frame(source.frame, checked)
+    notes: list[str] = []
+    if target is not None:
+        prepared, notes = conform(prepared, checked.features, target, columns)
     report = LoadReport(
         layer=name,
         source=file_name,
@@ -154,17 +194,20 @@ def prepare(
         rejected=checked.rejected,
         empty=checked.empty,
         columns=columns,
-        warnings=source.warnings,
+        warnings=source.warnings + notes,
     )
     return prepared, report
 
 
-def check_geometries(source: SourceData, crs: CRS, invalid: str) -> GeometryCheck:
-    """Geometries without empties, in lon/lat, inside its range, repaired, of one type."""
+def check_geometries(
+    source: SourceData, crs: CRS, invalid: str, extent: CityExtent | None = None
+) -> GeometryCheck:
+    """Geometries without empties, in lon/lat, inside the city, repaired, of one type."""
     geometries = np.asarray(source.frame.geometry.array, dtype=object)
     features = np.arange(1, len(geometries) + 1)
     geometries, features, empty = drop_empty(geometries, features)
     geometries = to_storage_lonlat(geometries, crs)
+    check_inside_city(geometries, features, extent, crs)
     check_lonlat_range(geometries, features, crs)
     geometries, repaired = repair_invalid(geometries, features, invalid, source.unreadable)
     checked = unify_types(geometries, features)
@@ -208,17 +251,32 @@ def _flat(geometries: np.ndarray, dimension: int) -> np.ndarray:
 
 
 def _store(
-    engine: Engine, spec: LayerSpec, prepared: PreparedLayer, progress: Progress | None
+    engine: Engine,
+    spec: LayerSpec,
+    prepared: PreparedLayer,
+    progress: Progress | None,
+    target: OverlayTable | None,
+    context: StoreContext,
 ) -> int:
     """Run the store transaction, turning refused values and lock waits into user errors."""
     try:
         with engine.begin() as conn:
-            return store_layer(conn, spec, prepared, progress)
-    except (psycopg.errors.DataError, DataError) as err:
-        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-        raise InvalidInput(f"the database refused a value of layer {spec.id!r}: {reason}") from None
+            return store_layer(conn, spec, prepared, progress, target=target, context=context)
+    except (psycopg.errors.DataError, DataError, IntegrityError) as err:
+        reason = _db_reason(err)
+        raise InvalidInput(
+            f"the database refused a value of layer {spec.id!r}, nothing was stored: {reason}"
+        ) from None
     except DBAPIError as err:
         raise _conflict_or_raise(err, spec.id) from None
+
+
+def _db_reason(err: Exception) -> str:
+    """PostgreSQL's message, with the failing row it names (a CHECK or NOT NULL refusal)."""
+    orig = getattr(err, "orig", None) or err
+    reason = str(orig).strip().splitlines()[0]
+    detail = getattr(getattr(orig, "diag", None), "message_detail", None)
+    return f"{reason} ({detail[:300]})" if detail else reason
 
 
 def _conflict_or_raise(err: DBAPIError, name: str) -> Exception:

@@ -1,10 +1,15 @@
-"""Store a checked vector layer in PostGIS: COPY into a staging table, then swap it in.
+"""Store a checked vector layer in PostGIS: COPY into a staging table, then swap or refill.
 
-Everything happens in the caller's ONE transaction: the staging table, its COPY, GiST index and
-ANALYZE, the swap (old table renamed away and dropped, staging renamed to ``thematic.<name>``
-with stable index and constraint names) and the catalog row. A failure anywhere, including a
-killed process (PostgreSQL rolls back a transaction whose connection drops), leaves the
-previous version and its catalog row as they were and no staging table behind.
+A new layer (or one whose schema the caller chose to change) is built in a staging table and
+swapped in: old table renamed away and dropped, staging renamed to ``thematic.<name>`` with
+stable index and constraint names. Replacing the contents of an existing layer keeps its
+table: the staging table has the table's own column types, and the rows are swapped with
+DELETE and INSERT, so the table's NOT NULL and CHECK constraints judge every new row.
+
+Everything happens in the caller's ONE transaction, with the catalog row and the history row.
+A failure anywhere, including a killed process (PostgreSQL rolls back a transaction whose
+connection drops), leaves the previous version and its catalog row as they were and no
+staging table behind.
 """
 
 from __future__ import annotations
@@ -18,10 +23,14 @@ from sqlalchemy import Connection, text
 
 from layers.bulk import copy_frame
 from layers.catalog import LayerSpec, register_layer
+from layers.overlay_table import OverlayTable
+from spatial.access.principal import Principal
 from spatial.crs import STORAGE_SRID
 from spatial.errors import InvalidInput, NotFound
+from spatial.history.changes import Change, record_change
 
 SCHEMA = "thematic"
+CHECKSUM_BELOW = 1_000_000  # history keeps a checksum of layers up to this many features
 STAGE_PREFIX = "_stage_"
 STAGE_NAME_CHARS = 40  # room for the random suffix and "_pkey" within 63 bytes
 LOCK_TIMEOUT = "15s"
@@ -90,27 +99,68 @@ def _table_exists(conn: Connection, table: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------ store
+@dataclass(frozen=True)
+class StoreContext:
+    """Who stores the layer, through which door, from which file (for the history row)."""
+
+    principal: Principal
+    path: str
+    source: str
+
+
 def store_layer(
-    conn: Connection, spec: LayerSpec, layer: PreparedLayer, progress: Progress | None = None
+    conn: Connection,
+    spec: LayerSpec,
+    layer: PreparedLayer,
+    progress: Progress | None = None,
+    *,
+    target: OverlayTable | None = None,
+    context: StoreContext | None = None,
 ) -> int:
-    """Stage, COPY, index and swap ``layer`` in as ``thematic.<spec.id>``; return the new version."""
+    """Store ``layer`` as ``thematic.<spec.id>``: refill ``target`` if given, else stage and swap.
+
+    Returns the new catalog version; with a ``context``, the replace is recorded in history.
+    """
     conn.execute(text("SET LOCAL TimeZone = 'UTC'"))  # naive times in files are read as UTC
     lock_layer(conn, spec.id)
     drop_stale_staging(conn, spec.id)
+    table = spec.storage_table or spec.id
+    before = layer_summary(conn, table) if _table_exists(conn, table) else None
     stage = f"{STAGE_PREFIX}{spec.id[:STAGE_NAME_CHARS]}_{secrets.token_hex(4)}"
-    create_staging(conn, stage, layer)
-    copy_rows(conn, stage, layer, progress)
-    conn.execute(
-        text(f"CREATE INDEX {quote(stage + '_gist')} ON {qualified(stage)} USING gist (geom)")
-    )
-    conn.execute(text(f"ANALYZE {qualified(stage)}"))
-    swap_in(conn, stage, spec.id)
+    if target is None:
+        create_staging(conn, stage, layer)
+        copy_rows(conn, stage, layer, progress)
+        conn.execute(
+            text(f"CREATE INDEX {quote(stage + '_gist')} ON {qualified(stage)} USING gist (geom)")
+        )
+        conn.execute(text(f"ANALYZE {qualified(stage)}"))
+        swap_in(conn, stage, spec.id)
+    else:
+        create_staging_like(conn, stage, target, layer)
+        copy_rows(conn, stage, layer, progress)
+        refill(conn, stage, target, layer)
     register_layer(conn, spec)
-    return int(
+    version = int(
         conn.execute(
             text("SELECT version FROM catalog.layer WHERE id = :id"), {"id": spec.id}
         ).scalar_one()
     )
+    if context is not None:
+        after = {**layer_summary(conn, table), "version": version, "source": context.source}
+        change = Change(spec.id, None, "replace", before, after)
+        record_change(conn, change, principal=context.principal, path=context.path)
+    return version
+
+
+def layer_summary(conn: Connection, table: str) -> dict[str, object]:
+    """Feature count and an md5 over the rows in id order (omitted for very big layers)."""
+    count = int(conn.execute(text(f"SELECT count(*) FROM {qualified(table)}")).scalar_one())
+    summary: dict[str, object] = {"features": count}
+    if count < CHECKSUM_BELOW:
+        summary["checksum"] = conn.execute(
+            text(f"SELECT md5(string_agg(md5(t::text), '' ORDER BY t.id)) FROM {qualified(table)} t")
+        ).scalar()
+    return summary
 
 
 def lock_layer(conn: Connection, name: str) -> None:
@@ -145,6 +195,34 @@ def create_staging(conn: Connection, stage: str, layer: PreparedLayer) -> None:
             f"CONSTRAINT {quote(stage + '_pkey')} PRIMARY KEY (id))"
         )
     )
+
+
+def create_staging_like(
+    conn: Connection, stage: str, target: OverlayTable, layer: PreparedLayer
+) -> None:
+    """A staging table with the target's own types for the file's columns, and ``geom``."""
+    columns = "".join(f"{quote(name)}, " for name in layer.columns)
+    conn.execute(
+        text(
+            f"CREATE TABLE {qualified(stage)} AS SELECT {columns}{quote(target.geom_field)} AS geom "
+            f"FROM {target.qualified} WITH NO DATA"
+        )
+    )
+
+
+def refill(conn: Connection, stage: str, target: OverlayTable, layer: PreparedLayer) -> None:
+    """Replace the target's rows by the staged ones (constraints checked), then drop the stage."""
+    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+    columns = "".join(f"{quote(name)}, " for name in layer.columns)
+    conn.execute(text(f"DELETE FROM {target.qualified}"))
+    conn.execute(
+        text(
+            f"INSERT INTO {target.qualified} ({columns}{quote(target.geom_field)}) "
+            f"SELECT {columns}geom FROM {qualified(stage)}"
+        )
+    )
+    conn.execute(text(f"DROP TABLE {qualified(stage)}"))
+    conn.execute(text(f"ANALYZE {target.qualified}"))
 
 
 def copy_rows(

@@ -19,6 +19,7 @@ from pyproj import CRS
 from layers.vector_read import FeatureIssue, number_list
 from spatial.crs import STORAGE_SRID, parse_crs
 from spatial.errors import InvalidInput
+from spatial.extent import CityExtent
 
 INVALID_POLICIES = ("repair", "reject")
 # geometry family of each shapely type id: point, line (incl. LinearRing), polygon
@@ -104,6 +105,37 @@ def check_lonlat_range(geometries: np.ndarray, features: np.ndarray, crs: CRS) -
             "with --crs EPSG:<code> (projected metres are not degrees)",
             details=[f"feature {n}" for n in bad[:100]],
         )
+
+
+def check_inside_city(
+    geometries: np.ndarray, features: np.ndarray, extent: CityExtent | None, crs: CRS
+) -> None:
+    """Refuse features outside the city's extent, naming those whose axes look swapped."""
+    if extent is None or geometries.size == 0:
+        return
+    outside = ~extent.covers(geometries)
+    if not outside.any():
+        return
+    flipped = shapely.transform(geometries[outside], lambda xy: xy[:, ::-1])
+    swapped = features[outside][extent.covers(flipped)].tolist()
+    far = sorted(set(features[outside].tolist()) - set(swapped))
+    details = [f"feature {n}: latitude/longitude order (axes swapped)" for n in swapped[:100]]
+    details += [f"feature {n}: outside the city" for n in far[:100]]
+    reasons = []
+    if swapped:
+        reasons.append(
+            f"feature(s) {number_list(swapped)} have latitude and longitude swapped "
+            "(x must be the longitude)"
+        )
+    if far:
+        reasons.append(
+            f"feature(s) {number_list(far)} lie outside the city when read as {crs_label(crs)} "
+            "(another CRS? pass it with --crs EPSG:<code>)"
+        )
+    raise InvalidInput(
+        f"{'; '.join(reasons)}: the city's extent is {extent.describe()}; nothing was loaded",
+        details=details,
+    )
 
 
 # --------------------------------------------------------------------------------- geometries
