@@ -5,6 +5,7 @@ A module adding tables imports ``Base`` from ``spatial.models`` and gets one imp
 
 from spatial import models
 from spatial.access import models as access_models  # access.token
+from spatial.geocoding import models as geocoding_models  # noqa: F401  (basemap.*_search)
 from spatial.history import models as history_models  # noqa: F401  (audit.feature_change)
 from spatial.models import Base
 

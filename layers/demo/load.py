@@ -32,6 +32,7 @@ from layers.demo import names as nm
 from layers.demo.generate import GENERATION_STAGES, TABLE_ORDER, DemoCity, generate_city
 from layers.demo.imagery import SceneInfo, write_scene
 from spatial.config import Settings
+from spatial.geocoding.index import refresh_index
 
 SCENE_NAME = "demo_scene.tif"
 DEMO_TABLES = tuple(f"{schema}.{table}" for schema, table in TABLE_ORDER)
@@ -202,6 +203,9 @@ def replace_demo_tables(conn: Connection, city: DemoCity, progress: LoadProgress
     for qualified in DEMO_TABLES:
         reset_id_sequence(conn, qualified)
         conn.execute(text(f"ANALYZE {qualified}"))
+    with progress.task("geocoding index", 1) as advance:
+        refresh_index(conn)  # the address layer's searchable forms, committed with it
+        advance(1)
 
 
 def reset_id_sequence(conn: Connection, qualified: str) -> None:

@@ -1,0 +1,211 @@
+"""Our own ranking: how well a candidate fits the parsed query, as a confidence in 0..1.
+
+The confidence multiplies independent factors: how well the road matched (exact key 1.0,
+fuzzy by edit ratio), how the house number matched (exact, interpolated between same-side
+neighbours, nearest), whether the divisions, locality and postcode named in the query agree
+with the candidate's, and whether building and unit were found. Named places (POIs,
+divisions, roads without a number) score by name similarity and the kind of name (a former
+name counts a little less than the current one).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from rapidfuzz import fuzz
+
+from spatial.geocoding.candidates import PlaceRow, PlateRow
+from spatial.geocoding.chinese import zh_key
+from spatial.geocoding.index import division_stem
+from spatial.geocoding.parsed import ParsedAddress
+from spatial.geocoding.result import Match
+
+NUMBER_FACTOR = {"exact": 1.0, "interpolated": 0.85, "nearest": 0.7, "road": 0.5}
+KIND_FACTOR = {"name": 1.0, "alias": 0.97, "former": 0.95}
+LEVEL_FACTOR = {"poi": 1.0, "district": 1.0, "subdistrict": 0.99, "community": 0.99, "road": 0.98}
+MAX_INTERPOLATION_M = 600.0
+MAX_NEAREST_GAP = 20
+_DIGITS = re.compile(r"\d+")
+
+
+# ------------------------------------------------------------------------------------ roads
+def road_score(query_road: str, key: str, lang: str, exact: bool) -> float:
+    """How well a road key fits the road the query wrote (1.0 when the key was found as is)."""
+    if exact:
+        return 1.0
+    if lang == "en" and _DIGITS.findall(query_road) != _DIGITS.findall(key):
+        return 0.0  # 17 st is never 18 st, however similar the letters
+    return 0.4 + 0.5 * fuzz.ratio(query_road, key) / 100.0
+
+
+# ------------------------------------------------------------------------------ divisions
+def context_factor(query: ParsedAddress, row: PlateRow) -> float:
+    """Agreement of the query's divisions, locality and postcode with the candidate's."""
+    factor = 1.0
+    agree, conflict = division_agreement(query, row)
+    factor *= 1.0 + 0.02 * min(agree, 3)
+    if conflict:
+        factor *= 0.7
+    if query.postcode and row.postcode:
+        factor *= 1.02 if query.postcode == row.postcode else 0.9
+    if query.city and row.locality_key and query.lang == "en":
+        same = query.city in row.locality_key or row.locality_key in query.city
+        factor *= 1.0 if same else 0.97
+    return factor
+
+
+def division_agreement(query: ParsedAddress, row: PlateRow) -> tuple[int, bool]:
+    """How many of the candidate's divisions the query names, and whether it names another."""
+    names = row.division_zh if query.lang == "zh" else row.division_en
+    stems = [division_stem(_key(name, query.lang), query.lang) or _key(name, query.lang)
+             for name in names.split("|") if name]  # fmt: skip
+    context = query.context
+    agree = sum(1 for stem in stems if stem and stem in context)
+    conflict = False
+    if query.district and stems:
+        asked = division_stem(_key(query.district, query.lang), query.lang) or query.district
+        conflict = stems[0] not in asked and asked not in stems[0]
+    return agree, conflict
+
+
+def _key(name: str, lang: str) -> str:
+    return zh_key(name) if lang == "zh" else name.lower()
+
+
+# ---------------------------------------------------------------------------- door plates
+def detail_fit(query: ParsedAddress, row: PlateRow) -> tuple[float, str]:
+    """(factor, level) for a plate row carrying the asked number: building and unit agreement."""
+    number_factor = 1.0 if row.number_key == (query.number or "") else 0.95
+    if query.building:
+        if row.building == query.building:
+            if query.unit and row.unit == query.unit:
+                return number_factor, "unit"
+            if row.unit is None:
+                return number_factor * (0.96 if query.unit else 1.0), "building"
+            return number_factor * 0.9, "building"
+        if row.building is None and row.unit is None:
+            return number_factor * 0.85, "door_plate"
+        return number_factor * 0.5, "building"
+    if row.building is None and row.unit is None:
+        return number_factor * (0.97 if query.unit else 1.0), "door_plate"
+    if row.building is None and query.unit and row.unit == query.unit:
+        return number_factor, "unit"
+    return number_factor * 0.9, "unit" if row.building is None else "building"
+
+
+def plate_match(query: ParsedAddress, row: PlateRow, road: float) -> Match:
+    """A Match for a plate row that carries the asked house number."""
+    fit, level = detail_fit(query, row)
+    confidence = road * NUMBER_FACTOR["exact"] * fit * context_factor(query, row)
+    return _plate_result(query, row, level, confidence, row.lon, row.lat)
+
+
+def interpolated_match(query: ParsedAddress, rows: list[PlateRow], road: float) -> Match | None:
+    """A point between the nearest same-side plates below and above the asked number."""
+    n = query.number_int
+    if n is None:
+        return None
+    below = [r for r in rows if r.number_int is not None and r.number_int < n]
+    above = [r for r in rows if r.number_int is not None and r.number_int > n]
+    low = max(below, key=lambda r: r.number_int or 0) if below else None
+    high = min(above, key=lambda r: r.number_int or 0) if above else None
+    if low is not None and high is not None and _metres(low, high) <= MAX_INTERPOLATION_M:
+        t = (n - (low.number_int or 0)) / ((high.number_int or 0) - (low.number_int or 0))
+        lon, lat = low.lon + t * (high.lon - low.lon), low.lat + t * (high.lat - low.lat)
+        nearer = low if t <= 0.5 else high
+        factor = NUMBER_FACTOR["interpolated"] * context_factor(query, nearer)
+        return _plate_result(query, nearer, "interpolated", road * factor, lon, lat, n)
+    candidates = [r for r in (low, high) if r is not None]
+    if not candidates:
+        return None
+    nearest = min(candidates, key=lambda r: abs((r.number_int or 0) - n))
+    gap = abs((nearest.number_int or 0) - n)
+    kind = "nearest" if gap <= MAX_NEAREST_GAP else "road"
+    factor = NUMBER_FACTOR[kind] * context_factor(query, nearest)
+    level = "interpolated" if kind == "nearest" else "road"
+    return _plate_result(query, nearest, level, road * factor, nearest.lon, nearest.lat, n)
+
+
+def _plate_result(
+    query: ParsedAddress,
+    row: PlateRow,
+    level: str,
+    confidence: float,
+    lon: float,
+    lat: float,
+    number: int | None = None,
+) -> Match:
+    """Build the Match of a plate row (relabelled with the asked number when interpolated)."""
+    label_zh, label_en, house = row.full_zh, row.full_en, row.house_number
+    if number is not None:
+        label_zh = _relabel(row.full_zh, f"{row.house_number}号", f"{query.number}号")
+        label_en = _relabel(row.full_en, f"{row.house_number} ", f"{query.number} ")
+        house = query.number or str(number)
+    zh_first = query.lang == "zh" and bool(label_zh)
+    label = label_zh if zh_first else (label_en or label_zh)
+    return Match(
+        level=level,
+        confidence=round(min(confidence, 1.0), 3),
+        lon=lon,
+        lat=lat,
+        label=label,
+        label_en=label_en if zh_first else None,
+        address_id=row.address_id if number is None else None,
+        district_code=row.district_code,
+        subdistrict_code=row.subdistrict_code,
+        community_code=row.community_code,
+        road=row.road_zh if query.lang == "zh" and row.road_zh else row.road_en or row.road_zh,
+        house_number=house,
+        building=row.building if number is None and level in ("building", "unit") else None,
+        unit=row.unit if number is None and level == "unit" else None,
+        postcode=row.postcode,
+        source=row.source,
+        interpolated=number is not None and level != "road",
+    )
+
+
+def _relabel(label: str, old: str, new: str) -> str:
+    """The label with the neighbour's number replaced by the asked one (and 栋/单元 dropped)."""
+    if old not in label:
+        return label
+    head = label.split(old, 1)[0]
+    rest = label.split(old, 1)[1]
+    if "号" in old:
+        return head + new  # a Chinese plate label ends at its 号
+    return head + new + rest
+
+
+def _metres(a: PlateRow, b: PlateRow) -> float:
+    """Approximate distance in metres between two lon/lat points (equirectangular)."""
+    mean_lat = math.radians((a.lat + b.lat) / 2)
+    dx = math.radians(b.lon - a.lon) * math.cos(mean_lat)
+    dy = math.radians(b.lat - a.lat)
+    return 6_371_000.0 * math.hypot(dx, dy)
+
+
+# ---------------------------------------------------------------------------------- places
+def place_match(query: ParsedAddress, row: PlaceRow, road_context: float = 1.0) -> Match:
+    """A Match for a named place: POI, division or road."""
+    confidence = row.similarity * KIND_FACTOR.get(row.kind, 1.0) * LEVEL_FACTOR.get(row.level, 1.0)
+    district, subdistrict, community = _codes(row)
+    return Match(
+        level=row.level,
+        confidence=round(min(confidence * road_context, 1.0), 3),
+        lon=row.lon,
+        lat=row.lat,
+        label=row.name,
+        poi_id=int(row.ref) if row.level == "poi" else None,
+        road=row.name if row.level == "road" else None,
+        district_code=district,
+        subdistrict_code=subdistrict,
+        community_code=community,
+    )
+
+
+def _codes(row: PlaceRow) -> tuple[str | None, str | None, str | None]:
+    """Division codes of a named place (a division's own code fills its level and above)."""
+    if row.level in ("district", "subdistrict", "community"):
+        code = row.ref
+        return code[:6], code[:9] if len(code) >= 9 else None, code if len(code) == 12 else None
+    return row.district_code, None, None
