@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     and_,
     asc,
+    case,
     desc,
     func,
     literal,
@@ -269,13 +270,18 @@ def _order_by(ft: FeatureTable, query: FeatureQuery) -> list[Any]:
     return order
 
 
-def _geometry_output(geom: Any, out: OutputCrs) -> Any:
-    """GeoJSON text of ``geom`` in the requested CRS and axis order."""
+def _transformed(geom: Any, out: OutputCrs) -> Any:
+    """``geom`` in the requested CRS and axis order."""
     if out.srid != 4326:
         geom = func.ST_Transform(geom, out.srid)
     if out.lat_first:
         geom = func.ST_FlipCoordinates(geom)
-    return func.ST_AsGeoJSON(geom, out.digits, 0)  # 0: no GeoJSON "crs" member
+    return geom
+
+
+def _geometry_output(geom: Any, out: OutputCrs) -> Any:
+    """GeoJSON text of ``geom`` in the requested CRS and axis order."""
+    return func.ST_AsGeoJSON(_transformed(geom, out), out.digits, 0)  # 0: no "crs" member
 
 
 def _property_names(ft: FeatureTable, query: FeatureQuery) -> list[str]:
@@ -293,11 +299,10 @@ KEYSET_FROM_OFFSET = 1_000
 """Offsets beyond this, in id order, seek the page's first id instead of skipping rows."""
 
 
-def page_statement(ft: FeatureTable, query: FeatureQuery) -> Any:
-    """SELECT of one page: position, id, GeoJSON geometry text and a JSON object of the properties.
+def page_rows(ft: FeatureTable, query: FeatureQuery) -> Any:
+    """The page's rows (position, id, geometry, properties) chosen on plain columns.
 
-    The page's rows are chosen first (filter, order, limit on plain columns); GeoJSON is built
-    only for those rows, not for every row the filter matched.
+    GeoJSON is then built only for these rows, not for every row the filter matched.
     """
     names = _property_names(ft, query)
     where = where_clause(ft, query)
@@ -307,7 +312,7 @@ def page_statement(ft: FeatureTable, query: FeatureQuery) -> Any:
         offset = 0
     table = ft.sa_table.c
     order = _order_by(ft, query)
-    rows = (
+    return (
         select(
             func.row_number().over(order_by=order).label("position"),
             table[ft.id_field].label("fid"),
@@ -320,13 +325,49 @@ def page_statement(ft: FeatureTable, query: FeatureQuery) -> Any:
         .limit(query.limit)
         .subquery("page_rows")
     )
-    geometry = literal(None) if query.skip_geometry else _geometry_output(rows.c.geom, query.output)
-    return select(
-        rows.c.position,
-        rows.c.fid,
-        geometry.label("geometry"),
-        _props_object(rows.c, names).label("properties"),
-    ).select_from(rows)
+
+
+FEATURE_PREFIX = '{"type": "Feature", '
+"""How PostGIS 3 starts ``ST_AsGeoJSON(record)``; the feature id is spliced in after it."""
+GEOMETRY_COLUMN = "_onemap_geometry"
+
+
+def page_statement(ft: FeatureTable, query: FeatureQuery) -> Any:
+    """SELECT of one page: position and the GeoJSON text of each feature.
+
+    PostGIS writes each feature whole (``ST_AsGeoJSON(record)``, in C); PostGIS 3.3 has no
+    id argument yet, so the id is spliced in as text. With ``skipGeometry`` the feature is
+    assembled with json_build_object instead.
+    """
+    names = _property_names(ft, query)
+    rows = page_rows(ft, query)
+    feature_id = func.to_json(rows.c.fid).cast(Text)
+    if query.skip_geometry:
+        feature = func.json_build_object(
+            "type", "Feature", "id", rows.c.fid, "geometry", None, "properties", _props_object(rows.c, names)
+        ).cast(Text)
+        return select(rows.c.position, feature.label("feature")).select_from(rows)
+    record = (
+        select(_transformed(rows.c.geom, query.output).label(GEOMETRY_COLUMN), *[rows.c[n] for n in names])
+        .correlate(rows)
+        .subquery("feature_record")
+    )
+    whole_feature = (
+        select(func.ST_AsGeoJSON(record.table_valued(), GEOMETRY_COLUMN, query.output.digits).label("text"))
+        .select_from(record)
+        .correlate(rows)
+        .lateral("whole")
+    )
+    whole = whole_feature.c.text
+    prefix = len(FEATURE_PREFIX)
+    feature = case(
+        (
+            func.left(whole, prefix) == FEATURE_PREFIX,
+            FEATURE_PREFIX + literal('"id": ') + feature_id + literal(", ") + func.substr(whole, prefix + 1),
+        ),
+        else_=whole,
+    )
+    return select(rows.c.position, feature.label("feature")).select_from(rows).join(whole_feature, true())
 
 
 def _first_id_of_page(ft: FeatureTable, where: Any, offset: int) -> Any:
@@ -399,22 +440,9 @@ class FeatureList(list):
 def query_features(engine: Engine, ft: FeatureTable, query: FeatureQuery) -> dict[str, Any]:
     """A GeoJSON FeatureCollection dict for ``query`` (numberMatched only when cheap or asked)."""
     page = page_statement(ft, query).subquery("page")
-    aggregate = select(
-        func.count(),
-        func.coalesce(
-            func.json_agg(
-                aggregate_order_by(
-                    func.json_build_object(
-                        "type", "Feature", "id", page.c.fid,
-                        "geometry", page.c.geometry.cast(_json_type()),
-                        "properties", page.c.properties,
-                    ),
-                    page.c.position,
-                )
-            ),
-            text("'[]'::json"),
-        ).cast(Text)
-    )
+    # string_agg(feature, ',' ORDER BY position): the ORDER BY rides on the last argument
+    joined = func.string_agg(page.c.feature, aggregate_order_by(literal(","), page.c.position))
+    aggregate = select(func.count(), literal("[") + func.coalesce(joined, "") + literal("]"))
     with engine.connect() as conn:
         try:
             matched = _number_matched(conn, ft, query)
