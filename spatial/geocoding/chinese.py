@@ -11,6 +11,7 @@ road is still found and the leftover text is kept as context.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from spatial.geocoding.parsed import ParsedAddress
 from spatial.geocoding.text import fold, squeeze
@@ -136,6 +137,14 @@ def road_endings(road: str) -> list[str]:
     """Road keys to try, longest first: the road text and each shorter ending of three or more."""
     endings = [road[i:] for i in range(max(0, len(road) - MAX_ROAD_CHARS), len(road) - 2)]
     return endings or [road]
+
+
+@lru_cache(maxsize=16384)
+def pinyin_key(name: str) -> str:
+    """How a name sounds, tones dropped (隆明路 and 隆鸣路 → long ming lu): homophone slips."""
+    from pypinyin import lazy_pinyin  # imported on the fuzzy path only
+
+    return " ".join(lazy_pinyin(name, errors="default"))
 
 
 def zh_key(name: str) -> str:

@@ -109,7 +109,9 @@ def resolve_roads(
         scored = [(key, rank.road_score(query.road_keys[0], key, query.lang, exact=False))
                   for key, _ in found]  # fmt: skip
         scored = sorted((s for s in scored if s[1] > 0), key=lambda s: -s[1])
-        roads[i] = scored[:ROAD_CANDIDATES]
+        if scored:
+            floor = scored[0][1] - rank.FUZZY_KEEP_WITHIN
+            roads[i] = [s for s in scored if s[1] >= floor][:ROAD_CANDIDATES]
     return roads
 
 
@@ -124,11 +126,11 @@ def plate_matches(
     query: ParsedAddress, rows: list[candidates.PlateRow], roads: dict[str, float]
 ) -> list[Match]:
     """Plate-level matches: exact numbers per road and district, else interpolated."""
-    groups: dict[tuple[str, str | None, str], list[candidates.PlateRow]] = {}
-    for row in rows:
-        groups.setdefault((row.road_key, row.district_code, row.locality_key), []).append(row)
+    groups: dict[tuple[str, str | None], list[candidates.PlateRow]] = {}
+    for row in rows:  # one road per key and district (localities are too unevenly filled)
+        groups.setdefault((row.road_key, row.district_code), []).append(row)
     matches: list[Match] = []
-    for (key, _, _), group in groups.items():
+    for (key, _), group in groups.items():
         road = roads.get(key, 0.0)
         exact = [r for r in group if r.number_int == query.number_int]
         if exact:

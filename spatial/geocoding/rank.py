@@ -16,7 +16,7 @@ import re
 from rapidfuzz import fuzz
 
 from spatial.geocoding.candidates import PlaceRow, PlateRow
-from spatial.geocoding.chinese import zh_key
+from spatial.geocoding.chinese import pinyin_key, zh_key
 from spatial.geocoding.index import division_stem
 from spatial.geocoding.parsed import ParsedAddress
 from spatial.geocoding.result import Match
@@ -24,6 +24,8 @@ from spatial.geocoding.result import Match
 NUMBER_FACTOR = {"exact": 1.0, "interpolated": 0.85, "nearest": 0.7, "road": 0.5}
 KIND_FACTOR = {"name": 1.0, "alias": 0.97, "former": 0.95}
 LEVEL_FACTOR = {"poi": 1.0, "district": 1.0, "subdistrict": 0.99, "community": 0.99, "road": 0.98}
+FUZZY_STEEPNESS = {"en": 2.5, "zh": 2.0}
+FUZZY_KEEP_WITHIN = 0.2  # fuzzy roads scoring this far below the best are dropped
 MAX_INTERPOLATION_M = 600.0
 MAX_NEAREST_GAP = 20
 _DIGITS = re.compile(r"\d+")
@@ -34,9 +36,14 @@ def road_score(query_road: str, key: str, lang: str, exact: bool) -> float:
     """How well a road key fits the road the query wrote (1.0 when the key was found as is)."""
     if exact:
         return 1.0
-    if lang == "en" and _DIGITS.findall(query_road) != _DIGITS.findall(key):
-        return 0.0  # 17 st is never 18 st, however similar the letters
-    return 0.4 + 0.5 * fuzz.ratio(query_road, key) / 100.0
+    if _DIGITS.findall(query_road) != _DIGITS.findall(key):
+        return 0.0  # 17 st is never 18 st (槐塘1巷 never 槐塘2巷), however similar the rest
+    similarity = fuzz.ratio(query_road, key) / 100.0
+    if lang == "zh":  # a homophone typed through a pinyin IME is the usual slip
+        sounds = fuzz.ratio(pinyin_key(query_road), pinyin_key(key)) / 100.0
+        similarity = max(similarity, 0.97 * sounds)
+    # steep: a road two letters off must lose to the right road with an interpolated number
+    return max(0.0, 1.0 - FUZZY_STEEPNESS[lang] * (1.0 - similarity)) * 0.95
 
 
 # ------------------------------------------------------------------------------ divisions
