@@ -19,6 +19,7 @@ from api.ogc.gateway import PygeoapiGateway
 from api.ogc.routes import landing_page as ogc_landing_page
 from api.ogc.routes import ogc_routes
 from api.ogc.templates import PYGEOAPI_STATIC
+from api.routes import geocode as geocode_routes
 from api.routes import layers as layer_routes
 from api.routes import tiles as tile_routes
 from api.web import pages
@@ -63,7 +64,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/ogc", ogc_landing_page),  # pygeoapi links to /ogc without a slash
         Mount("/ogc/static", StaticFiles(directory=PYGEOAPI_STATIC), name="pygeoapi-static"),
         Mount("/ogc", routes=ogc_routes()),
-        Mount("/api/v1", routes=layer_routes.routes),
+        Mount("/api/v1", routes=layer_routes.routes + geocode_routes.routes),
         Mount("/tiles", routes=tile_routes.routes),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

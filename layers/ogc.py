@@ -48,6 +48,8 @@ def build_config(
     if templates_path is not None:
         server["templates"] = {"path": str(templates_path)}
     resources = config.setdefault("resources", {})
+    for resource in resources.values():
+        attach_database(resource, connection)
     for layer in layers:
         resource = layer_resource(layer, connection, feature_provider_name)
         if resource is not None:
@@ -145,3 +147,10 @@ def _temporal(layer: dict[str, Any]) -> dict[str, Any] | None:
 def _iso(value: dt.datetime | None) -> dt.datetime | None:
     """UTC datetimes: pygeoapi validates ``datetime=`` against datetime objects, not strings."""
     return value.astimezone(dt.UTC) if value else None
+
+
+def attach_database(resource: dict[str, Any], connection: ConnectionInfo) -> None:
+    """Hand-made processes that ask for it (``database: true``) get the platform's connection."""
+    processor = resource.get("processor") if resource.get("type") == "process" else None
+    if isinstance(processor, dict) and processor.get("database") is True:
+        processor["data"] = connection.as_pygeoapi()

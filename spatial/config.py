@@ -53,6 +53,13 @@ class Settings(BaseSettings):
         default=10_000.0, ge=0, description="margin around the divisions' extent accepted on writes"
     )
 
+    geocode_batch_max_items: int = Field(
+        default=10_000, gt=0, description="most addresses one POST /api/v1/geocode/batch may hold"
+    )
+    geocode_batch_max_bytes: int = Field(
+        default=5 * 1024 * 1024, gt=0, description="largest accepted geocoding batch body (bytes)"
+    )
+
     @field_validator("var_dir", "pg_data", "pygeoapi_config", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:

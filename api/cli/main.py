@@ -12,6 +12,7 @@ import sys
 import click
 
 from api.cli.common import checked_engine, console, fail, friendly_errors, load_settings
+from api.cli.geocoding import addresses, geocode
 from api.cli.imagery import imagery
 from api.cli.layers import layers
 from spatial.config import Settings
@@ -172,6 +173,8 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
     run(settings, workers=workers)
 
 
+main.add_command(addresses)
+main.add_command(geocode)
 main.add_command(imagery)
 main.add_command(layers)
 

@@ -3,7 +3,8 @@ become ``w 17 st``.
 
 Street types follow the USPS Publication 28 abbreviations (Street → st, Avenue → ave…), compass
 words become letters, ordinals and spelt-out numbers become digits, and a misspelt street type
-(Stret, Avene) is corrected when it is one edit away from a known one. The index and the parser
+(Stret, Avene, Srteet) or a misspelt leading direction (Wset) is corrected when it is one
+edit (or one swap of neighbours) away from a known one. The index and the parser
 both call ``street_key``, so stored names and queries meet in the same form.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 STREET_TYPES = {
     "st": ("street", "str", "strt", "st"),
@@ -80,9 +81,23 @@ def street_type(word: str) -> str | None:
     if len(word) < 5 or not word.isalpha():
         return None
     for full in TYPO_TARGETS:
-        if abs(len(full) - len(word)) <= 1 and Levenshtein.distance(word, full, score_cutoff=1) <= 1:
+        if abs(len(full) - len(word)) <= 1 and OSA.distance(word, full, score_cutoff=1) <= 1:
             return TYPE_OF[full]
     return None
+
+
+@lru_cache(maxsize=4096)
+def misspelt_direction(word: str) -> str | None:
+    """A compass word with one slip (Wset, Easst, Noth) → its letter; None otherwise.
+
+    Ambiguous slips (ewst is one edit from both east and west) stay unresolved: the fuzzy
+    match and the postcode decide then.
+    """
+    if len(word) < 4 or not word.isalpha():
+        return None
+    near = [full for full in ("north", "south", "east", "west")
+            if abs(len(full) - len(word)) <= 1 and OSA.distance(word, full, score_cutoff=1) <= 1]  # fmt: skip
+    return DIRECTIONS[near[0]] if len(near) == 1 else None
 
 
 def canonical_word(word: str, *, position: int, count: int, type_slot: bool) -> str:
@@ -98,6 +113,8 @@ def canonical_word(word: str, *, position: int, count: int, type_slot: bool) -> 
         return str(SPELT_ORDINALS[word])
     if word in DIRECTIONS and count > 1:
         return DIRECTIONS[word]
+    if position == 0 and count > 2 and (direction := misspelt_direction(word)):
+        return direction
     if word in OTHER_WORDS:
         return OTHER_WORDS[word]
     kind = street_type(word) if type_slot and position > 0 else TYPE_OF.get(word)

@@ -1,0 +1,172 @@
+"""OGC API Processes ``geocode`` and ``reverse-geocode``: pygeoapi processors over spatial.geocoding.
+
+Executed at ``/ogc/processes/{id}/execution`` (synchronously). The database connection comes
+from the processor definition: resources that say ``database: true`` in pygeoapi-config.yml
+get the platform's connection filled in by ``layers.ogc`` when the configuration is built.
+Bad input is a ProcessorExecuteError carrying the user's message (pygeoapi answers 400).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+
+from spatial.db import make_engine
+from spatial.errors import OnemapError
+from spatial.geocoding import geocode
+from spatial.geocoding.parse import STRUCTURED_FIELDS
+from spatial.geocoding.reverse import DEFAULT_RADIUS_M, reverse
+
+LINKS = [{"type": "text/html", "rel": "about", "title": "onemap geocoding",
+          "href": "https://github.com/onemap/onemap", "hreflang": "en"}]  # fmt: skip
+TEXT = {"type": "string"}
+MATCHES_OUTPUT = {
+    "matches": {
+        "title": "Matches",
+        "description": "GeoJSON FeatureCollection of matches, most confident first",
+        "schema": {"type": "object", "contentMediaType": "application/geo+json"},
+    }
+}
+CRS_INPUT = {
+    "title": "Output CRS",
+    "description": "CRS84 (default), EPSG:4490 (CGCS2000), gcj02 or bd09",
+    "schema": TEXT, "minOccurs": 0, "maxOccurs": 1,
+}  # fmt: skip
+
+GEOCODE_METADATA: dict[str, Any] = {
+    "version": "1.0.0",
+    "id": "geocode",
+    "title": {"en": "Geocode an address", "zh": "地址匹配"},
+    "description": {
+        "en": "Chinese or Western address (free text or fields) → points with level and confidence",
+        "zh": "中文或西文地址（自由文本或分项）→ 坐标、匹配级别与置信度",
+    },
+    "jobControlOptions": ["sync-execute"],
+    "keywords": ["geocoding", "address", "地址"],
+    "links": LINKS,
+    "inputs": {
+        "q": {"title": "Address", "description": "free text, e.g. 兴福路88号3栋",
+              "schema": TEXT, "minOccurs": 0, "maxOccurs": 1},
+        **{name: {"title": name, "description": f"structured field {name}", "schema": TEXT,
+                  "minOccurs": 0, "maxOccurs": 1} for name in STRUCTURED_FIELDS},
+        "limit": {"title": "Limit", "description": "most matches (1..50, default 5)",
+                  "schema": {"type": "integer"}, "minOccurs": 0, "maxOccurs": 1},
+        "crs": CRS_INPUT,
+    },  # fmt: skip
+    "outputs": MATCHES_OUTPUT,
+    "example": {"inputs": {"q": "陕西省西安市兴福路88号"}},
+}
+
+REVERSE_METADATA: dict[str, Any] = {
+    "version": "1.0.0",
+    "id": "reverse-geocode",
+    "title": {"en": "Reverse geocode a point", "zh": "逆地址匹配"},
+    "description": {
+        "en": "Nearest door plates and POIs of a point, with its division codes and grid cell",
+        "zh": "点位最近的门牌与兴趣点，附行政区划代码与单元网格编码",
+    },
+    "jobControlOptions": ["sync-execute"],
+    "keywords": ["reverse geocoding", "逆地理编码"],
+    "links": LINKS,
+    "inputs": {
+        "lon": {"title": "Longitude", "description": "x", "schema": {"type": "number"},
+                "minOccurs": 1, "maxOccurs": 1},
+        "lat": {"title": "Latitude", "description": "y", "schema": {"type": "number"},
+                "minOccurs": 1, "maxOccurs": 1},
+        "limit": {"title": "Limit", "description": "most matches (default 1)",
+                  "schema": {"type": "integer"}, "minOccurs": 0, "maxOccurs": 1},
+        "radius": {"title": "Radius", "description": "search radius in metres (default 250)",
+                   "schema": {"type": "number"}, "minOccurs": 0, "maxOccurs": 1},
+        "crs": CRS_INPUT,
+    },  # fmt: skip
+    "outputs": MATCHES_OUTPUT,
+    "example": {"inputs": {"lon": 108.94, "lat": 34.26}},
+}
+
+
+@lru_cache(maxsize=8)
+def _engine(host: str, port: int, dbname: str, user: str, password: str) -> Engine:
+    """One pooled engine per database, shared by every execution (pygeoapi makes a processor each time)."""
+    url = URL.create("postgresql+psycopg", username=user, password=password, host=host,
+                     port=port, database=dbname)  # fmt: skip
+    return make_engine(url.render_as_string(hide_password=False), pool_size=4)
+
+
+class DatabaseProcessor(BaseProcessor):
+    """A processor that works on the platform database named in its definition."""
+
+    def engine(self) -> Engine:
+        data = self.processor_def.get("data")
+        if not isinstance(data, dict):
+            raise ProcessorExecuteError(user_msg="the process has no database configured")
+        return _engine(data["host"], int(data["port"]), data["dbname"], data["user"], data["password"])
+
+    def __init__(self, processor_def: dict, metadata: dict) -> None:
+        super().__init__(processor_def, metadata)
+        self.processor_def = processor_def
+
+
+class GeocodeProcessor(DatabaseProcessor):
+    """Address → matches."""
+
+    def __init__(self, processor_def: dict) -> None:
+        super().__init__(processor_def, GEOCODE_METADATA)
+
+    def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, Any]:
+        try:
+            fields = {k: _text(data.get(k)) for k in STRUCTURED_FIELDS if data.get(k) is not None}
+            matches = geocode(
+                self.engine(),
+                _text(data["q"]) if "q" in data else None,
+                fields=None if "q" in data else fields,
+                limit=_int(data.get("limit"), 5),
+                crs=_text(data.get("crs")) if data.get("crs") else None,
+            )
+        except OnemapError as err:
+            raise ProcessorExecuteError(user_msg=err.message) from None
+        return "application/json", _collection(matches)
+
+
+class ReverseGeocodeProcessor(DatabaseProcessor):
+    """Point → nearest door plates / POIs with division codes and grid cell."""
+
+    def __init__(self, processor_def: dict) -> None:
+        super().__init__(processor_def, REVERSE_METADATA)
+
+    def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, Any]:
+        try:
+            if "lon" not in data or "lat" not in data:
+                raise ProcessorExecuteError(user_msg="inputs lon and lat are required")
+            location, matches = reverse(
+                self.engine(), data["lon"], data["lat"], limit=_int(data.get("limit"), 1),
+                radius_m=float(data.get("radius") or DEFAULT_RADIUS_M),
+                crs=_text(data.get("crs")) if data.get("crs") else None,
+            )  # fmt: skip
+        except OnemapError as err:
+            raise ProcessorExecuteError(user_msg=err.message) from None
+        except (TypeError, ValueError):
+            raise ProcessorExecuteError(user_msg="radius must be a number") from None
+        return "application/json", _collection(matches) | {"location": location.__dict__}
+
+
+def _collection(matches: list[Any]) -> dict[str, Any]:
+    return {"type": "FeatureCollection", "features": [m.as_feature() for m in matches]}
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str | int | float):
+        raise ProcessorExecuteError(user_msg="address inputs must be text")
+    return str(value)
+
+
+def _int(value: Any, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ProcessorExecuteError(user_msg=f"limit must be an integer, not {value!r}") from None
