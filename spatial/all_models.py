@@ -6,11 +6,13 @@ A module adding tables imports ``Base`` from ``spatial.models`` and gets one imp
 from spatial import models
 from spatial.access import models as access_models  # access.token
 from spatial.geocoding import models as geocoding_models  # noqa: F401  (basemap.*_search)
+from spatial.grid import models as grid_models  # noqa: F401  (grid.current_cell)
 from spatial.history import models as history_models  # noqa: F401  (audit.feature_change)
+from spatial.incidents import models as incident_models  # incidents.*
 from spatial.models import Base
 
 # schemas owned by onemap: the initial five, plus one per module that brings its own
-SCHEMAS: tuple[str, ...] = models.SCHEMAS + (access_models.SCHEMA,)
+SCHEMAS: tuple[str, ...] = models.SCHEMAS + (access_models.SCHEMA, incident_models.SCHEMA)
 
 metadata = Base.metadata
 

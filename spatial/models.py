@@ -316,6 +316,13 @@ class GridVersion(Base):
     is_current: Mapped[bool] = mapped_column(default=False)
     cell_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = created_at()
+    # the lattice the cells were cut from (metric CRS, north-west corner), the source's code
+    # field and the seamlessness check; added by the grid module's migration (0004_incidents)
+    crs_epsg: Mapped[int | None] = mapped_column(Integer)
+    origin_x: Mapped[float | None] = mapped_column(Float)
+    origin_y: Mapped[float | None] = mapped_column(Float)
+    code_field: Mapped[str | None] = mapped_column(Text)
+    report: Mapped[dict | None] = mapped_column(JSONB)
 
 
 class UnitCell(Base):
@@ -337,6 +344,9 @@ class UnitCell(Base):
     community_code: Mapped[str] = mapped_column(String(12), index=True)
     area_m2: Mapped[float] = mapped_column(Float)
     geom: Mapped[Any] = mapped_column(geometry("MULTIPOLYGON"))
+    # the lattice square the cell was numbered by (row from the north, column from the west)
+    lattice_row: Mapped[int | None] = mapped_column(Integer)
+    lattice_col: Mapped[int | None] = mapped_column(Integer)
 
 
 # -------------------------------------------------------------------------------------- audit
