@@ -14,6 +14,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from api import errors
+from api.auth import PrincipalMiddleware
 from api.ogc import compat
 from api.ogc.gateway import PygeoapiGateway
 from api.ogc.routes import landing_page as ogc_landing_page
@@ -68,8 +70,9 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/tiles", routes=tile_routes.routes),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    middleware = [Middleware(compat.QueryStringMiddleware)]
+    middleware = [Middleware(compat.QueryStringMiddleware), Middleware(PrincipalMiddleware)]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    errors.install(app)
     app.state.settings = settings
     app.state.engine = engine
     app.state.ogc_gateway = PygeoapiGateway(settings, engine)

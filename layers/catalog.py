@@ -141,20 +141,33 @@ def count_features(conn: Connection, schema: str, table: str, *, exact_below: in
     return int(estimate)
 
 
+LAYER_ROWS_SQL = (
+    "SELECT l.*, d.name_zh AS department_name_zh, d.name_en AS department_name_en, "
+    "CASE WHEN l.extent IS NULL THEN NULL ELSE ARRAY[ST_XMin(l.extent), ST_YMin(l.extent), "
+    "ST_XMax(l.extent), ST_YMax(l.extent)] END AS bbox "
+    "FROM catalog.layer l JOIN catalog.department d ON d.code = l.department_code "
+)
+
+
 def list_layers(engine: Engine) -> list[dict[str, Any]]:
     """Every catalog row, ordered by department then id, with the extent as a bbox list."""
-    query = text(
-        "SELECT l.*, d.name_zh AS department_name_zh, d.name_en AS department_name_en, "
-        "CASE WHEN l.extent IS NULL THEN NULL ELSE ARRAY[ST_XMin(l.extent), ST_YMin(l.extent), "
-        "ST_XMax(l.extent), ST_YMax(l.extent)] END AS bbox "
-        "FROM catalog.layer l JOIN catalog.department d ON d.code = l.department_code "
-        "ORDER BY l.department_code, l.id"
-    )
+    query = text(LAYER_ROWS_SQL + "ORDER BY l.department_code, l.id")
     with engine.connect() as conn:
         rows = [dict(row) for row in conn.execute(query).mappings()]
     for row in rows:
         row.pop("extent", None)
     return rows
+
+
+def find_layer(engine: Engine, layer_id: str) -> dict[str, Any] | None:
+    """One catalog row as ``list_layers`` gives it, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(text(LAYER_ROWS_SQL + "WHERE l.id = :id"), {"id": layer_id}).mappings().first()
+    if row is None:
+        return None
+    found = dict(row)
+    found.pop("extent", None)
+    return found
 
 
 def catalog_version(engine: Engine) -> str:

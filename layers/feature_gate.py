@@ -50,7 +50,7 @@ class FeatureProblems:
         if self.problems:
             raise InvalidInput(
                 f"{self.label} was refused, nothing was stored: " + "; ".join(self.problems),
-                details=[f"{self.label}: {p}" for p in self.problems],
+                details=list(self.problems),
             )
 
 

@@ -39,8 +39,13 @@ def build_config(
     layers: list[dict[str, Any]],
     templates_path: Path | None = None,
     feature_provider_name: str = FEATURE_PROVIDER,
+    editable: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The full pygeoapi configuration: server metadata + one resource per catalog layer."""
+    """The full pygeoapi configuration: server metadata + one resource per catalog layer.
+
+    ``layers`` are the rows the configuration's audience may see; ``editable`` the ids of
+    those they may change (OGC API Features Part 4 transactions are offered on these only).
+    """
     config = copy.deepcopy(server_config)
     server = config["server"]
     server["url"] = f"{base_url.rstrip('/')}/ogc"
@@ -51,19 +56,26 @@ def build_config(
     for resource in resources.values():
         attach_database(resource, connection)
     for layer in layers:
-        resource = layer_resource(layer, connection, feature_provider_name)
+        resource = layer_resource(
+            layer, connection, feature_provider_name, editable=layer["id"] in editable
+        )
         if resource is not None:
             resources[layer["id"]] = resource
     return config
 
 
 def layer_resource(
-    layer: dict[str, Any], connection: ConnectionInfo, feature_provider_name: str = FEATURE_PROVIDER
+    layer: dict[str, Any],
+    connection: ConnectionInfo,
+    feature_provider_name: str = FEATURE_PROVIDER,
+    *,
+    editable: bool = False,
 ) -> dict[str, Any] | None:
     """One pygeoapi collection for a catalog row, or None for kinds served elsewhere."""
     if layer.get("storage_table"):
         providers = [
-            feature_provider(layer, connection) | {"name": feature_provider_name},
+            feature_provider(layer, connection)
+            | {"name": feature_provider_name, "editable": editable},
             tile_provider(layer, connection),
         ]
     elif layer.get("storage_path"):
@@ -98,6 +110,7 @@ def feature_provider(layer: dict[str, Any], connection: ConnectionInfo) -> dict[
         "geom_field": layer.get("geom_field") or "geom",
         "storage_crs": STORAGE_CRS_URI,
         "crs": list(OUTPUT_CRS_URIS),
+        "layer_id": layer["id"],
         # changes when the layer is replaced, so providers re-read the table's columns
         "layer_version": f"{layer.get('version')}:{layer.get('updated_at')}",
     }

@@ -140,3 +140,31 @@ def demo_server(demo_settings: Settings) -> Iterator[str]:
 
     with live_server(demo_settings) as base:
         yield base
+
+
+@pytest.fixture(scope="session")
+def access_city(make_database, tmp_path_factory: pytest.TempPathFactory):
+    """A demo city with tokens for every role and layers of every visibility (tests/access_city.py)."""
+    from tests.access_city import build_access_city
+
+    return build_access_city(make_database, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def access_server(access_city) -> Iterator[str]:
+    """Base URL of the platform serving the access city over real HTTP."""
+    from tests.live import live_server
+
+    with live_server(access_city.settings) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def demo_reader(demo_url: str) -> dict[str, str]:
+    """Authorization header of a viewer of the environment department in the demo database."""
+    from spatial.access.tokens import create_token
+
+    eng = make_engine(demo_url, pool_size=1)
+    issued = create_token(eng, department_code="environment", role="viewer", name="test reader")
+    eng.dispose()
+    return {"Authorization": f"Bearer {issued.secret}"}

@@ -15,8 +15,11 @@ EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 
 
-def items(base: str, collection: str, **params: object) -> httpx.Response:
-    return httpx.get(f"{base}/ogc/collections/{collection}/items", params={"f": "json", **params}, timeout=60)
+def items(base: str, collection: str, headers: dict | None = None, **params: object) -> httpx.Response:
+    return httpx.get(
+        f"{base}/ogc/collections/{collection}/items", params={"f": "json", **params}, headers=headers,
+        timeout=60,
+    )
 
 
 def centre_bbox(base: str, half: float = 0.005) -> list[float]:
@@ -78,15 +81,16 @@ def test_property_filter(demo_server: str) -> None:
     assert all(len(str(f["id"])) == 6 for f in page["features"])
 
 
-def test_datetime_on_a_time_enabled_collection(demo_server: str) -> None:
-    all_hours = items(demo_server, "aq_readings", limit=10000).json()["features"]
+def test_datetime_on_a_time_enabled_collection(demo_server: str, demo_reader: dict) -> None:
+    # aq_readings is internal: read with a token
+    all_hours = items(demo_server, "aq_readings", demo_reader, limit=10000).json()["features"]
     times = sorted({f["properties"]["observed_at"] for f in all_hours})
     assert len(times) > 24
     instant = times[5]
-    page = items(demo_server, "aq_readings", datetime=instant.replace("+00:00", "Z"), limit=1000).json()
+    page = items(demo_server, "aq_readings", demo_reader, datetime=instant.replace("+00:00", "Z"), limit=1000).json()
     assert page["features"] and {f["properties"]["observed_at"] for f in page["features"]} == {instant}
     window = f"{times[0].replace('+00:00', 'Z')}/{times[2].replace('+00:00', 'Z')}"
-    page = items(demo_server, "aq_readings", datetime=window, limit=1000).json()
+    page = items(demo_server, "aq_readings", demo_reader, datetime=window, limit=1000).json()
     assert {f["properties"]["observed_at"] for f in page["features"]} == set(times[:3])
 
 
@@ -197,8 +201,10 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize(("collection", "params", "status"), BAD_REQUESTS)
-def test_bad_requests_get_a_clear_4xx(demo_server: str, collection: str, params: dict, status: int) -> None:
-    response = items(demo_server, collection, **params)
+def test_bad_requests_get_a_clear_4xx(
+    demo_server: str, demo_reader: dict, collection: str, params: dict, status: int
+) -> None:
+    response = items(demo_server, collection, demo_reader, **params)
     assert response.status_code == status, response.text[:300]
     body = response.json()
     assert body.get("description"), body  # an OGC exception document with a message

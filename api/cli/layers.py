@@ -1,7 +1,8 @@
-"""`onemap layers`: list the catalog, load a vector file as a layer, remove a layer."""
+"""`onemap layers`: list the catalog, load a vector file as a layer, remove, history, rollback."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,8 @@ def layer_table(rows: list[dict[str, Any]]) -> Table:
 @click.option(
     "--visibility",
     type=click.Choice(["public", "internal", "department"]),
-    default="public",
-    show_default=True,
+    default=None,
+    help="who may see it (default: public for a new layer; unchanged on a replace)",
 )
 @click.option(
     "--crs",
@@ -93,6 +94,11 @@ def layer_table(rows: list[dict[str, Any]]) -> Table:
     help="repair invalid geometries, or refuse the file",
 )
 @click.option("--keyword", "keywords", multiple=True, help="a keyword (repeat for several)")
+@click.option(
+    "--new-schema",
+    is_flag=True,
+    help="replace an existing layer even though the file's attributes differ from its own",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the load report as JSON")
 @click.pass_obj
 @friendly_errors
@@ -104,28 +110,36 @@ def add_command(
     title: str,
     title_en: str | None,
     description: str,
-    visibility: str,
+    visibility: str | None,
     keywords: tuple[str, ...],
     as_json: bool,
     **options: Any,
 ) -> None:
-    """Load a GeoJSON, GeoPackage, zipped Shapefile, FlatGeobuf or lon/lat CSV as layer NAME."""
+    """Load a GeoJSON, GeoPackage, zipped Shapefile, FlatGeobuf or lon/lat CSV as layer NAME.
+
+    Loading onto an existing layer replaces its features (recorded in its history); the file
+    must then match the layer's attributes unless --new-schema is given.
+    """
     from layers.catalog import LayerSpec
     from layers.vector import load_vector_file
+    from spatial.extent import ExtentRule
 
     spec = LayerSpec(
         id=name,
         title_zh=title,
         title_en=title_en or title,
         department_code=department,
-        visibility=visibility,
+        visibility=visibility or "public",
         description=description,
         keywords=list(keywords),
     )
     engine = checked_engine(settings)
     bar = LoadBar()
     try:
-        report = load_vector_file(engine, path, spec, **options, progress=bar)
+        report = load_vector_file(
+            engine, path, spec, **options, progress=bar, door="cli",
+            keep=() if visibility else ("visibility",), extent=ExtentRule.from_settings(settings),
+        )
     finally:
         bar.close()
     if as_json:
@@ -170,3 +184,68 @@ def remove_command(settings: Settings, name: str) -> None:
 
     remove_layer(checked_engine(settings), name)
     console.print(f"layer {name} removed")
+
+
+@layers.command("history")
+@click.argument("name")
+@click.option("--feature", default=None, help="only this feature's changes")
+@click.option("--since", default=None, help="from this time (ISO 8601; local time without an offset)")
+@click.option("--until", default=None, help="up to this time")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.pass_obj
+@friendly_errors
+def history_command(
+    settings: Settings, name: str, feature: str | None, since: str | None, until: str | None,
+    as_json: bool,
+) -> None:
+    """Changes to layer NAME's features: when, who, through which door, what."""
+    from spatial.history.changes import list_changes
+
+    rows = list_changes(
+        checked_engine(settings), name, feature=feature, since=_local_time(since),
+        until=_local_time(until), limit=10_000,
+    )
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, default=str, indent=1))
+        return
+    table = Table(title=f"{len(rows)} changes to {name}")
+    for header in ("at", "feature", "operation", "path", "actor", "department"):
+        table.add_column(header)
+    for row in rows:
+        table.add_row(
+            f"{row['at']:%Y-%m-%d %H:%M:%S%z}", row["feature_id"] or "(all)", row["operation"],
+            row["path"], row["actor"], row["department_code"] or "",
+        )
+    Console().print(table)
+
+
+@layers.command("rollback")
+@click.argument("name")
+@click.option("--to", "to", required=True, help="the time to go back to (ISO 8601; local time without an offset)")
+@click.option("--feature", default=None, help="roll back only this feature")
+@click.pass_obj
+@friendly_errors
+def rollback_command(settings: Settings, name: str, to: str, feature: str | None) -> None:
+    """Restore layer NAME (or one --feature) as it was at --to; recorded in its history."""
+    from layers.rollback import rollback_layer
+    from spatial.access.principal import local_operator
+
+    moment = _local_time(to)
+    assert moment is not None
+    report = rollback_layer(
+        checked_engine(settings), name, moment, principal=local_operator(), feature=feature
+    )
+    console.print(report.summary(), highlight=False)
+
+
+def _local_time(value: str | None) -> dt.datetime | None:
+    """An ISO 8601 time; without an offset it is this machine's local time."""
+    if value is None:
+        return None
+    from spatial.errors import InvalidInput
+
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-22T15:30:00+08:00") from None
+    return moment if moment.tzinfo else moment.astimezone()

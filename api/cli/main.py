@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from api.cli.access import departments, tokens
 from api.cli.common import checked_engine, console, fail, friendly_errors, load_settings
 from api.cli.geocoding import addresses, geocode
 from api.cli.imagery import imagery
@@ -177,6 +178,8 @@ main.add_command(addresses)
 main.add_command(geocode)
 main.add_command(imagery)
 main.add_command(layers)
+main.add_command(departments)
+main.add_command(tokens)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

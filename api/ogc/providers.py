@@ -8,19 +8,26 @@ maps our errors to pygeoapi's.
 It also sidesteps two pygeoapi 0.21 traps: storage is CRS84 (SRID 4326, lon/lat) with output
 CRS handled in the database (lat/lon axis order for EPSG:4326 and EPSG:4490), and geometries
 are always written with SRID 4326 (0.21's SQL provider derives ``None`` from CRS84 and fails).
+
+Transactions (OGC API Features Part 4: ``create``, ``update``, ``delete``) go to
+``layers.edits``, which runs the permission check, the quality gate and the history; who is
+asking comes from ``api.ogc.calls.CURRENT_CALL``.
 """
 
 from __future__ import annotations
 
 import threading
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any
 
+import orjson
 import pyproj
 from pygeoapi.models.provider.base import TileMatrixSetEnum
 from pygeoapi.provider.base import (
     BaseProvider,
     ProviderConnectionError,
+    ProviderGenericError,
     ProviderInvalidQueryError,
     ProviderItemNotFoundError,
 )
@@ -30,9 +37,19 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
-from layers import features, vector_tiles
+from api.ogc.calls import CURRENT_CALL, OgcCall
+from layers import edits, features, vector_tiles
 from spatial.db import make_engine
-from spatial.errors import DatabaseUnavailable, InvalidInput, NotFound
+from spatial.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    Unauthorized,
+)
+from spatial.extent import ExtentRule
 
 _engines: dict[tuple, Engine] = {}
 _engines_lock = threading.Lock()
@@ -68,6 +85,44 @@ def output_crs(crs_transform_spec: Any) -> features.OutputCrs:
     return features.OutputCrs(srid=epsg, lat_first=lat_first)
 
 
+class ProviderUnauthorized(ProviderGenericError):
+    ogc_exception_code = "Unauthorized"
+    http_status_code = HTTPStatus.UNAUTHORIZED
+
+
+class ProviderForbidden(ProviderGenericError):
+    ogc_exception_code = "Forbidden"
+    http_status_code = HTTPStatus.FORBIDDEN
+
+
+class ProviderConflict(ProviderGenericError):
+    ogc_exception_code = "Conflict"
+    http_status_code = HTTPStatus.CONFLICT
+
+
+class ProviderPreconditionFailed(ProviderGenericError):
+    ogc_exception_code = "PreconditionFailed"
+    http_status_code = HTTPStatus.PRECONDITION_FAILED
+
+
+PROVIDER_ERRORS: list[tuple[type[Exception], type[ProviderGenericError]]] = [
+    (InvalidInput, ProviderInvalidQueryError),
+    (NotFound, ProviderItemNotFoundError),
+    (PreconditionFailed, ProviderPreconditionFailed),
+    (Conflict, ProviderConflict),
+    (Unauthorized, ProviderUnauthorized),
+    (Forbidden, ProviderForbidden),
+]
+
+
+def _user_message(err: Exception) -> str:
+    """The error's message, with its details (e.g. each offending feature) appended."""
+    message = getattr(err, "message", str(err))
+    details = getattr(err, "details", None) or []
+    extra = [d for d in details if d not in message]
+    return message + ("".join(f"\n- {d}" for d in extra[:50]) if extra else "")
+
+
 class PostGISFeatureProvider(BaseProvider):
     """Features of one catalogued PostGIS table."""
 
@@ -76,6 +131,7 @@ class PostGISFeatureProvider(BaseProvider):
         self.schema = (provider_def["data"].get("search_path") or ["public"])[0]
         self.table = provider_def["table"]
         self.geom_field = provider_def.get("geom_field", "geom")
+        self.layer_id = provider_def.get("layer_id", self.table)
         self.engine = engine_for(provider_def["data"])
         try:
             self.feature_table = _describe(
@@ -117,17 +173,68 @@ class PostGISFeatureProvider(BaseProvider):
             features.get_feature, self.engine, self.feature_table, identifier, output_crs(crs_transform_spec)
         )
 
+    # ------------------------------------------------------------------ transactions (Part 4)
+    def create(self, item: bytes) -> str:
+        """POST …/items: a new feature; its id (pygeoapi puts it in the Location header)."""
+        call = self._call()
+        result = self._guard(
+            edits.create_feature, self.engine, self.layer_id, self._body(item),
+            principal=call.principal, options=self._options(call),
+        )
+        call.etag = result.etag
+        return str(result.feature_id)
+
+    def update(self, identifier: str, item: bytes) -> bool:
+        """PUT (replace) or, when the call says merge, PATCH …/items/{id}."""
+        call = self._call()
+        edit = edits.patch_feature if call.merge else edits.replace_feature
+        result = self._guard(
+            edit, self.engine, self.layer_id, str(identifier), self._body(item),
+            principal=call.principal, options=self._options(call),
+        )
+        call.etag = result.etag
+        return True
+
+    def delete(self, identifier: str) -> bool:
+        """DELETE …/items/{id}."""
+        call = self._call()
+        self._guard(
+            edits.delete_feature, self.engine, self.layer_id, str(identifier),
+            principal=call.principal, options=self._options(call),
+        )
+        return True
+
+    @staticmethod
+    def _call() -> OgcCall:
+        call = CURRENT_CALL.get()
+        if call is None:  # only onemap's routes may drive edits: they know who is asking
+            raise ProviderUnauthorized(user_msg="edits need an authenticated request")
+        return call
+
+    @staticmethod
+    def _options(call: OgcCall) -> edits.WriteOptions:
+        return edits.WriteOptions(
+            path="ogc", content_crs=call.content_crs, if_match=call.if_match,
+            extent=ExtentRule.from_settings(call.settings),
+        )
+
+    @staticmethod
+    def _body(item: bytes) -> Any:
+        try:
+            return orjson.loads(item)
+        except orjson.JSONDecodeError as err:
+            raise ProviderInvalidQueryError(user_msg=f"the body is not JSON: {err}") from None
+
     @staticmethod
     def _guard(func: Any, *args: Any, **kwargs: Any) -> Any:
         """Our errors as pygeoapi's, so clients get a 4xx OGC exception document."""
         try:
             return func(*args, **kwargs)
-        except InvalidInput as err:
-            raise ProviderInvalidQueryError(user_msg=err.message) from err
-        except NotFound as err:
-            raise ProviderItemNotFoundError(user_msg=err.message) from err
         except (OperationalError, DatabaseUnavailable) as err:
             raise ProviderConnectionError(user_msg="the database is not reachable") from err
+        except tuple(domain for domain, _ in PROVIDER_ERRORS) as err:
+            provider_error = next(p for d, p in PROVIDER_ERRORS if isinstance(err, d))
+            raise provider_error(user_msg=_user_message(err)) from err
 
     def __repr__(self) -> str:
         return f"<PostGISFeatureProvider {self.schema}.{self.table}>"

@@ -1,7 +1,11 @@
 """Starlette routes of OGC API at /ogc, each handing the request to pygeoapi's core functions.
 
 We do not import ``pygeoapi.starlette_app``: it builds its API from environment variables at
-import time. Here the API object comes from the app's gateway (see gateway.py).
+import time. Here the API object comes from the app's gateway (see gateway.py): the one of the
+caller's view, so collections hidden from the caller do not exist for them. Writes (POST, PUT,
+PATCH, DELETE on items) pass THE permission check first, so refusals are 401/403/404 before
+pygeoapi reads the body; the caller and the transaction headers reach our provider through
+``api.ogc.calls``.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pygeoapi.api as core_api
 import pygeoapi.api.coverages as coverages_api
 import pygeoapi.api.itemtypes as itemtypes_api
@@ -20,35 +25,78 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from api.auth import principal_of
+from api.ogc.calls import CURRENT_CALL, OgcCall
 from api.ogc.gateway import PygeoapiGateway
+from layers.catalog import find_layer
+from layers.edits import feature_etag, quoted_etag
+from spatial.access.policy import LayerRef, require_read, require_write
+from spatial.errors import NotFound
 
 ApiFunction = Callable[..., tuple[dict, int, Any]]
+PROCESS_LAYER_INPUTS = ("collection", "collections", "collection_id", "layer", "layers")
 
 
 def _gateway(request: Request) -> PygeoapiGateway:
     return request.app.state.ogc_gateway
 
 
-def _call_in_thread(loop: asyncio.AbstractEventLoop, func: ApiFunction, *args: Any) -> Any:
+def _call_in_thread(
+    loop: asyncio.AbstractEventLoop, call: OgcCall, func: ApiFunction, *args: Any
+) -> Any:
     # pygeoapi's process manager looks for an event loop in the calling thread
     asyncio.set_event_loop(loop)
-    return func(*args)
+    token = CURRENT_CALL.set(call)
+    try:
+        return func(*args)
+    finally:
+        CURRENT_CALL.reset(token)
 
 
-async def execute(request: Request, func: ApiFunction, *args: Any, check_format: bool = True) -> Response:
+def ogc_call(request: Request, *, merge: bool = False) -> OgcCall:
+    """The caller and the transaction headers of this request."""
+    return OgcCall(
+        principal=principal_of(request),
+        settings=request.app.state.settings,
+        content_crs=request.headers.get("content-crs"),
+        if_match=request.headers.get("if-match"),
+        merge=merge,
+    )
+
+
+async def execute(
+    request: Request, func: ApiFunction, *args: Any, check_format: bool = True,
+    call: OgcCall | None = None,
+) -> Response:
     """Run one pygeoapi API function for this request and wrap its result as a response."""
     loop = asyncio.get_running_loop()
     gateway = _gateway(request)
-    api: API = await loop.run_in_executor(None, gateway.current)
+    call = call or ogc_call(request)
+    api: API = await loop.run_in_executor(None, gateway.current, call.principal)
     api_request = await APIRequest.from_starlette(request, api.locales)
     if check_format and not api_request.is_valid():
         headers, status, content = api.get_format_exception(api_request)
     else:
         headers, status, content = await loop.run_in_executor(
-            None, _call_in_thread, loop, func, api, api_request, *args
+            None, _call_in_thread, loop, call, func, api, api_request, *args
         )
-    return to_response(headers, status, content)
+    response = to_response(headers, status, content)
+    if call.etag and status < 300:
+        response.headers["ETag"] = quoted_etag(call.etag)
+    return response
 
+
+async def _layer(request: Request, layer_id: str | None) -> LayerRef | None:
+    """The catalog's access fields of ``layer_id`` (None when there is no such layer)."""
+    row = await asyncio.get_running_loop().run_in_executor(
+        None, find_layer, request.app.state.engine, layer_id or ""
+    )
+    return LayerRef.from_row(row) if row else None
+
+
+async def check_write(request: Request, layer_id: str | None) -> None:
+    """THE permission check for writing, before pygeoapi sees the request."""
+    require_write(principal_of(request), await _layer(request, layer_id), layer_id or "")
 
 def to_response(headers: dict, status: int, content: Any) -> Response:
     if headers.get("Content-Type") == "text/html":
@@ -73,7 +121,7 @@ async def landing_page(request: Request) -> Response:
 async def openapi(request: Request) -> Response:
     loop = asyncio.get_running_loop()
     gateway = _gateway(request)
-    api = await loop.run_in_executor(None, gateway.current)
+    api = await loop.run_in_executor(None, gateway.current, principal_of(request))
     await loop.run_in_executor(None, gateway.openapi, api)
     return await execute(request, core_api.openapi_)
 
@@ -120,6 +168,7 @@ async def collection_items(request: Request) -> Response:
     if request.method == "POST":
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip()
         if content_type in ("application/geo+json", "application/json"):
+            await check_write(request, collection_id)
             return await execute(
                 request, itemtypes_api.manage_collection_item, "create", collection_id,
                 check_format=False,
@@ -135,13 +184,33 @@ async def collection_items(request: Request) -> Response:
 async def collection_item(request: Request) -> Response:
     collection_id = _param(request, "collection_id")
     item_id = _param(request, "item_id")
-    actions = {"DELETE": "delete", "PUT": "update", "OPTIONS": "options"}
+    actions = {"DELETE": "delete", "PUT": "update", "PATCH": "update", "OPTIONS": "options"}
     if request.method in actions:
+        if request.method != "OPTIONS":
+            await check_write(request, collection_id)
         return await execute(
             request, itemtypes_api.manage_collection_item, actions[request.method],
             collection_id, item_id, check_format=False,
+            call=ogc_call(request, merge=request.method == "PATCH"),
         )
-    return await execute(request, itemtypes_api.get_collection_item, collection_id, item_id)
+    response = await execute(request, itemtypes_api.get_collection_item, collection_id, item_id)
+    if response.status_code == 200:
+        etag = await asyncio.get_running_loop().run_in_executor(
+            None, _etag_or_none, request, collection_id, item_id
+        )
+        if etag:
+            response.headers["ETag"] = quoted_etag(etag)
+    return response
+
+
+def _etag_or_none(request: Request, collection_id: str | None, item_id: str | None) -> str | None:
+    """The item's ETag, or None for collections outside the catalog."""
+    try:
+        return feature_etag(
+            request.app.state.engine, collection_id or "", item_id or "", principal_of(request)
+        )
+    except NotFound:
+        return None
 
 
 async def collection_coverage(request: Request) -> Response:
@@ -190,9 +259,27 @@ async def processes(request: Request) -> Response:
 
 
 async def execute_process(request: Request) -> Response:
+    await check_process_inputs(request)
     return await execute(
         request, processes_api.execute_process, _param(request, "process_id"), check_format=False
     )
+
+
+async def check_process_inputs(request: Request) -> None:
+    """A process is no side door: layers it is asked to read pass THE read check."""
+    try:
+        inputs = orjson.loads(await request.body() or b"{}").get("inputs") or {}
+    except (orjson.JSONDecodeError, AttributeError):
+        return  # pygeoapi answers the malformed body itself
+    if not isinstance(inputs, dict):
+        return
+    for key in PROCESS_LAYER_INPUTS:
+        names = inputs.get(key)
+        for name in names if isinstance(names, list) else [names]:
+            if isinstance(name, str):
+                layer = await _layer(request, name)
+                if layer is not None:
+                    require_read(principal_of(request), layer, name)
 
 
 async def jobs(request: Request) -> Response:
@@ -225,7 +312,7 @@ def ogc_routes() -> list[BaseRoute]:
         Route(
             f"{COLLECTION}/items/{{item_id}}",
             collection_item,
-            methods=["GET", "PUT", "DELETE", "OPTIONS"],
+            methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS"],
         ),
         Route(f"{COLLECTION}/coverage", collection_coverage),
         Route(f"{COLLECTION}/tiles", collection_tiles),

@@ -1,21 +1,44 @@
-"""REST: the layer catalog as the web map and clients see it (GET /api/v1/layers)."""
+"""REST: the layer catalog, publishing files as layers, and feature history (/api/v1/layers).
+
+- ``GET /layers``: the layers the caller may see (the web map's layer list);
+- ``GET /layers/{id}``: one of them (404 when hidden or missing);
+- ``POST /layers``: multipart upload (``file``, ``name``, optional ``title``, ``title_en``,
+  ``department``, ``visibility``, ``crs``, ``invalid``, ``new_schema``): create a layer or
+  replace an existing one's contents through the same quality gate as the command line;
+- ``GET /layers/{id}/history?feature=&since=&until=&limit=``: who changed what, when.
+
+Thin: permission in ``spatial.access.policy``, loading in ``layers.vector``, history in
+``spatial.history``; blocking work runs in the thread pool.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from layers.catalog import list_layers
+from api.auth import principal_of
+from api.uploads import SavedUpload, save_upload
+from layers.catalog import LayerSpec, find_layer, list_layers
+from layers.features import parse_instant
+from layers.vector import load_vector_file
+from spatial.access.policy import LayerRef, can_read, require_read
+from spatial.access.principal import Principal
+from spatial.errors import InvalidInput, Unauthorized
+from spatial.extent import ExtentRule
+from spatial.history.changes import list_changes
 
 PUBLIC_FIELDS = (
     "id", "title_zh", "title_en", "description", "department_code", "department_name_zh",
     "department_name_en", "kind", "visibility", "geometry_type", "bbox", "time_start",
     "time_end", "keywords", "licence", "style", "feature_count", "updated_at",
 )
+HISTORY_FIELDS = ("id", "at", "layer_id", "feature_id", "operation", "path", "actor", "department_code", "before", "after")
 
 
 def layer_view(row: dict[str, Any], base_url: str) -> dict[str, Any]:
@@ -26,14 +49,121 @@ def layer_view(row: dict[str, Any], base_url: str) -> dict[str, Any]:
     view["links"] = {"collection": f"{base_url}/ogc/collections/{row['id']}"}
     if row.get("storage_table"):
         view["links"]["items"] = f"{base_url}/ogc/collections/{row['id']}/items"
+        view["links"]["history"] = f"{base_url}/api/v1/layers/{row['id']}/history"
     return view
 
 
 async def layers_index(request: Request) -> Response:
+    """The layers the caller may see, by THE read check."""
     engine = request.app.state.engine
     rows = await asyncio.get_running_loop().run_in_executor(None, list_layers, engine)
+    principal = principal_of(request)
     base = request.app.state.settings.base_url
-    return JSONResponse({"layers": [layer_view(row, base) for row in rows]})
+    visible = [row for row in rows if can_read(principal, LayerRef.from_row(row))]
+    return JSONResponse({"layers": [layer_view(row, base) for row in visible]})
 
 
-routes = [Route("/layers", layers_index)]
+async def _readable(request: Request, layer_id: str) -> dict[str, Any]:
+    """The catalog row of a layer the caller may read; NotFound otherwise."""
+    row = await run_in_threadpool(find_layer, request.app.state.engine, layer_id)
+    require_read(principal_of(request), LayerRef.from_row(row) if row else None, layer_id)
+    assert row is not None
+    return row
+
+
+async def layer_detail(request: Request) -> Response:
+    row = await _readable(request, request.path_params["layer"])
+    return JSONResponse(layer_view(row, request.app.state.settings.base_url))
+
+
+async def layer_history(request: Request) -> Response:
+    """History rows of a readable layer, filtered by feature and time."""
+    layer_id = request.path_params["layer"]
+    await _readable(request, layer_id)
+    query = request.query_params
+    rows = await run_in_threadpool(
+        list_changes,
+        request.app.state.engine,
+        layer_id,
+        feature=query.get("feature"),
+        since=_instant(query.get("since")),
+        until=_instant(query.get("until")),
+        limit=_limit(query.get("limit")),
+    )
+    changes = [{k: _plain(row[k]) for k in HISTORY_FIELDS} for row in rows]
+    return JSONResponse({"layer": layer_id, "changes": changes, "count": len(changes)})
+
+
+async def publish_layer(request: Request) -> Response:
+    """Create or replace a layer from an uploaded file (multipart/form-data)."""
+    principal = principal_of(request)
+    if principal is None:
+        raise Unauthorized("publishing a layer needs credentials: send Authorization: Bearer <token>")
+    settings = request.app.state.settings
+    async with save_upload(request, settings.max_upload_bytes) as upload:
+        name = upload.field("name")
+        existing = await run_in_threadpool(find_layer, request.app.state.engine, name)
+        spec, keep = _spec(upload, principal, existing)
+        report = await run_in_threadpool(
+            load_vector_file,
+            request.app.state.engine,
+            upload.path,
+            spec,
+            crs=upload.fields.get("crs") or None,
+            invalid=upload.fields.get("invalid") or "repair",
+            principal=principal,
+            door="rest",
+            keep=keep,
+            new_schema=upload.fields.get("new_schema", "").lower() in ("1", "true", "yes"),
+            extent=ExtentRule.from_settings(settings),
+        )
+    body = {"report": report.as_dict(), "summary": report.summary()}
+    body["layer"] = f"{settings.base_url}/api/v1/layers/{spec.id}"
+    return JSONResponse(body, status_code=200 if existing else 201, headers={"Location": body["layer"]})
+
+
+def _spec(
+    upload: SavedUpload, principal: Principal, existing: dict[str, Any] | None
+) -> tuple[LayerSpec, tuple[str, ...]]:
+    """The catalog entry the form asks for; fields not given are kept from an existing layer."""
+    fields = upload.fields
+    title = fields.get("title") or (existing["title_zh"] if existing else upload.field("title"))
+    department = fields.get("department") or (
+        existing["department_code"] if existing else principal.department_code or ""
+    )
+    keep = tuple(
+        name for name, given in (("title_zh", "title"), ("title_en", "title_en"), ("visibility", "visibility"))
+        if existing and not fields.get(given)
+    )
+    spec = LayerSpec(
+        id=upload.field("name"),
+        title_zh=title,
+        title_en=fields.get("title_en") or title,
+        department_code=department,
+        visibility=fields.get("visibility") or "public",
+        description=fields.get("description") or "",
+    )
+    return spec, keep
+
+
+def _instant(value: str | None) -> dt.datetime | None:
+    return parse_instant(value) if value else None
+
+
+def _limit(value: str | None) -> int:
+    try:
+        return int(value) if value else 1000
+    except ValueError:
+        raise InvalidInput(f"limit must be a whole number, not {value!r}") from None
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.datetime) else value
+
+
+routes = [
+    Route("/layers", layers_index, methods=["GET"]),
+    Route("/layers", publish_layer, methods=["POST"]),
+    Route("/layers/{layer}", layer_detail),
+    Route("/layers/{layer}/history", layer_history),
+]

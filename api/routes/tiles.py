@@ -1,7 +1,8 @@
 """XYZ tiles and TileJSON of imagery layers: GET /tiles/{layer}/{z}/{x}/{y}.{png|webp|jpg}.
 
 Thin: the catalog look-up and the rendering live in ``layers.imagery``; blocking work runs in
-the thread pool. A tile outside the layer's bounds is 204 No Content (for every format).
+the thread pool. A tile outside the layer's bounds is 204 No Content (for every format). Every
+request passes THE read check: a layer hidden from the caller is a 404 like a missing one.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from layers.imagery.store import SourceCache
+from api.auth import principal_of
+from api.errors import error_response
+from layers.imagery.store import ImagerySource, SourceCache
 from layers.imagery.tiles import parse_style, parse_tile_address, render_tile, tilejson
-from spatial.errors import InvalidInput, NotFound, OnemapError
+from spatial.access.policy import LayerRef, require_read
+from spatial.errors import NotFound, OnemapError
 
 CACHE_CONTROL = "public, max-age=60"
 STYLE_PARAMS = ("bands", "rescale")
@@ -31,11 +35,12 @@ def _sources(request: Request) -> SourceCache:
     return cache
 
 
-def _error(err: OnemapError) -> JSONResponse:
-    status = 404 if isinstance(err, NotFound) else 400 if isinstance(err, InvalidInput) else 500
-    return JSONResponse(
-        {"code": type(err).__name__, "description": err.message}, status_code=status
-    )
+def _readable(request: Request, layer: str) -> ImagerySource:
+    """The imagery source of a layer the caller may read (NotFound otherwise)."""
+    source = _sources(request).get(layer)
+    ref = LayerRef(source.layer_id, source.department_code, source.visibility)
+    require_read(principal_of(request), ref, layer)
+    return source
 
 
 def _render(
@@ -45,12 +50,12 @@ def _render(
     style = parse_style(
         image_format, request.query_params.get("bands"), request.query_params.getlist("rescale")
     )
-    sources = _sources(request)
+    path = _readable(request, layer).path
     try:
-        return render_tile(sources.get(layer).path, tile, style)
+        return render_tile(path, tile, style)
     except NotFound:  # the layer may have been re-published under a new scene file just now
-        sources.forget(layer)
-        return render_tile(sources.get(layer).path, tile, style)
+        _sources(request).forget(layer)
+        return render_tile(_readable(request, layer).path, tile, style)
 
 
 async def tile(request: Request) -> Response:
@@ -62,7 +67,7 @@ async def tile(request: Request) -> Response:
             _render, request, p["layer"], p["z"], p["x"], y, image_format
         )
     except OnemapError as err:
-        return _error(err)
+        return error_response(err)
     if body is None:
         return Response(status_code=204, headers={"Cache-Control": CACHE_CONTROL})
     media_type = parse_style(image_format).media_type
@@ -70,7 +75,7 @@ async def tile(request: Request) -> Response:
 
 
 def _tilejson(request: Request, layer: str) -> dict[str, Any]:
-    source = _sources(request).get(layer)
+    source = _readable(request, layer)
     style = [(k, v) for k, v in request.query_params.multi_items() if k in STYLE_PARAMS]
     parse_style("png", request.query_params.get("bands"), request.query_params.getlist("rescale"))
     query = f"?{urlencode(style)}" if style else ""
@@ -84,7 +89,7 @@ async def tilejson_document(request: Request) -> Response:
     try:
         body = await run_in_threadpool(_tilejson, request, request.path_params["layer"])
     except OnemapError as err:
-        return _error(err)
+        return error_response(err)
     return JSONResponse(body)
 
 

@@ -29,6 +29,8 @@ class ImagerySource:
     title_en: str
     bbox: tuple[float, float, float, float] | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    department_code: str = ""
+    visibility: str = "public"
 
 
 def layer_dir(settings: Settings, layer_id: str) -> Path:
@@ -87,7 +89,8 @@ def record_scene(
 def imagery_source(engine: Engine, layer_id: str) -> ImagerySource:
     """The imagery layer ``layer_id``; NotFound if the catalog has no such imagery layer."""
     query = text(
-        "SELECT id, title_zh, title_en, storage_path, attributes, CASE WHEN extent IS NULL THEN NULL "
+        "SELECT id, title_zh, title_en, storage_path, attributes, department_code, visibility, "
+        "CASE WHEN extent IS NULL THEN NULL "
         "ELSE ARRAY[ST_XMin(extent), ST_YMin(extent), ST_XMax(extent), ST_YMax(extent)] END AS bbox "
         "FROM catalog.layer WHERE id = :id AND kind = 'imagery' AND storage_path IS NOT NULL"
     )
@@ -102,6 +105,8 @@ def imagery_source(engine: Engine, layer_id: str) -> ImagerySource:
         title_en=row["title_en"],
         bbox=tuple(row["bbox"]) if row["bbox"] else None,
         attributes=dict(row["attributes"] or {}),
+        department_code=row["department_code"],
+        visibility=row["visibility"],
     )
 
 

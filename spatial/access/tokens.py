@@ -21,6 +21,10 @@ from spatial.access.principal import Principal
 from spatial.errors import InvalidInput, NotFound, Unauthorized
 from spatial.models import Department
 
+class InvalidToken(Unauthorized):
+    """A token was presented but refused (malformed, unknown, revoked or expired)."""
+
+
 PREFIX = "om_"
 TOKEN_PATTERN = re.compile(r"^om_[A-Za-z0-9_-]{43}$")
 
@@ -104,22 +108,22 @@ def authenticate(engine: Engine, authorization: str) -> Principal:
     """The principal behind an ``Authorization`` header value; Unauthorized with the reason."""
     scheme, _, secret = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
-        raise Unauthorized("use the header 'Authorization: Bearer <token>'")
+        raise InvalidToken("use the header 'Authorization: Bearer <token>'")
     secret = secret.strip()
     if not TOKEN_PATTERN.match(secret):
-        raise Unauthorized("malformed bearer token: onemap tokens look like om_ + 43 characters")
+        raise InvalidToken("malformed bearer token: onemap tokens look like om_ + 43 characters")
     wanted = secret_hash(secret)
     with engine.connect() as conn:
         row = conn.execute(
             select(ApiToken.__table__).where(ApiToken.__table__.c.secret_hash == wanted)
         ).mappings().first()
     if row is None or not hmac.compare_digest(row["secret_hash"], wanted):
-        raise Unauthorized("unknown bearer token")
+        raise InvalidToken("unknown bearer token")
     now = dt.datetime.now(dt.UTC)
     if row["revoked_at"] is not None:
-        raise Unauthorized(f"this token was revoked on {row['revoked_at']:%Y-%m-%d %H:%M} UTC")
+        raise InvalidToken(f"this token was revoked on {row['revoked_at']:%Y-%m-%d %H:%M} UTC")
     if row["expires_at"] is not None and row["expires_at"] <= now:
-        raise Unauthorized(f"this token expired on {row['expires_at']:%Y-%m-%d %H:%M} UTC")
+        raise InvalidToken(f"this token expired on {row['expires_at']:%Y-%m-%d %H:%M} UTC")
     return Principal(
         name=row["name"], role=row["role"], department_code=row["department_code"],
         token_id=row["id"],

@@ -1,14 +1,45 @@
-/* The one-map page: catalogued layers on a Leaflet map, grouped by department. No CDN. */
+/* The one-map page: catalogued layers on a Leaflet map, grouped by department. No CDN.
+   A department's people paste their access token (kept in localStorage) and every request
+   carries it as "Authorization: Bearer …", so the map shows the layers they may see. */
 (function () {
   "use strict";
 
   var lang = (localStorage.getItem("onemap.lang") || "zh");
+  var token = localStorage.getItem("onemap.token") || "";
   var DEFAULT_ON = { admin_divisions: true, roads: true, emergency_facilities: true, aq_stations: true };
   var PAGE_LIMIT = 2000;
   var map = L.map("map", { preferCanvas: true, zoomControl: true });
   var control = null;
 
   function t(zh, en) { return lang === "zh" ? zh : en; }
+
+  /* fetch with the access token, when there is one */
+  function authFetch(url, options) {
+    options = options || {};
+    var headers = Object.assign({}, options.headers || {});
+    if (token) { headers.Authorization = "Bearer " + token; }
+    return fetch(url, Object.assign({}, options, { headers: headers }));
+  }
+
+  /* image tiles fetched with the token (an <img> cannot send headers) */
+  var AuthTileLayer = L.TileLayer.extend({
+    createTile: function (coords, done) {
+      var tile = document.createElement("img");
+      tile.alt = "";
+      authFetch(this.getTileUrl(coords))
+        .then(function (r) {
+          if (r.status === 204) { return null; }
+          if (!r.ok) { throw new Error(r.status); }
+          return r.blob();
+        })
+        .then(function (blob) {
+          if (blob) { tile.onload = function () { URL.revokeObjectURL(tile.src); }; tile.src = URL.createObjectURL(blob); }
+          done(null, tile);
+        })
+        .catch(function (err) { done(err, tile); });
+      return tile;
+    }
+  });
 
   function escapeHtml(value) {
     return String(value).replace(/[&<>"']/g, function (c) {
@@ -57,7 +88,7 @@
       var url = layer.links.items + "?f=json&limit=" + PAGE_LIMIT + "&bbox=" + bbox;
       if (pending) { pending.abort(); }
       pending = new AbortController();
-      fetch(url, { signal: pending.signal, headers: { Accept: "application/geo+json" } })
+      authFetch(url, { signal: pending.signal, headers: { Accept: "application/geo+json" } })
         .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
         .then(function (fc) { group.clearLayers(); group.addData(fc); group.fire("onemap:loaded", { count: fc.features.length }); })
         .catch(function (err) { if (err.name !== "AbortError") { console.warn("layer " + layer.id + ": " + err.message); } });
@@ -69,9 +100,9 @@
 
   function imageryBase(layer) {
     /* XYZ tiles of the imagery layer (served by /tiles, from its Cloud-Optimized GeoTIFF) */
-    return L.tileLayer("/tiles/" + encodeURIComponent(layer.id) + "/{z}/{x}/{y}.png", {
-      maxZoom: 20, maxNativeZoom: 18, attribution: escapeHtml(t(layer.title_zh, layer.title_en))
-    });
+    var options = { maxZoom: 20, maxNativeZoom: 18, attribution: escapeHtml(t(layer.title_zh, layer.title_en)) };
+    var url = "/tiles/" + encodeURIComponent(layer.id) + "/{z}/{x}/{y}.png";
+    return token ? new AuthTileLayer(url, options) : L.tileLayer(url, options);
   }
 
   /* A layer panel: base maps as radio buttons, overlays as check boxes grouped by department. */
@@ -144,10 +175,46 @@
   }
 
   function load() {
-    fetch("/api/v1/layers", { headers: { Accept: "application/json" } })
-      .then(function (r) { return r.json(); })
-      .then(function (body) { window.onemapLayers = body.layers; build(body.layers); })
+    authFetch("/api/v1/layers", { headers: { Accept: "application/json" } })
+      .then(function (r) {
+        if (r.status === 401 && token) {
+          /* revoked or expired: say so, forget it and show what anyone may see */
+          return r.json().then(function (body) { signOut(); showWho(t("令牌无效：", "Token refused: ") + body.description, true); return load(); });
+        }
+        return r.json().then(function (body) { window.onemapLayers = body.layers; build(body.layers); });
+      })
       .catch(function (err) { console.error("cannot load the layer catalog: " + err.message); });
+  }
+
+  function showWho(text, isError) {
+    var who = document.getElementById("who");
+    who.textContent = text;
+    who.className = isError ? "error" : "";
+  }
+
+  function signOut() {
+    token = "";
+    localStorage.removeItem("onemap.token");
+    setupAuth();
+  }
+
+  /* the token form in the top bar: paste a token to sign in, or sign out */
+  function setupAuth() {
+    var input = document.getElementById("token");
+    var button = document.getElementById("signin");
+    input.placeholder = t("访问令牌", "Access token");
+    input.hidden = !!token;
+    button.textContent = token ? t("退出", "Sign out") : t("登录", "Sign in");
+    showWho(token ? t("已使用令牌", "Signed in with a token") : "", false);
+  }
+
+  function onSignInClick() {
+    var input = document.getElementById("token");
+    if (token) { signOut(); window.location.reload(); return; }
+    var value = input.value.trim();
+    if (!value) { input.focus(); return; }
+    localStorage.setItem("onemap.token", value);
+    window.location.reload();
   }
 
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
@@ -156,6 +223,9 @@
     localStorage.setItem("onemap.lang", lang === "zh" ? "en" : "zh");
     window.location.reload();
   });
+  document.getElementById("signin").addEventListener("click", onSignInClick);
+  document.getElementById("token").addEventListener("keydown", function (e) { if (e.key === "Enter") { onSignInClick(); } });
+  setupAuth();
   L.control.scale({ imperial: false }).addTo(map);
   window.onemapMap = map;
   load();

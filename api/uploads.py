@@ -1,0 +1,88 @@
+"""Multipart uploads read within a size limit and saved to a private temporary folder.
+
+The limit (``ONEMAP_MAX_UPLOAD_BYTES``) is enforced on the bytes actually received, not only
+on Content-Length, so a chunked or lying client is cut off too (413). The file keeps its
+name's suffix (the loader picks the format by it); the folder is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+
+from spatial.errors import InvalidInput, PayloadTooLarge
+
+CHUNK = 1 << 20
+
+
+@dataclass
+class SavedUpload:
+    """The uploaded file on disk and the form's text fields."""
+
+    path: Path
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def field(self, name: str) -> str:
+        """A required text field; InvalidInput when absent."""
+        value = self.fields.get(name, "").strip()
+        if not value:
+            raise InvalidInput(f"the form field {name!r} is required")
+        return value
+
+
+async def limited_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The request body, refused with PayloadTooLarge once it passes ``limit`` bytes."""
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise PayloadTooLarge(_too_large(limit))
+        yield chunk
+
+
+@contextlib.asynccontextmanager
+async def save_upload(request: Request, limit: int) -> AsyncIterator[SavedUpload]:
+    """Parse a multipart/form-data body with one ``file`` part into a temporary folder."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(_too_large(limit))
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidInput("send the file as multipart/form-data with a part named 'file'")
+    parser = MultiPartParser(request.headers, limited_stream(request, limit), max_files=1, max_fields=50)
+    try:
+        form = await parser.parse()
+    except MultiPartException as err:
+        raise InvalidInput(f"the upload is not a readable multipart form: {err.message}") from None
+    folder = Path(tempfile.mkdtemp(prefix="onemap-upload-"))
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput("the form has no file part named 'file'")
+        path = folder / _safe_name(upload.filename or "upload")
+        with path.open("wb") as out:
+            while chunk := await upload.read(CHUNK):
+                out.write(chunk)
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        yield SavedUpload(path, fields)
+    finally:
+        await form.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _safe_name(name: str) -> str:
+    """A file name without folders or odd characters, keeping its suffix."""
+    base = Path(name.replace("\\", "/")).name
+    return re.sub(r"[^\w.\-]+", "_", base) or "upload"
+
+
+def _too_large(limit: int) -> str:
+    return f"the upload is larger than the limit of {limit / 1024 / 1024:g} MiB (ONEMAP_MAX_UPLOAD_BYTES)"
