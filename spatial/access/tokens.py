@@ -21,6 +21,7 @@ from spatial.access.principal import Principal
 from spatial.errors import InvalidInput, NotFound, Unauthorized
 from spatial.models import Department
 
+
 class InvalidToken(Unauthorized):
     """A token was presented but refused (malformed, unknown, revoked or expired)."""
 
