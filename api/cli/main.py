@@ -14,6 +14,7 @@ import click
 from api.cli.access import departments, tokens
 from api.cli.common import checked_engine, console, fail, friendly_errors, load_settings
 from api.cli.geocoding import addresses, geocode
+from api.cli.grid import grid
 from api.cli.imagery import imagery
 from api.cli.layers import layers
 from spatial.config import Settings
@@ -176,6 +177,7 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
 
 main.add_command(addresses)
 main.add_command(geocode)
+main.add_command(grid)
 main.add_command(imagery)
 main.add_command(layers)
 main.add_command(departments)
