@@ -46,7 +46,7 @@ class RollbackReport:
 
     def summary(self) -> str:
         if not self.changed:
-            return f"layer {self.layer}: nothing changed after {self.to.isoformat()}; nothing to do"
+            return f"layer {self.layer} is already as it was at {self.to.isoformat()}; nothing to do"
         return (
             f"layer {self.layer} rolled back to {self.to.isoformat()}: {len(self.updated)} "
             f"restored, {len(self.recreated)} re-created, {len(self.deleted)} removed"
@@ -99,6 +99,8 @@ def restore(
         delete_row(conn, table, feature_id)
         report.deleted.append(feature_id)
         return Change(table.layer.id, feature_id, "delete", current, None)
+    if current is not None and _same(current, state):
+        return None
     properties = {k: v for k, v in state["properties"].items() if k in table.columns}
     geometry = shape(state["geometry"])
     if current is None:
@@ -109,3 +111,8 @@ def restore(
     update_row(conn, table, feature_id, full, geometry)
     report.updated.append(feature_id)
     return Change(table.layer.id, feature_id, "update", current, state)
+
+
+def _same(current: dict[str, Any], state: dict[str, Any]) -> bool:
+    """Whether the stored feature already is the earlier state."""
+    return current["properties"] == state["properties"] and current["geometry"] == state["geometry"]

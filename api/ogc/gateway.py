@@ -71,6 +71,11 @@ class PygeoapiGateway:
             self._views[key] = _Built(api=api, version=version, checked_at=time.monotonic())
             return api
 
+    def recheck(self) -> None:
+        """Compare the catalog's version on the next request of every view (after a publish here)."""
+        for built in list(self._views.values()):
+            built.checked_at = float("-inf")
+
     def config(self, principal: Principal | None = None) -> dict[str, Any]:
         """pygeoapi's configuration for ``principal``'s view."""
         layers = []

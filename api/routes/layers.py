@@ -117,6 +117,7 @@ async def publish_layer(request: Request) -> Response:
             new_schema=upload.fields.get("new_schema", "").lower() in ("1", "true", "yes"),
             extent=ExtentRule.from_settings(settings),
         )
+    request.app.state.ogc_gateway.recheck()  # the new version is served from the next request on
     body = {"report": report.as_dict(), "summary": report.summary()}
     body["layer"] = f"{settings.base_url}/api/v1/layers/{spec.id}"
     return JSONResponse(body, status_code=200 if existing else 201, headers={"Location": body["layer"]})
