@@ -2,5 +2,6 @@
 
 from benchmarks.workloads import (
     features_bbox,  # noqa: F401
+    geocoding,  # noqa: F401
     point_lookup,  # noqa: F401
 )

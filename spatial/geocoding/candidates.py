@@ -16,9 +16,11 @@ from sqlalchemy import Connection, text
 from spatial.geocoding.index import fuzzy_key
 
 # fuzzy thresholds of pg_trgm similarity on ``fuzzy_key`` (Chinese: spaced characters)
-TRIGRAM_THRESHOLD = {"zh": 0.3, "en": 0.3}
+TRIGRAM_THRESHOLD = {"zh": 0.3, "en": 0.25}
 FUZZY_LIMIT = 8
 PLATE_NEIGHBOURS = 3  # same-side plates fetched below and above a missing number
+# (plus the nearest plate of the other side below and above: across the street beats a far
+# neighbour on this side)
 
 
 class PlateRow(NamedTuple):
@@ -142,6 +144,16 @@ PLATES_SQL = text(
          WHERE s.road_key = q.key AND s.lang = q.lang AND s.number_int > q.n
            AND s.number_int % 2 = q.n % 2 AND s.building IS NULL AND s.unit IS NULL
          ORDER BY s.number_int ASC LIMIT {PLATE_NEIGHBOURS})
+        UNION ALL
+        (SELECT {PLATE_COLUMNS} FROM basemap.address_search s
+         WHERE s.road_key = q.key AND s.lang = q.lang AND s.number_int < q.n
+           AND s.number_int % 2 <> q.n % 2 AND s.building IS NULL AND s.unit IS NULL
+         ORDER BY s.number_int DESC LIMIT 1)
+        UNION ALL
+        (SELECT {PLATE_COLUMNS} FROM basemap.address_search s
+         WHERE s.road_key = q.key AND s.lang = q.lang AND s.number_int > q.n
+           AND s.number_int % 2 <> q.n % 2 AND s.building IS NULL AND s.unit IS NULL
+         ORDER BY s.number_int ASC LIMIT 1)
     ) x
     JOIN basemap.address a ON a.id = x.address_id
     LEFT JOIN basemap.admin_division d ON d.code = a.district_code

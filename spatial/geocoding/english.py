@@ -78,7 +78,7 @@ def street_type(word: str) -> str | None:
     """Canonical type of a street-type word, tolerating one typo in long ones (Stret → st)."""
     if word in TYPE_OF:
         return TYPE_OF[word]
-    if len(word) < 5 or not word.isalpha():
+    if len(word) < 4 or not word.isalpha():
         return None
     for full in TYPO_TARGETS:
         if abs(len(full) - len(word)) <= 1 and OSA.distance(word, full, score_cutoff=1) <= 1:
@@ -113,7 +113,7 @@ def canonical_word(word: str, *, position: int, count: int, type_slot: bool) -> 
         return str(SPELT_ORDINALS[word])
     if word in DIRECTIONS and count > 1:
         return DIRECTIONS[word]
-    if position == 0 and count > 2 and (direction := misspelt_direction(word)):
+    if position in (0, count - 1) and count > 2 and (direction := misspelt_direction(word)):
         return direction
     if word in OTHER_WORDS:
         return OTHER_WORDS[word]
@@ -137,6 +137,11 @@ def street_key(name: str) -> str:
         canonical_word(word, position=i, count=len(tokens), type_slot=i == last)
         for i, word in enumerate(tokens)
     )
+
+
+def without_type(key: str) -> str:
+    """A street key without its type words (w 17 st → w 17, madison ave → madison)."""
+    return " ".join(word for word in key.split() if word not in STREET_TYPES)
 
 
 def is_street_type(word: str) -> bool:

@@ -23,7 +23,8 @@ from spatial.geocoding.result import Match, in_crs, output_crs
 
 DEFAULT_LIMIT = 5
 MAX_LIMIT = 50
-MIN_CONFIDENCE = 0.45
+MIN_CONFIDENCE = 0.3
+MIN_NAME_SIMILARITY = 0.5  # fuzzy place names below this are noise (Mingde ≠ Xiude District)
 ROAD_CANDIDATES = 4
 
 
@@ -134,12 +135,35 @@ def plate_matches(
         road = roads.get(key, 0.0)
         exact = [r for r in group if r.number_int == query.number_int]
         if exact:
-            matches.extend(rank.plate_match(query, row, road) for row in exact)
+            matches.extend(rank.plate_match(query, row, road) for row in central(exact))
         else:
             found = rank.interpolated_match(query, group, road)
             if found is not None:
                 matches.append(found)
     return matches
+
+
+def central(rows: list[candidates.PlateRow]) -> list[candidates.PlateRow]:
+    """One row per distinct address (number, building, unit), placed at its points' centre.
+
+    Sources often record one address several times (entrances, a building's centroid); the
+    mean of those points is the safest single answer (measured on the NYC OSM addresses: it
+    lands within 50 m of a held-out copy more often than any one stored point or the medoid).
+    """
+    by_address: dict[tuple[str, str | None, str | None], list[candidates.PlateRow]] = {}
+    for row in rows:
+        by_address.setdefault((row.number_key, row.building, row.unit), []).append(row)
+    return [centre(group) for group in by_address.values()]
+
+
+def centre(rows: list[candidates.PlateRow]) -> candidates.PlateRow:
+    """The row nearest the mean of the rows' points, moved to that mean."""
+    if len(rows) == 1:
+        return rows[0]
+    lon = sum(r.lon for r in rows) / len(rows)
+    lat = sum(r.lat for r in rows) / len(rows)
+    nearest = min(rows, key=lambda r: abs(r.lon - lon) + abs(r.lat - lat))
+    return nearest._replace(lon=lon, lat=lat)
 
 
 def named_matches(
@@ -148,6 +172,8 @@ def named_matches(
     """Place-name matches; a road found for a plate query without plates stays a road match."""
     matches = []
     for row in rows:
+        if row.similarity < MIN_NAME_SIMILARITY:
+            continue
         factor = 1.0
         if query.number_int is not None:
             factor = rank.NUMBER_FACTOR["road"] if row.level == "road" else 0.6

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
 from spatial.geocoding.candidates import PlaceRow, PlateRow
 from spatial.geocoding.chinese import pinyin_key, zh_key
+from spatial.geocoding.english import without_type
 from spatial.geocoding.index import division_stem
 from spatial.geocoding.parsed import ParsedAddress
 from spatial.geocoding.result import Match
@@ -28,6 +30,8 @@ FUZZY_STEEPNESS = {"en": 2.5, "zh": 2.0}
 FUZZY_KEEP_WITHIN = 0.2  # fuzzy roads scoring this far below the best are dropped
 MAX_INTERPOLATION_M = 600.0
 MAX_NEAREST_GAP = 20
+CLOSE_GAP = 40  # same-side neighbours this close in number are interpolated
+ACROSS_GAP = 4  # a plate across the street this close in number beats a wide interpolation
 _DIGITS = re.compile(r"\d+")
 
 
@@ -39,6 +43,8 @@ def road_score(query_road: str, key: str, lang: str, exact: bool) -> float:
     if _DIGITS.findall(query_road) != _DIGITS.findall(key):
         return 0.0  # 17 st is never 18 st (槐塘1巷 never 槐塘2巷), however similar the rest
     similarity = fuzz.ratio(query_road, key) / 100.0
+    if lang == "en" and without_type(query_road) == without_type(key):
+        similarity = max(similarity, 0.96)  # only the type is missing or different (444 Madison)
     if lang == "zh":  # a homophone typed through a pinyin IME is the usual slip
         sounds = fuzz.ratio(pinyin_key(query_road), pinyin_key(key)) / 100.0
         similarity = max(similarity, 0.97 * sounds)
@@ -64,9 +70,7 @@ def context_factor(query: ParsedAddress, row: PlateRow) -> float:
 
 def division_agreement(query: ParsedAddress, row: PlateRow) -> tuple[int, bool]:
     """How many of the candidate's divisions the query names, and whether it names another."""
-    names = row.division_zh if query.lang == "zh" else row.division_en
-    stems = [division_stem(_key(name, query.lang), query.lang) or _key(name, query.lang)
-             for name in names.split("|") if name]  # fmt: skip
+    stems = division_stems(row.division_zh if query.lang == "zh" else row.division_en, query.lang)
     context = query.context
     agree = sum(1 for stem in stems if stem and stem in context)
     conflict = False
@@ -74,6 +78,13 @@ def division_agreement(query: ParsedAddress, row: PlateRow) -> tuple[int, bool]:
         asked = division_stem(_key(query.district, query.lang), query.lang) or query.district
         conflict = stems[0] not in asked and asked not in stems[0]
     return agree, conflict
+
+
+@lru_cache(maxsize=8192)
+def division_stems(names: str, lang: str) -> tuple[str, ...]:
+    """Search stems of a candidate's 'district|subdistrict|community' names (cached: they repeat)."""
+    return tuple(division_stem(_key(name, lang), lang) or _key(name, lang)
+                 for name in names.split("|") if name)  # fmt: skip
 
 
 def _key(name: str, lang: str) -> str:
@@ -109,29 +120,42 @@ def plate_match(query: ParsedAddress, row: PlateRow, road: float) -> Match:
 
 
 def interpolated_match(query: ParsedAddress, rows: list[PlateRow], road: float) -> Match | None:
-    """A point between the nearest same-side plates below and above the asked number."""
+    """A point for a number the road lacks: between same-side neighbours, or the nearest plate.
+
+    Same-side neighbours close in number are interpolated linearly; when they are far apart
+    (a gap over ``CLOSE_GAP`` numbers) a plate across the street a few numbers away is the
+    better guess; failing both, the nearest plate stands in (``road`` level when far).
+    """
     n = query.number_int
     if n is None:
         return None
-    below = [r for r in rows if r.number_int is not None and r.number_int < n]
-    above = [r for r in rows if r.number_int is not None and r.number_int > n]
-    low = max(below, key=lambda r: r.number_int or 0) if below else None
-    high = min(above, key=lambda r: r.number_int or 0) if above else None
-    if low is not None and high is not None and _metres(low, high) <= MAX_INTERPOLATION_M:
-        t = (n - (low.number_int or 0)) / ((high.number_int or 0) - (low.number_int or 0))
-        lon, lat = low.lon + t * (high.lon - low.lon), low.lat + t * (high.lat - low.lat)
-        nearer = low if t <= 0.5 else high
-        factor = NUMBER_FACTOR["interpolated"] * context_factor(query, nearer)
-        return _plate_result(query, nearer, "interpolated", road * factor, lon, lat, n)
-    candidates = [r for r in (low, high) if r is not None]
+    same = [r for r in rows if r.number_int is not None and r.number_int % 2 == n % 2]
+    low = max((r for r in same if (r.number_int or 0) < n), key=_number, default=None)
+    high = min((r for r in same if (r.number_int or 0) > n), key=_number, default=None)
+    across = min((r for r in rows if r.number_int is not None and r.number_int % 2 != n % 2),
+                 key=lambda r: abs(_number(r) - n), default=None)  # fmt: skip
+    bracketed = low is not None and high is not None and _metres(low, high) <= MAX_INTERPOLATION_M
+    if bracketed and low is not None and high is not None:
+        gap = _number(high) - _number(low)
+        if gap <= CLOSE_GAP or across is None or abs(_number(across) - n) > ACROSS_GAP:
+            t = (n - _number(low)) / gap
+            lon, lat = low.lon + t * (high.lon - low.lon), low.lat + t * (high.lat - low.lat)
+            nearer = low if t <= 0.5 else high
+            factor = NUMBER_FACTOR["interpolated"] * context_factor(query, nearer)
+            return _plate_result(query, nearer, "interpolated", road * factor, lon, lat, n)
+    candidates = [r for r in (low, high, across) if r is not None]
     if not candidates:
         return None
-    nearest = min(candidates, key=lambda r: abs((r.number_int or 0) - n))
-    gap = abs((nearest.number_int or 0) - n)
+    nearest = min(candidates, key=lambda r: (abs(_number(r) - n), _number(r) % 2 != n % 2))
+    gap = abs(_number(nearest) - n)
     kind = "nearest" if gap <= MAX_NEAREST_GAP else "road"
     factor = NUMBER_FACTOR[kind] * context_factor(query, nearest)
     level = "interpolated" if kind == "nearest" else "road"
     return _plate_result(query, nearest, level, road * factor, nearest.lon, nearest.lat, n)
+
+
+def _number(row: PlateRow) -> int:
+    return row.number_int or 0
 
 
 def _plate_result(
