@@ -14,7 +14,7 @@ import pytest
 
 from tests.access_city import CENTRE, ROLES, VISIBILITIES
 
-READ_OPERATIONS = ("list", "items", "item", "vector_tile", "coverage", "imagery_tile", "rest")
+READ_OPERATIONS = ("list", "items", "item", "vector_tile", "coverage", "imagery_tile", "rest", "download")
 WRITE_OPERATIONS = ("create", "update", "delete")
 
 
@@ -70,6 +70,13 @@ def read_status(access_server: str, access_city, client: httpx.Client, operation
         detail = client.get(f"{access_server}/api/v1/layers/{layer}").status_code
         assert (layer in ids) == (detail == 200)
         return detail
+    if operation == "download":
+        vector = client.get(f"{access_server}/api/v1/layers/{layer}/download")
+        image = client.get(f"{access_server}/api/v1/layers/{imagery}/download")
+        assert vector.status_code == image.status_code
+        if vector.status_code == 200:
+            assert len(vector.json()["features"]) >= 6 and image.content[:2] in (b"II", b"MM")
+        return vector.status_code
     urls = {
         "items": f"{ogc}/{layer}/items?f=json&limit=5",
         "item": f"{ogc}/{layer}/items/{_first_id(access_server, access_city, layer)}?f=json",

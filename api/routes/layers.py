@@ -5,7 +5,8 @@
 - ``POST /layers``: multipart upload (``file``, ``name``, optional ``title``, ``title_en``,
   ``department``, ``visibility``, ``crs``, ``invalid``, ``new_schema``): create a layer or
   replace an existing one's contents through the same quality gate as the command line;
-- ``GET /layers/{id}/history?feature=&since=&until=&limit=``: who changed what, when.
+- ``GET /layers/{id}/history?feature=&since=&until=&limit=``: who changed what, when;
+- ``GET /layers/{id}/download``: the whole layer (GeoJSON, or the imagery's GeoTIFF).
 
 Thin: permission in ``spatial.access.policy``, loading in ``layers.vector``, history in
 ``spatial.history``; blocking work runs in the thread pool.
@@ -19,12 +20,13 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from api.auth import principal_of
 from api.uploads import SavedUpload, save_upload
 from layers.catalog import LayerSpec, find_layer, list_layers
+from layers.download import layer_download
 from layers.features import parse_instant
 from layers.vector import load_vector_file
 from spatial.access.policy import LayerRef, can_read, require_read
@@ -46,7 +48,10 @@ def layer_view(row: dict[str, Any], base_url: str) -> dict[str, Any]:
     for key in ("time_start", "time_end", "updated_at"):
         if view[key] is not None:
             view[key] = view[key].isoformat()
-    view["links"] = {"collection": f"{base_url}/ogc/collections/{row['id']}"}
+    view["links"] = {
+        "collection": f"{base_url}/ogc/collections/{row['id']}",
+        "download": f"{base_url}/api/v1/layers/{row['id']}/download",
+    }
     if row.get("storage_table"):
         view["links"]["items"] = f"{base_url}/ogc/collections/{row['id']}/items"
         view["links"]["history"] = f"{base_url}/api/v1/layers/{row['id']}/history"
@@ -92,6 +97,17 @@ async def layer_history(request: Request) -> Response:
     )
     changes = [{k: _plain(row[k]) for k in HISTORY_FIELDS} for row in rows]
     return JSONResponse({"layer": layer_id, "changes": changes, "count": len(changes)})
+
+
+async def download(request: Request) -> Response:
+    """The whole layer as a file, after THE read check."""
+    row = await _readable(request, request.path_params["layer"])
+    found = layer_download(request.app.state.engine, row)
+    disposition = {"Content-Disposition": f'attachment; filename="{found.filename}"'}
+    if found.path is not None:
+        return FileResponse(found.path, media_type=found.media_type, headers=disposition)
+    assert found.chunks is not None
+    return StreamingResponse(found.chunks, media_type=found.media_type, headers=disposition)
 
 
 async def publish_layer(request: Request) -> Response:
@@ -167,4 +183,5 @@ routes = [
     Route("/layers", publish_layer, methods=["POST"]),
     Route("/layers/{layer}", layer_detail),
     Route("/layers/{layer}/history", layer_history),
+    Route("/layers/{layer}/download", download),
 ]
