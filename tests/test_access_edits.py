@@ -239,3 +239,18 @@ def test_concurrent_patches_without_if_match_lose_nothing(access_server: str, ac
             assert [r.status_code for r in responses] == [204, 204]
             stored = editor.get(url, params={"f": "json"}).json()["properties"]
             assert stored == {"name": f"renamed {attempt}", "count": 1000 + attempt}
+
+
+def test_openapi_documents_transactions_only_where_the_caller_may_write(access_server: str, access_city) -> None:
+    anonymous = httpx.get(f"{access_server}/ogc/openapi", params={"f": "json"}, timeout=60).json()
+    item = "/collections/acc_public/items/{featureId}"
+    assert set(anonymous["paths"][item]) <= {"get", "options"}
+    assert "/collections/acc_internal/items" not in anonymous["paths"]
+    assert anonymous["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    editor = httpx.get(f"{access_server}/ogc/openapi", params={"f": "json"}, headers=access_city.headers("editor_own"), timeout=60).json()
+    assert {"put", "patch", "delete"} <= set(editor["paths"][item])
+    assert "412" in editor["paths"][item]["patch"]["responses"]
+    assert "post" in editor["paths"]["/collections/acc_department/items"]
+    other = httpx.get(f"{access_server}/ogc/openapi", params={"f": "json"}, headers=access_city.headers("editor_other"), timeout=60).json()
+    assert "/collections/acc_department/items" not in other["paths"]
+    assert "post" not in other["paths"]["/collections/acc_public/items"]

@@ -24,6 +24,7 @@ from pygeoapi.api import API
 from sqlalchemy import Engine
 
 from api.ogc.openapi import self_contained
+from api.ogc.openapi_access import with_access
 from api.ogc.templates import offline_templates
 from layers import catalog, ogc
 from spatial.access.policy import LayerRef, can_read, can_write, view_key
@@ -117,5 +118,6 @@ class PygeoapiGateway:
         if api.openapi is None:
             from pygeoapi.openapi import get_oas
 
-            api.openapi = self_contained(get_oas(api.config, fail_on_invalid_collection=False))
+            document = get_oas(api.config, fail_on_invalid_collection=False)
+            api.openapi = with_access(self_contained(document))
         return api.openapi
