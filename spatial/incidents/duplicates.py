@@ -1,0 +1,42 @@
+"""Possible duplicates: open incidents of the same category near a new one, reported recently."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+OPEN_STATES = ("reported", "registered", "dispatched", "handling", "returned", "handled", "verified", "suspended")
+DEFAULT_RADIUS_M = 50.0
+DEFAULT_WINDOW = dt.timedelta(days=7)
+
+NEARBY_SQL = text(
+    """
+    WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
+    SELECT i.id, i.state, i.reported_at, i.cell_code,
+           ST_Distance(i.geom::geography, p.g::geography) AS distance_m
+    FROM incidents.incident i, p
+    WHERE i.category_code = :category AND i.state = ANY(:states) AND i.id <> :exclude
+      AND i.reported_at BETWEEN :since AND :until
+      AND i.geom && ST_Expand(p.g, :deg)
+      AND ST_DWithin(i.geom::geography, p.g::geography, :radius)
+    ORDER BY distance_m, i.reported_at DESC LIMIT :limit
+    """
+)
+
+
+def nearby_open(
+    conn: Connection, *, category: str, lon: float, lat: float, at: dt.datetime,
+    radius_m: float = DEFAULT_RADIUS_M, window: dt.timedelta = DEFAULT_WINDOW, exclude: int = 0, limit: int = 5,
+) -> list[dict[str, Any]]:
+    """Open incidents of ``category`` within ``radius_m`` reported within ``window`` of ``at``."""
+    rows = conn.execute(NEARBY_SQL, {
+        "lon": lon, "lat": lat, "category": category, "states": list(OPEN_STATES), "exclude": exclude,
+        "since": at - window, "until": at + window, "deg": radius_m / 50_000.0, "radius": radius_m, "limit": limit,
+    }).mappings()  # fmt: skip
+    return [
+        {"id": r["id"], "state": r["state"], "reported_at": r["reported_at"].isoformat(),
+         "cell_code": r["cell_code"], "distance_m": round(float(r["distance_m"]), 1)}  # fmt: skip
+        for r in rows
+    ]

@@ -1,0 +1,195 @@
+"""Filing an incident: check the report, place it (a point, or an address through the geocoder),
+route it, store it with its first event and deadline, and suggest possible duplicates.
+
+Everything is checked before anything is written, and written in one transaction: a refused
+report leaves no trace.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from spatial.access.principal import Principal
+from spatial.errors import InvalidInput
+from spatial.extent import METRES_PER_DEGREE, CityExtent, ExtentRule
+from spatial.incidents.calendar import WorkingCalendar, default_calendar
+from spatial.incidents.duplicates import nearby_open
+from spatial.incidents.models import SOURCES
+from spatial.incidents.photos import Photo
+from spatial.incidents.roles import require_reporter
+from spatial.incidents.routing import Routing, route
+from spatial.incidents.store import add_event, add_photos, category_row
+
+CLOCK_SKEW = dt.timedelta(minutes=5)
+MIN_GEOCODE_CONFIDENCE = 0.5
+MAX_TEXT = 4000
+
+INSERT_INCIDENT = text(
+    """
+    INSERT INTO incidents.incident (category_code, description, address, source, reporter_name,
+        reporter_contact, reported_by, reporter_token_id, external_id, reported_at, created_at,
+        updated_at, location_source, geocode_confidence, grid_version_id, cell_id, cell_code,
+        community_code, street_code, district_code, department_code, routing, routing_flagged,
+        state, version, stage, stage_started_at, stage_due_at, extension_minutes, rework_count, geom)
+    VALUES (:category, :description, :address, :source, :reporter_name, :reporter_contact,
+        :reported_by, :token, :external_id, :reported_at, :now, :now, :location_source,
+        :confidence, :version, :cell_id, :cell_code, :community, :street, :district, :department,
+        CAST(:routing AS jsonb), :flagged, 'reported', 1, 'register', :now, :due, 0, 0,
+        ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+    RETURNING id
+    """
+)
+
+
+@dataclass
+class IncidentReport:
+    """What a reporter sends: category, description, where (point or address), who, when, photos."""
+
+    category_code: str
+    description: str = ""
+    lon: float | None = None
+    lat: float | None = None
+    address: str | None = None
+    source: str = "public"
+    reporter_name: str | None = None
+    reporter_contact: str | None = None
+    reported_at: dt.datetime | None = None
+    external_id: str | None = None
+    photos: list[Photo] = field(default_factory=list)
+
+
+@dataclass
+class FiledIncident:
+    """The answer to a filing: the new incident, where it went and by when it must be registered."""
+
+    id: int
+    state: str
+    category_code: str
+    lon: float
+    lat: float
+    routing: Routing
+    register_due_at: dt.datetime
+    duplicates: list[dict[str, Any]]
+    photo_ids: list[int]
+
+    def as_dict(self) -> dict[str, Any]:
+        r = self.routing
+        return {
+            "id": self.id, "state": self.state, "category_code": self.category_code,
+            "location": {"lon": self.lon, "lat": self.lat}, "cell_code": r.cell_code,
+            "community_code": r.community_code, "street_code": r.street_code,
+            "district_code": r.district_code, "department_code": r.department_code,
+            "routing": r.explanation, "routing_flagged": r.flagged,
+            "register_due_at": self.register_due_at.isoformat(), "possible_duplicates": self.duplicates,
+            "photos": self.photo_ids,
+        }  # fmt: skip
+
+
+def file_incident(
+    engine: Engine, report: IncidentReport, *, principal: Principal | None, extent: ExtentRule | None = None,
+    calendar: WorkingCalendar | None = None, now: dt.datetime | None = None,
+) -> FiledIncident:
+    """Check, place, route and store a report; InvalidInput (nothing stored) when it is not acceptable."""
+    calendar = calendar or default_calendar()
+    now = now or dt.datetime.now(dt.UTC)
+    check_report(report, principal, now)
+    with engine.begin() as conn:
+        category = category_row(conn, report.category_code)
+        lon, lat, confidence = place(conn, report)
+        check_in_city(conn, lon, lat, extent or ExtentRule())
+        routing = route(conn, lon, lat, category)
+        due = calendar.add_working(now, category["time_limits"]["register"])
+        duplicates = nearby_open(conn, category=category["code"], lon=lon, lat=lat, at=report.reported_at or now)
+        incident_id = insert(conn, report, principal, now, lon, lat, confidence, routing, due)
+        event_id = add_event(conn, incident_id, at=now, action="report", from_state=None, to_state="reported",
+                             principal=principal, department=routing.department_code, due=due,
+                             detail={"source": report.source, "routing": routing.explanation,
+                                     "possible_duplicates": [d["id"] for d in duplicates]})  # fmt: skip
+        photo_ids = add_photos(conn, incident_id, event_id, "report", report.photos)
+    return FiledIncident(incident_id, "reported", category["code"], lon, lat, routing, due, duplicates, photo_ids)
+
+
+def check_report(report: IncidentReport, principal: Principal | None, now: dt.datetime) -> None:
+    """Everything that can be checked without the database."""
+    if report.source not in SOURCES:
+        raise InvalidInput(f"source {report.source!r} unknown; one of {', '.join(SOURCES)}")
+    require_reporter(principal, report.source)
+    for name in ("description", "address", "reporter_name", "reporter_contact", "external_id"):
+        value = getattr(report, name)
+        if value is not None and len(value) > MAX_TEXT:
+            raise InvalidInput(f"{name} is longer than {MAX_TEXT} characters")
+    if report.reported_at is not None:
+        if report.reported_at.tzinfo is None:
+            raise InvalidInput("the report time needs a time zone (e.g. 2026-11-22T09:30:00+08:00)")
+        if report.reported_at > now + CLOCK_SKEW:
+            raise InvalidInput(f"the report time {report.reported_at.isoformat()} is in the future")
+    has_point = report.lon is not None or report.lat is not None
+    if has_point and (report.lon is None or report.lat is None):
+        raise InvalidInput("give both lon and lat (or an address)")
+    if has_point:
+        lon, lat = float(report.lon or 0), float(report.lat or 0)
+        if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+            raise InvalidInput(f"coordinates out of range: lon {report.lon}, lat {report.lat}")
+    elif not (report.address or "").strip():
+        raise InvalidInput("an incident needs a location: lon and lat, or an address")
+
+
+def place(conn: Connection, report: IncidentReport) -> tuple[float, float, float | None]:
+    """(lon, lat, geocoding confidence): the point given, else the address's best match."""
+    if report.lon is not None and report.lat is not None:
+        return float(report.lon), float(report.lat), None
+    from spatial.geocoding import geocode
+
+    address = (report.address or "").strip()
+    matches = geocode(conn, address, limit=1)
+    if not matches or matches[0].confidence < MIN_GEOCODE_CONFIDENCE:
+        raise InvalidInput(f"the address {address!r} could not be located; give lon and lat instead")
+    return matches[0].lon, matches[0].lat, matches[0].confidence
+
+
+def check_in_city(conn: Connection, lon: float, lat: float, rule: ExtentRule) -> None:
+    """InvalidInput when the point lies outside the city (divisions, or the grid, plus a margin)."""
+    box = rule.resolve(conn) or grid_extent(conn, rule.margin_m)
+    if box is None:
+        return
+    if not (box.minx <= lon <= box.maxx and box.miny <= lat <= box.maxy):
+        raise InvalidInput(f"the point {lon:.6f}, {lat:.6f} lies outside the city ({box.describe()})")
+
+
+def grid_extent(conn: Connection, margin_m: float) -> CityExtent | None:
+    """The current grid's extent plus a margin (for cities without divisions loaded)."""
+    row = conn.execute(
+        text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+             "(SELECT ST_Extent(geom)::geometry AS e FROM grid.current_cell) x")  # fmt: skip
+    ).one()
+    if row[0] is None:
+        return None
+    dlat = margin_m / METRES_PER_DEGREE
+    dlon = dlat / max(math.cos(math.radians(max(abs(row[1]), abs(row[3])))), 0.01)
+    return CityExtent(row[0] - dlon, row[1] - dlat, row[2] + dlon, row[3] + dlat,
+                      source=f"unit grid + {margin_m / 1000:g} km")  # fmt: skip
+
+
+def insert(
+    conn: Connection, report: IncidentReport, principal: Principal | None, now: dt.datetime,
+    lon: float, lat: float, confidence: float | None, routing: Routing, due: dt.datetime,
+) -> int:
+    """The incident row; its id."""
+    return int(conn.execute(INSERT_INCIDENT, {
+        "category": report.category_code.strip(), "description": report.description or "",
+        "address": report.address, "source": report.source, "reporter_name": report.reporter_name,
+        "reporter_contact": report.reporter_contact, "reported_by": principal.name if principal else None,
+        "token": principal.token_id if principal else None, "external_id": report.external_id,
+        "reported_at": report.reported_at or now, "now": now,
+        "location_source": "point" if report.lon is not None else "address", "confidence": confidence,
+        "version": routing.grid_version_id, "cell_id": routing.cell_id, "cell_code": routing.cell_code,
+        "community": routing.community_code, "street": routing.street_code, "district": routing.district_code,
+        "department": routing.department_code, "routing": json.dumps(routing.explanation, ensure_ascii=False),
+        "flagged": routing.flagged, "due": due, "lon": lon, "lat": lat,
+    }).scalar_one())  # fmt: skip

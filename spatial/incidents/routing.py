@@ -1,0 +1,105 @@
+"""Routing: a point → unit cell (GiST) → community, street, district (属地); a category → its
+department; an explicit rule may override (e.g. the street office in some districts).
+
+Every result says why: which cell and which rule (or the category's default) decided, and a
+point in no cell goes to the nearest district (属地兜底) and is flagged for the supervisors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from spatial.incidents.categories import STREET_OFFICE
+
+CELL_SQL = text(
+    """
+    SELECT u.id, u.code, u.community_code, u.street_code, u.district_code, u.version_id
+    FROM grid.current_cell u
+    WHERE ST_Intersects(u.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+    ORDER BY u.code LIMIT 1
+    """
+)
+NEAREST_DISTRICT_SQL = text(
+    """
+    WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
+    SELECT code, ST_Distance(geom::geography, p.g::geography) FROM (
+        SELECT d.code, d.geom FROM basemap.admin_division d, p WHERE d.level = 'district'
+        ORDER BY d.geom <-> p.g LIMIT 1) near, p
+    UNION ALL
+    SELECT district_code, ST_Distance(geom::geography, p.g::geography) FROM (
+        SELECT c.district_code, c.geom FROM grid.current_cell c, p ORDER BY c.geom <-> p.g LIMIT 1) cell, p
+    LIMIT 1
+    """
+)
+RULE_SQL = text(
+    """
+    SELECT r.id, r.name, r.target, r.category_pattern, r.district_code, r.street_code
+    FROM incidents.routing_rule r
+    WHERE r.category_pattern IN (:code, :major, '*')
+      AND (r.district_code IS NULL OR r.district_code = :district)
+      AND (r.street_code IS NULL OR r.street_code = :street)
+    ORDER BY r.priority DESC, r.id LIMIT 1
+    """
+)
+DEPARTMENT_EXISTS_SQL = text("SELECT 1 FROM catalog.department WHERE code = :code")
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where an incident belongs and who handles it, with the explanation stored beside it."""
+
+    department_code: str
+    cell_id: int | None
+    cell_code: str | None
+    grid_version_id: int | None
+    community_code: str | None
+    street_code: str | None
+    district_code: str | None
+    flagged: bool
+    explanation: dict[str, Any] = field(default_factory=dict)
+
+
+def route(conn: Connection, lon: float, lat: float, category: dict[str, Any]) -> Routing:
+    """Route a point of ``category`` (a row of incidents.category)."""
+    cell = conn.execute(CELL_SQL, {"lon": lon, "lat": lat}).first()
+    explanation: dict[str, Any] = {}
+    if cell is not None:
+        cell_id, cell_code, community, street, district, version = cell
+        explanation["place"] = f"unit cell {cell_code} (grid version {version})"
+        flagged = False
+    else:
+        cell_id = cell_code = community = street = version = None
+        near = conn.execute(NEAREST_DISTRICT_SQL, {"lon": lon, "lat": lat}).first()
+        district = near[0] if near else None
+        flagged = True
+        explanation["place"] = (
+            f"属地兜底: no unit cell holds the point; nearest district {district} ({near[1]:.0f} m away)"
+            if near else "属地兜底: no unit cell holds the point and there are no districts"
+        )  # fmt: skip
+    department, rule_text = decide_department(conn, category, district, street)
+    explanation["department"] = rule_text
+    return Routing(department, cell_id, cell_code, version, community, street, district, flagged, explanation)
+
+
+def decide_department(
+    conn: Connection, category: dict[str, Any], district: str | None, street: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The category's department, unless the most specific matching rule names another."""
+    default = category["department_code"]
+    rule = conn.execute(
+        RULE_SQL, {"code": category["code"], "major": category["major_code"], "district": district, "street": street}
+    ).first()
+    if rule is None:
+        return default, {"rule": None, "why": f"category {category['code']} default: {default}"}
+    rule_id, name, target, pattern, rule_district, rule_street = rule
+    scope = f"street {rule_street}" if rule_street else f"district {rule_district}" if rule_district else "everywhere"
+    fired = {"rule": rule_id, "name": name, "why": f"rule {rule_id} ({name}) for {pattern} in {scope}"}
+    if target != STREET_OFFICE:
+        return target, fired
+    office = f"street_{street}" if street else None
+    if office and conn.execute(DEPARTMENT_EXISTS_SQL, {"code": office}).first():
+        return office, fired | {"why": fired["why"] + f": street office {office}"}
+    return default, fired | {"why": fired["why"] + f"; no street office here, so the default {default}"}
