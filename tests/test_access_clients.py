@@ -150,3 +150,14 @@ def test_map_page_forgets_a_refused_token(access_server: str) -> None:
         assert "unknown bearer token" in page.inner_text("#who")
         assert page.evaluate("() => localStorage.getItem('onemap.token')") is None
     assert [p for p in problems if "401" not in p] == []
+
+
+def test_processes_are_no_side_door_to_hidden_layers(access_server: str, access_city) -> None:
+    url = f"{access_server}/ogc/processes/geocode/execution"
+    body = {"inputs": {"q": "兴福路88号", "collection": "acc_department"}}
+    assert httpx.post(url, json=body, timeout=60).status_code == 404
+    assert httpx.post(url, json=body, headers=access_city.headers("editor_other"), timeout=60).status_code == 404
+    allowed = httpx.post(url, json=body, headers=access_city.headers("viewer"), timeout=60)
+    assert allowed.status_code != 404, allowed.text
+    public = httpx.post(url, json={"inputs": {"q": "兴福路88号"}}, timeout=60)
+    assert public.status_code == 200, public.text
