@@ -15,6 +15,7 @@ from api.cli.access import departments, tokens
 from api.cli.common import checked_engine, console, fail, friendly_errors, load_settings
 from api.cli.geocoding import addresses, geocode
 from api.cli.grid import grid
+from api.cli.incidents import categories, incidents
 from api.cli.imagery import imagery
 from api.cli.layers import layers
 from spatial.config import Settings
@@ -178,6 +179,8 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
 main.add_command(addresses)
 main.add_command(geocode)
 main.add_command(grid)
+main.add_command(categories)
+main.add_command(incidents)
 main.add_command(imagery)
 main.add_command(layers)
 main.add_command(departments)

@@ -77,6 +77,8 @@ def lock_incident(conn: Connection, incident_id: int) -> dict[str, Any]:
 
 def update_incident(conn: Connection, incident_id: int, changes: dict[str, Any]) -> None:
     """Apply column changes, bump the version and updated_at."""
+    changes = dict(changes)
+    now = changes.pop("updated_at", None) or dt.datetime.now(dt.UTC)
     assignments = ", ".join(f"{column} = :{column}" for column in changes)
     for column in ("extension_request",):
         if column in changes and changes[column] is not None:
@@ -87,5 +89,5 @@ def update_incident(conn: Connection, incident_id: int, changes: dict[str, Any])
             f"UPDATE incidents.incident SET {assignments}, version = version + 1, updated_at = :now "
             "WHERE id = :id"
         ),
-        {**changes, "id": incident_id, "now": changes.get("updated_at") or dt.datetime.now(dt.UTC)},
+        {**changes, "id": incident_id, "now": now},
     )
