@@ -22,9 +22,12 @@ from api.ogc.routes import landing_page as ogc_landing_page
 from api.ogc.routes import ogc_routes
 from api.ogc.templates import PYGEOAPI_STATIC
 from api.routes import geocode as geocode_routes
+from api.routes import incidents as incident_routes
 from api.routes import layers as layer_routes
+from api.routes import open311 as open311_routes
+from api.routes import supervision as supervision_routes
 from api.routes import tiles as tile_routes
-from api.web import pages
+from api.web import inspector, pages
 from spatial.config import Settings
 from spatial.db import check_database, database_url, make_engine
 from spatial.errors import OnemapError
@@ -66,7 +69,10 @@ def create_app(settings: Settings) -> Starlette:
         Route("/ogc", ogc_landing_page),  # pygeoapi links to /ogc without a slash
         Mount("/ogc/static", StaticFiles(directory=PYGEOAPI_STATIC), name="pygeoapi-static"),
         Mount("/ogc", routes=ogc_routes()),
-        Mount("/api/v1", routes=layer_routes.routes + geocode_routes.routes),
+        Mount("/api/v1", routes=layer_routes.routes + geocode_routes.routes
+              + incident_routes.routes + supervision_routes.routes),
+        Mount("/open311/v2", routes=open311_routes.routes),
+        Route("/inspector", inspector.page),
         Mount("/tiles", routes=tile_routes.routes),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -15,8 +15,8 @@ from api.cli.access import departments, tokens
 from api.cli.common import checked_engine, console, fail, friendly_errors, load_settings
 from api.cli.geocoding import addresses, geocode
 from api.cli.grid import grid
-from api.cli.incidents import categories, incidents
 from api.cli.imagery import imagery
+from api.cli.incidents import categories, incidents
 from api.cli.layers import layers
 from spatial.config import Settings
 

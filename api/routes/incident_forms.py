@@ -1,0 +1,101 @@
+"""Reading incident requests: JSON or multipart bodies (with photos) into domain objects."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import orjson
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+
+from api.uploads import limited_stream
+from spatial.errors import InvalidInput, PayloadTooLarge
+from spatial.incidents.filing import IncidentReport
+from spatial.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, check_photos
+
+MAX_BODY = MAX_PHOTOS * MAX_PHOTO_BYTES + 1024 * 1024
+
+
+async def read_body(request: Request, photo_fields: tuple[str, ...] = ("photo", "photos", "media")) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """(fields, photos) of a JSON, urlencoded or multipart body, within the size limit."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge(f"the request is larger than {MAX_BODY // 1048576} MiB")
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        parser = MultiPartParser(request.headers, limited_stream(request, MAX_BODY),
+                                 max_files=MAX_PHOTOS + 1, max_fields=100)  # fmt: skip
+        try:
+            form = await parser.parse()
+        except MultiPartException as err:
+            raise InvalidInput(f"the form is not readable: {err.message}") from None
+        try:
+            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+            photos = []
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile) and key in photo_fields:
+                    photos.append((value.filename or key, await value.read()))
+        finally:
+            await form.close()
+        return fields, photos
+    body = b"".join([chunk async for chunk in limited_stream(request, MAX_BODY)])
+    if kind.startswith("application/x-www-form-urlencoded"):
+        from urllib.parse import parse_qsl
+
+        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)), []
+    try:
+        data = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError:
+        raise InvalidInput("the body is not JSON (or send multipart/form-data)") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return data, []
+
+
+def number(fields: dict[str, Any], *names: str) -> float | None:
+    """The first of ``names`` present, as a number; InvalidInput when it is not one."""
+    for name in names:
+        value = fields.get(name)
+        if value is None or value == "":
+            continue
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{name} must be a number, not {str(value)[:40]!r}") from None
+    return None
+
+
+def instant(value: Any, name: str) -> dt.datetime | None:
+    """An ISO 8601 / W3C datetime, or None."""
+    if value in (None, ""):
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{name} is not an ISO 8601 time: {str(value)[:40]!r}") from None
+
+
+def text_field(fields: dict[str, Any], name: str) -> str | None:
+    value = fields.get(name)
+    return None if value is None else str(value)
+
+
+def report_from(fields: dict[str, Any], photos: list[tuple[str, bytes]], default_source: str = "public") -> IncidentReport:
+    """An IncidentReport from the fields of POST /api/v1/incidents."""
+    location = fields.get("location") if isinstance(fields.get("location"), dict) else {}
+    merged = {**fields, **location}
+    return IncidentReport(
+        category_code=str(fields.get("category_code") or fields.get("category") or ""),
+        description=str(fields.get("description") or ""),
+        lon=number(merged, "lon", "longitude", "long"),
+        lat=number(merged, "lat", "latitude"),
+        address=text_field(merged, "address"),
+        source=str(fields.get("source") or default_source),
+        reporter_name=text_field(fields, "reporter_name") or text_field(fields, "reporter"),
+        reporter_contact=text_field(fields, "reporter_contact"),
+        reported_at=instant(fields.get("reported_at"), "reported_at"),
+        external_id=text_field(fields, "external_id"),
+        photos=check_photos(photos),
+    )

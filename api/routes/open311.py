@@ -1,0 +1,248 @@
+"""Open311 GeoReport v2 at /open311/v2, so existing 311 clients file and follow incidents.
+
+- ``GET services.{json,xml}``: our categories as services (service_code = the 4-digit code);
+- ``GET services/{code}.{json,xml}``: a service definition (no extra attributes);
+- ``GET requests.{json,xml}``: public records (service_request_id, service_code, start_date,
+  end_date, status filters; the last 90 days by default);
+- ``POST requests.{json,xml}``: file one (form fields as the specification lists them;
+  ``api_key`` is one of our bearer tokens; a multipart ``media`` part is kept as a photo);
+- ``GET requests/{id}.{json,xml}``.
+
+Errors use the specification's format (a list of ``code``/``description``) with the HTTP status.
+Nothing personal leaves through GET. XML is written with ElementTree and any XML that comes in
+is read with defusedxml (no entities, no DTDs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+from xml.etree import ElementTree
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from api.errors import status_of
+from api.routes.incident_forms import instant, number, read_body
+from spatial.access.principal import Principal
+from spatial.access.tokens import authenticate
+from spatial.errors import InvalidInput, NotFound, OnemapError, Unauthorized
+from spatial.extent import ExtentRule
+from spatial.incidents import queries
+from spatial.incidents.categories import list_categories
+from spatial.incidents.filing import IncidentReport, file_incident
+from spatial.incidents.photos import check_photos
+
+DEFAULT_WINDOW = dt.timedelta(days=90)
+FORMATS = ("json", "xml")
+
+
+def fmt_of(request: Request) -> str:
+    value = request.path_params.get("fmt", "json")
+    if value not in FORMATS:
+        raise NotFound(f"format {value!r} unknown: use .json or .xml")
+    return str(value)
+
+
+def answer(request: Request, root: str, item: str, rows: list[dict[str, Any]], status: int = 200) -> Response:
+    """A JSON list, or XML ``<root><item>…</item></root>``."""
+    if request.path_params.get("fmt", "json") == "xml":
+        return Response(to_xml(root, item, rows), status_code=status, media_type="text/xml; charset=utf-8")
+    return JSONResponse(rows, status_code=status)
+
+
+def to_xml(root: str, item: str, rows: list[dict[str, Any]]) -> bytes:
+    top = ElementTree.Element(root)
+    for row in rows:
+        element = ElementTree.SubElement(top, item)
+        for key, value in row.items():
+            child = ElementTree.SubElement(element, key)
+            if isinstance(value, list):
+                child.text = None
+            elif value is not None:
+                child.text = str(value).lower() if isinstance(value, bool) else str(value)
+    return b'<?xml version="1.0" encoding="utf-8"?>' + ElementTree.tostring(top, encoding="utf-8")
+
+
+def open311(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Domain errors in Open311's error format, with their HTTP status."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except OnemapError as err:
+            status = status_of(err)
+            rows = [{"code": status, "description": err.message}]
+            if request.path_params.get("fmt") == "xml":
+                return Response(to_xml("errors", "error", rows), status_code=status, media_type="text/xml; charset=utf-8")
+            return JSONResponse(rows, status_code=status)
+
+    return wrapped
+
+
+def w3c(value: dt.datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+# ------------------------------------------------------------------------------------- services
+def service_of(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "service_code": row["code"], "service_name": f"{row['name_zh']} {row['name_en']}",
+        "description": f"{row['major_name_zh']} / {row['name_zh']} ({row['kind']})", "metadata": False,
+        "type": "realtime", "keywords": f"{row['kind']},{row['major_name_en']}",
+        "group": f"{row['major_name_zh']} {row['major_name_en']}",
+    }  # fmt: skip
+
+
+async def _categories(request: Request) -> list[dict[str, Any]]:
+    def run() -> list[dict[str, Any]]:
+        with request.app.state.engine.connect() as conn:
+            return list_categories(conn)
+
+    return await run_in_threadpool(run)
+
+
+@open311
+async def services(request: Request) -> Response:
+    fmt_of(request)
+    return answer(request, "services", "service", [service_of(r) for r in await _categories(request)])
+
+
+@open311
+async def service_definition(request: Request) -> Response:
+    fmt_of(request)
+    code = request.path_params["code"]
+    if code not in {r["code"] for r in await _categories(request)}:
+        raise NotFound(f"no service {code!r}")
+    if request.path_params.get("fmt") == "xml":
+        body = to_xml("service_definition", "attributes", [{"service_code": code}])
+        return Response(body, media_type="text/xml; charset=utf-8")
+    return JSONResponse({"service_code": code, "attributes": []})
+
+
+# ------------------------------------------------------------------------------------- requests
+def request_of(row: dict[str, Any], base: str) -> dict[str, Any]:
+    media = f"{base}/api/v1/incidents/{row['id']}/photos/{row['photo_ids'][0]}" if row.get("photo_ids") else None
+    return {
+        "service_request_id": str(row["id"]), "status": row["status"], "status_notes": row["state"],
+        "service_name": row["category_zh"], "service_code": row["category_code"],
+        "description": row["description"], "agency_responsible": row["department_code"],
+        "service_notice": f"unit cell {row['cell_code']}" if row.get("cell_code") else None,
+        "requested_datetime": w3c(row["reported_at"]), "updated_datetime": w3c(row["updated_at"]),
+        "expected_datetime": None, "address": row["address"], "address_id": row.get("cell_code"),
+        "zipcode": None, "lat": row["lat"], "long": row["lon"], "media_url": media,
+    }  # fmt: skip
+
+
+@open311
+async def list_requests(request: Request) -> Response:
+    fmt_of(request)
+    params = request.query_params
+    ids = _ids(params.get("service_request_id"))
+    end = instant(params.get("end_date"), "end_date")
+    start = instant(params.get("start_date"), "start_date")
+    if ids is None and start is None:
+        start = (end or dt.datetime.now(dt.UTC)) - DEFAULT_WINDOW
+    codes = [c for c in (params.get("service_code") or "").split(",") if c] or None
+    statuses = [s for s in (params.get("status") or "").split(",") if s] or None
+
+    def run() -> list[dict[str, Any]]:
+        with request.app.state.engine.connect() as conn:
+            return queries.public_incidents(conn, ids=ids, categories=codes, statuses=statuses,
+                                            since=None if ids else start, until=None if ids else end)  # fmt: skip
+
+    base = request.app.state.settings.base_url
+    return answer(request, "service_requests", "request", [request_of(r, base) for r in await run_in_threadpool(run)])
+
+
+@open311
+async def one_request(request: Request) -> Response:
+    fmt_of(request)
+    raw = request.path_params["id"]
+    ids = _ids(raw)
+
+    def run() -> list[dict[str, Any]]:
+        with request.app.state.engine.connect() as conn:
+            return queries.public_incidents(conn, ids=ids)
+
+    rows = await run_in_threadpool(run)
+    if not rows:
+        raise NotFound(f"no service request {raw!r}")
+    base = request.app.state.settings.base_url
+    return answer(request, "service_requests", "request", [request_of(r, base) for r in rows])
+
+
+@open311
+async def post_request(request: Request) -> Response:
+    fmt_of(request)
+    if request.headers.get("content-type", "").split(";")[0].strip() in ("application/xml", "text/xml"):
+        fields, photos = xml_fields(await request.body()), []
+    else:
+        fields, photos = await read_body(request, photo_fields=("media",))
+    principal = await run_in_threadpool(_principal, request, fields.get("api_key"))
+    report = report_of(fields, photos, principal)
+    filed = await run_in_threadpool(
+        file_incident, request.app.state.engine, report, principal=principal,
+        extent=ExtentRule.from_settings(request.app.state.settings),
+    )  # fmt: skip
+    notice = f"routed to {filed.routing.department_code}" + (f", unit cell {filed.routing.cell_code}" if filed.routing.cell_code else "")
+    row = {"service_request_id": str(filed.id), "service_notice": notice, "account_id": None}
+    return answer(request, "service_requests", "request", [row], status=201)
+
+
+def report_of(fields: dict[str, Any], photos: list[tuple[str, bytes]], principal: Principal) -> IncidentReport:
+    """GeoReport fields → our report (reporter = first/last name, contact = email or phone)."""
+    name = " ".join(p for p in (fields.get("first_name"), fields.get("last_name")) if p) or None
+    contact = fields.get("email") or fields.get("phone") or None
+    description = str(fields.get("description") or "")
+    if fields.get("media_url"):
+        description += f"\nmedia: {fields['media_url']}"
+    return IncidentReport(
+        category_code=str(fields.get("service_code") or ""), description=description,
+        lon=number(fields, "long", "lon"), lat=number(fields, "lat"),
+        address=fields.get("address_string") or None,
+        source="inspector" if principal.role == "inspector" else "public",
+        reporter_name=name, reporter_contact=contact,
+        reported_at=instant(fields.get("requested_datetime"), "requested_datetime"),
+        external_id=fields.get("device_id") or fields.get("account_id") or None, photos=check_photos(photos),
+    )  # fmt: skip
+
+
+def _principal(request: Request, api_key: Any) -> Principal:
+    """Whoever holds ``api_key`` (a bearer token of ours); Open311 requires one to POST."""
+    if not api_key:
+        raise Unauthorized("api_key is required to submit a service request")
+    return authenticate(request.app.state.engine, f"Bearer {api_key}")
+
+
+def xml_fields(body: bytes) -> dict[str, str]:
+    """Fields of an XML body (``<request><service_code>…``), read safely: no DTD, no entities."""
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import ParseError, fromstring
+
+    try:
+        root = fromstring(body, forbid_dtd=True)
+    except (DefusedXmlException, ParseError) as err:
+        raise InvalidInput(f"the XML body was refused: {type(err).__name__}") from None
+    return {child.tag: (child.text or "") for child in root}
+
+
+def _ids(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise InvalidInput("service_request_id must be numbers separated by commas")
+    return [int(p) for p in parts]
+
+
+routes = [
+    Route("/services.{fmt}", services, methods=["GET"]),
+    Route("/services/{code}.{fmt}", service_definition, methods=["GET"]),
+    Route("/requests.{fmt}", list_requests, methods=["GET"]),
+    Route("/requests.{fmt}", post_request, methods=["POST"]),
+    Route("/requests/{id}.{fmt}", one_request, methods=["GET"]),
+]

@@ -1,0 +1,15 @@
+"""The inspector page (/inspector): a mobile form that files incidents through POST /api/v1/incidents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+PAGE = Path(__file__).parent / "templates" / "inspector.html"
+
+
+async def page(request: Request) -> Response:
+    html = PAGE.read_text(encoding="utf-8").replace("{{ city_name }}", request.app.state.settings.city_name)
+    return HTMLResponse(html)
