@@ -13,9 +13,8 @@ from sqlalchemy import Engine
 from spatial.config import Settings
 from spatial.db import make_engine
 
-# a point inside the demo city's 归义区 (district 610151) and one in 修德区 (610153)
+# a point inside the demo city's 归义区 (district 610151)
 GUIYI = (108.94, 34.26)
-XIUDE_POINT = None  # looked up from the database by the fixture
 
 ROLE_TOKENS = {
     "inspector": ("supervision", "inspector"),

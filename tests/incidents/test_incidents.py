@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.incident_city import GUIYI, IncidentCity, incident_city, png_bytes  # noqa: F401
+from tests.incidents.conftest import GUIYI, IncidentCity, png_bytes
 
 
 def count(city: IncidentCity) -> int:
@@ -157,7 +157,7 @@ def test_concurrent_transitions_cannot_both_succeed(incident_city: IncidentCity)
     for _ in range(3):
         incident = file(incident_city).json()["id"]
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            answers = list(pool.map(lambda a: act(incident_city, incident, "supervisor", a[0], reason=a[1]),
+            answers = list(pool.map(lambda a, i=incident: act(incident_city, i, "supervisor", a[0], reason=a[1]),
                                     [("register", None), ("not_register", "重复")]))  # fmt: skip
         assert sorted(r.status_code for r in answers) == [200, 409]
         stale = act(incident_city, incident, "supervisor", "merge", into=1, version=1)
