@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 
 from spatial.geocoding.index import fuzzy_key
 
@@ -121,8 +121,32 @@ PLATE_COLUMNS = """
     s.road_key, s.address_id, s.number_key, s.number_int, s.building, s.unit, s.postcode,
     s.locality_key
 """
-PLATES_SQL = text(
-    f"""
+EXACT_PLATES = f"""
+    (SELECT {PLATE_COLUMNS} FROM basemap.address_search s
+     WHERE s.road_key = q.key AND s.lang = q.lang AND s.number_int = q.n LIMIT 60)
+"""
+NEIGHBOUR_PLATES = f"""
+    (SELECT {PLATE_COLUMNS} FROM basemap.address_search s
+     WHERE s.road_key = q.key AND s.lang = q.lang AND s.number_int < q.n
+       AND s.number_int % 2 = q.n % 2 AND s.building IS NULL AND s.unit IS NULL
+     ORDER BY s.number_int DESC LIMIT {PLATE_NEIGHBOURS})
+    UNION ALL
+    (SELECT {PLATE_COLUMNS} FROM basemap.address_search s
+     WHERE s.road_key = q.key AND s.lang = q.lang AND s.number_int > q.n
+       AND s.number_int % 2 = q.n % 2 AND s.building IS NULL AND s.unit IS NULL
+     ORDER BY s.number_int ASC LIMIT {PLATE_NEIGHBOURS})
+    UNION ALL
+    (SELECT {PLATE_COLUMNS} FROM basemap.address_search s
+     WHERE s.road_key = q.key AND s.lang = q.lang AND s.number_int < q.n
+       AND s.number_int % 2 <> q.n % 2 AND s.building IS NULL AND s.unit IS NULL
+     ORDER BY s.number_int DESC LIMIT 1)
+    UNION ALL
+    (SELECT {PLATE_COLUMNS} FROM basemap.address_search s
+     WHERE s.road_key = q.key AND s.lang = q.lang AND s.number_int > q.n
+       AND s.number_int % 2 <> q.n % 2 AND s.building IS NULL AND s.unit IS NULL
+     ORDER BY s.number_int ASC LIMIT 1)
+"""
+PLATES_TEMPLATE = """
     SELECT q.i, x.road_key, x.address_id, x.number_key, x.number_int, x.building, x.unit,
            x.postcode, x.locality_key, a.full_zh, a.full_en, a.road_zh, a.road_en,
            a.house_number, a.source, a.district_code, a.street_code, a.community_code,
@@ -131,47 +155,38 @@ PLATES_SQL = text(
            ST_X(a.geom), ST_Y(a.geom)
     FROM unnest(CAST(:idx AS int[]), CAST(:keys AS text[]), CAST(:langs AS text[]),
                 CAST(:numbers AS int[])) AS q(i, key, lang, n)
-    CROSS JOIN LATERAL (
-        (SELECT {PLATE_COLUMNS} FROM basemap.address_search s
-         WHERE s.road_key = q.key AND s.lang = q.lang AND s.number_int = q.n LIMIT 60)
-        UNION ALL
-        (SELECT {PLATE_COLUMNS} FROM basemap.address_search s
-         WHERE s.road_key = q.key AND s.lang = q.lang AND s.number_int < q.n
-           AND s.number_int % 2 = q.n % 2 AND s.building IS NULL AND s.unit IS NULL
-         ORDER BY s.number_int DESC LIMIT {PLATE_NEIGHBOURS})
-        UNION ALL
-        (SELECT {PLATE_COLUMNS} FROM basemap.address_search s
-         WHERE s.road_key = q.key AND s.lang = q.lang AND s.number_int > q.n
-           AND s.number_int % 2 = q.n % 2 AND s.building IS NULL AND s.unit IS NULL
-         ORDER BY s.number_int ASC LIMIT {PLATE_NEIGHBOURS})
-        UNION ALL
-        (SELECT {PLATE_COLUMNS} FROM basemap.address_search s
-         WHERE s.road_key = q.key AND s.lang = q.lang AND s.number_int < q.n
-           AND s.number_int % 2 <> q.n % 2 AND s.building IS NULL AND s.unit IS NULL
-         ORDER BY s.number_int DESC LIMIT 1)
-        UNION ALL
-        (SELECT {PLATE_COLUMNS} FROM basemap.address_search s
-         WHERE s.road_key = q.key AND s.lang = q.lang AND s.number_int > q.n
-           AND s.number_int % 2 <> q.n % 2 AND s.building IS NULL AND s.unit IS NULL
-         ORDER BY s.number_int ASC LIMIT 1)
-    ) x
+    CROSS JOIN LATERAL ({parts}) x
     JOIN basemap.address a ON a.id = x.address_id
     LEFT JOIN basemap.admin_division d ON d.code = a.district_code
     LEFT JOIN basemap.admin_division st ON st.code = a.street_code
     LEFT JOIN basemap.admin_division c ON c.code = a.community_code
-    """
-)
+"""
+EXACT_SQL = text(PLATES_TEMPLATE.format(parts=EXACT_PLATES))
+NEIGHBOURS_SQL = text(PLATES_TEMPLATE.format(parts=NEIGHBOUR_PLATES))
 
 
 def plates(
     conn: Connection, wants: Sequence[tuple[int, str, str, int]]
 ) -> dict[int, list[PlateRow]]:
-    """Plates with the wanted number on each (road key, language), and same-side neighbours."""
+    """Plates with the wanted number on each (road key, language); where a road has none,
+    its nearest plates below and above the number (same side, and one across the street)."""
+    found = _plates(conn, EXACT_SQL, wants)
+    have = {(i, row.road_key) for i, rows in found.items() for row in rows}
+    missing = [w for w in wants if (w[0], w[2]) not in have]
+    for i, rows in _plates(conn, NEIGHBOURS_SQL, missing).items():
+        found[i].extend(rows)
+    return found
+
+
+def _plates(
+    conn: Connection, statement: TextClause, wants: Sequence[tuple[int, str, str, int]]
+) -> dict[int, list[PlateRow]]:
+    """Run one plate statement for (index, lang, road key, number) wants."""
     found: dict[int, list[PlateRow]] = defaultdict(list)
     if not wants:
         return found
     rows = conn.execute(
-        PLATES_SQL,
+        statement,
         {"idx": [w[0] for w in wants], "langs": [w[1] for w in wants],
          "keys": [w[2] for w in wants], "numbers": [w[3] for w in wants]},  # fmt: skip
     )
