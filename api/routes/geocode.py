@@ -30,10 +30,12 @@ CSV_FIELDS = ("id", "query", "lon", "lat", "level", "confidence", "label", "dist
               "subdistrict_code", "community_code", "error")  # fmt: skip
 
 
+STATUS = ((PayloadTooLarge, 413), (InvalidInput, 400), (NotFound, 404))  # most specific first
+
+
 def error_response(err: OnemapError) -> JSONResponse:
-    """The status and message of a domain error."""
-    status = 413 if isinstance(err, PayloadTooLarge) else 400 if isinstance(err, InvalidInput) \
-        else 404 if isinstance(err, NotFound) else 503
+    """The status and message of a domain error (503 for the database being unavailable)."""
+    status = next((code for kind, code in STATUS if isinstance(err, kind)), 503)
     return JSONResponse({"code": type(err).__name__, "description": err.message}, status_code=status)
 
 

@@ -112,9 +112,35 @@ def road_rows(conn: Connection) -> Iterable[tuple[Any, ...]]:
             """
         )
     )
+    seen = set()
     for lang, name, key, district, count, point in result:
+        seen.add((lang, key, district))
         yield ("road", lang, name, key, fuzzy_key(key, lang), "name", key, district, count,
                bytes(point).hex())
+    yield from unnumbered_road_rows(conn, seen)
+
+
+def unnumbered_road_rows(
+    conn: Connection, seen: set[tuple[str, str, str | None]]
+) -> Iterable[tuple[Any, ...]]:
+    """Roads of the road layer no door plate names, at the road's point nearest its centre."""
+    result = conn.execute(
+        text(
+            """
+            SELECT name_zh, name_en, district_code,
+                   ST_AsEWKB(ST_ClosestPoint(ST_Collect(geom), ST_Centroid(ST_Collect(geom))))
+            FROM basemap.road WHERE name_zh <> '' OR name_en <> ''
+            GROUP BY name_zh, name_en, district_code
+            """
+        )
+    )
+    for name_zh, name_en, district, point in result:
+        for lang, name in (("zh", name_zh), ("en", name_en)):
+            key = road_key(name, lang) if name else ""
+            if key and (lang, key, district) not in seen:
+                seen.add((lang, key, district))
+                yield ("road", lang, name, key, fuzzy_key(key, lang), "name", key, district, 0,
+                       bytes(point).hex())
 
 
 def division_rows(conn: Connection) -> Iterable[tuple[Any, ...]]:

@@ -19,7 +19,7 @@ from spatial.geocoding import candidates, rank
 from spatial.geocoding.index import name_key
 from spatial.geocoding.parse import parse, parse_structured
 from spatial.geocoding.parsed import ParsedAddress
-from spatial.geocoding.result import Match, in_crs, output_crs
+from spatial.geocoding.result import LEVELS, Match, in_crs, output_crs
 
 DEFAULT_LIMIT = 5
 MAX_LIMIT = 50
@@ -201,6 +201,4 @@ def best(matches: list[Match], limit: int) -> list[Match]:
 
 def rank_of(level: str) -> int:
     """Position of a level in the precision order (more precise first)."""
-    from spatial.geocoding.result import LEVELS
-
     return LEVELS.index(level) if level in LEVELS else len(LEVELS)

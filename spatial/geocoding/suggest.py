@@ -20,8 +20,10 @@ from spatial.geocoding.text import check_query, fold, is_chinese
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 50
-LEVEL_ORDER = "CASE level WHEN 'district' THEN 0 WHEN 'subdistrict' THEN 1 WHEN 'road' THEN 2 " \
+LEVEL_ORDER = (
+    "CASE level WHEN 'district' THEN 0 WHEN 'subdistrict' THEN 1 WHEN 'road' THEN 2 "
     "WHEN 'community' THEN 3 ELSE 4 END"
+)
 _ZH_PLATE = re.compile(r"^(?P<road>.+?(?:大道|大街|胡同|路|街|巷|弄|道|里))(?P<number>\d+)$")
 _EN_PLATE = re.compile(r"^(?P<number>\d+[a-z]?)\s+(?P<road>\S.*)$")
 
