@@ -99,7 +99,7 @@ def build_grid(
         seconds["write"] = time.perf_counter() - started - seconds["cut"]
         check = check_version(conn, version_id)
         seconds["check"] = time.perf_counter() - started - seconds["cut"] - seconds["write"]
-        make_current(conn, version_id, len(rows), check)
+        make_current(conn, version_id, len(rows), check, tuple(shapely.total_bounds([a.geom for a in areas])))
     return GridReport(
         version_id, source.label, cell_size_m, len(areas), len(rows), lattice.epsg, check, seconds
     )
@@ -171,8 +171,10 @@ def stage_areas(conn: Connection, areas: list[Area]) -> None:
             copy.write_row((area.code, shapely.to_wkb(shapely.set_srid(area.geom, 4326), hex=True, include_srid=True)))
 
 
-def make_current(conn: Connection, version_id: int, cell_count: int, check: SeamCheck) -> None:
-    """Mark the version current and refresh ``grid.current_cell`` from its cells."""
+def make_current(
+    conn: Connection, version_id: int, cell_count: int, check: SeamCheck, bounds: tuple[float, ...]
+) -> None:
+    """Mark the version current (its report: the check and lon/lat bounds), refresh current_cell."""
     import json
 
     conn.execute(text("UPDATE grid.grid_version SET is_current = false WHERE is_current"))
@@ -181,7 +183,7 @@ def make_current(conn: Connection, version_id: int, cell_count: int, check: Seam
             "UPDATE grid.grid_version SET is_current = true, cell_count = :n, "
             "report = CAST(:report AS jsonb) WHERE id = :v"
         ),
-        {"v": version_id, "n": cell_count, "report": json.dumps(asdict(check))},
+        {"v": version_id, "n": cell_count, "report": json.dumps(asdict(check) | {"bounds": [float(b) for b in bounds]})},
     )
     conn.execute(text("DELETE FROM grid.current_cell"))
     conn.execute(

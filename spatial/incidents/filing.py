@@ -163,13 +163,11 @@ def check_in_city(conn: Connection, lon: float, lat: float, rule: ExtentRule) ->
 
 
 def grid_extent(conn: Connection, margin_m: float) -> CityExtent | None:
-    """The current grid's extent plus a margin (for cities without divisions loaded)."""
-    row = conn.execute(
-        text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-             "(SELECT ST_Extent(geom)::geometry AS e FROM grid.current_cell) x")  # fmt: skip
-    ).one()
-    if row[0] is None:
+    """The current grid's extent (recorded by its build) plus a margin, for cities without divisions."""
+    bounds = conn.execute(text("SELECT report -> 'bounds' FROM grid.grid_version WHERE is_current")).scalar()
+    if not bounds:
         return None
+    row = [float(b) for b in bounds]
     dlat = margin_m / METRES_PER_DEGREE
     dlon = dlat / max(math.cos(math.radians(max(abs(row[1]), abs(row[3])))), 0.01)
     return CityExtent(row[0] - dlon, row[1] - dlat, row[2] + dlon, row[3] + dlat,
