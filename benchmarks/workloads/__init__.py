@@ -3,5 +3,6 @@
 from benchmarks.workloads import (
     features_bbox,  # noqa: F401
     geocoding,  # noqa: F401
+    incidents,  # noqa: F401
     point_lookup,  # noqa: F401
 )
