@@ -254,3 +254,9 @@ def test_openapi_documents_transactions_only_where_the_caller_may_write(access_s
     other = httpx.get(f"{access_server}/ogc/openapi", params={"f": "json"}, headers=access_city.headers("editor_other"), timeout=60).json()
     assert "/collections/acc_department/items" not in other["paths"]
     assert "post" not in other["paths"]["/collections/acc_public/items"]
+
+
+def test_options_say_what_the_caller_may_do(access_server: str, access_city, editor: httpx.Client) -> None:
+    url = item_url(access_server, "acc_public", new_feature(editor, access_server))
+    assert editor.options(url).headers["Allow"] == "HEAD, GET, PUT, DELETE, PATCH"
+    assert httpx.options(url, timeout=30).headers["Allow"] == "HEAD, GET"

@@ -188,11 +188,14 @@ async def collection_item(request: Request) -> Response:
     if request.method in actions:
         if request.method != "OPTIONS":
             await check_write(request, collection_id)
-        return await execute(
+        response = await execute(
             request, itemtypes_api.manage_collection_item, actions[request.method],
             collection_id, item_id, check_format=False,
             call=ogc_call(request, merge=request.method == "PATCH"),
         )
+        if "PUT" in response.headers.get("Allow", ""):
+            response.headers["Allow"] += ", PATCH"  # pygeoapi 0.21 knows no PATCH; we do
+        return response
     response = await execute(request, itemtypes_api.get_collection_item, collection_id, item_id)
     if response.status_code == 200:
         etag = await asyncio.get_running_loop().run_in_executor(
