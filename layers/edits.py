@@ -30,7 +30,7 @@ from layers.feature_rows import (
     update_row,
     writable_table,
 )
-from layers.overlay_table import OverlayTable, describe_overlay, layer_row
+from layers.overlay_table import OverlayTable, layer_row
 from spatial.access.policy import LayerRef, require_read
 from spatial.access.principal import Principal
 from spatial.errors import NotFound, PreconditionFailed
@@ -127,7 +127,7 @@ def feature_etag(engine: Engine, layer_id: str, identifier: str, principal: Prin
         row = layer_row(conn, layer_id)
         require_read(principal, LayerRef.from_row(row) if row else None, layer_id)
         assert row is not None
-        return row_etag(conn, describe_overlay(conn, row), identifier)
+        return row_etag(conn, row, identifier)
 
 
 def quoted_etag(etag: str) -> str:

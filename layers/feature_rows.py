@@ -13,12 +13,12 @@ import orjson
 import psycopg
 import shapely
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 
 from layers.overlay_table import OverlayTable, describe_overlay, layer_row
 from spatial.access.policy import LayerRef, require_write
 from spatial.access.principal import Principal
-from spatial.errors import Conflict, InvalidInput, NotFound
+from spatial.errors import Conflict, InvalidInput
 
 LOCK_TIMEOUT = "10s"
 
@@ -89,16 +89,22 @@ def current_feature(conn: Connection, table: OverlayTable, identifier: Any) -> d
     return dict(row) if row is not None else None
 
 
-def row_etag(conn: Connection, table: OverlayTable, identifier: Any) -> str | None:
-    """md5 of the stored row (every column, geometry included); None when absent."""
+def row_etag(conn: Connection, row: dict[str, Any], identifier: str) -> str | None:
+    """md5 of the stored row (every column, geometry included) of a catalog row's table.
+
+    The id is bound untyped, so PostgreSQL reads it as the id column's type and uses the
+    primary key; an id that cannot be of that type is simply absent (None).
+    """
+    id_field = row["id_field"] or "id"
+    statement = text(
+        f'SELECT md5(t::text) FROM "{row["storage_schema"]}"."{row["storage_table"]}" t '
+        f'WHERE t."{id_field}" = :id'
+    )
     try:
-        fid = table.feature_id(identifier)
-    except NotFound:
+        with conn.begin_nested():
+            return conn.execute(statement, {"id": str(identifier)}).scalar()
+    except DataError:
         return None
-    return conn.execute(
-        text(f'SELECT md5(t::text) FROM {table.qualified} t WHERE t."{table.id_field}" = :id'),
-        {"id": fid},
-    ).scalar()
 
 
 def insert_row(
