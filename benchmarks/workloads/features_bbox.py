@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import orjson
 import numpy as np
+import orjson
 from sqlalchemy import text
 
 from benchmarks.harness import Context, Figure, Result, percentile, workload
