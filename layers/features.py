@@ -342,6 +342,7 @@ def page_statement(ft: FeatureTable, query: FeatureQuery) -> Any:
     names = _property_names(ft, query)
     rows = page_rows(ft, query)
     feature_id = func.to_json(rows.c.fid).cast(Text)
+    feature: Any
     if query.skip_geometry:
         feature = func.json_build_object(
             "type", "Feature", "id", rows.c.fid, "geometry", None, "properties", _props_object(rows.c, names)
