@@ -145,18 +145,27 @@ def db_destroy(settings: Settings) -> None:
 @click.option("--size", type=click.Choice(["small", "large"]), default="small", show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--no-imagery", is_flag=True, help="skip the imagery scene")
+@click.option("--no-grid", is_flag=True, help="skip the incident categories and the unit grid")
 @click.pass_obj
 @friendly_errors
-def demo(settings: Settings, size: str, seed: int, no_imagery: bool) -> None:
-    """Load the deterministic demo city (around Xi'an); re-running replaces it."""
+def demo(settings: Settings, size: str, seed: int, no_imagery: bool, no_grid: bool) -> None:
+    """Load the deterministic demo city (around Xi'an); re-running replaces it.
+
+    Then the incident categories are loaded and a unit grid is built over the communities
+    (a new grid version each time), unless --no-grid.
+    """
     from spatial import migrate
 
     engine = checked_engine(settings)
+    from layers.demo.grid_management import prepare_grid_management
     from layers.demo.load import load_demo
 
     migrate.upgrade(engine)
     summary = load_demo(engine, settings, size=size, seed=seed, imagery=not no_imagery, console=console)
     console.print(summary.describe())
+    if not no_grid:
+        with console.status("building the unit grid…"):
+            console.print(prepare_grid_management(engine).describe())
 
 
 # --------------------------------------------------------------------------------- serve
