@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import random
+import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ NYC_CSV = PROJECT_ROOT.parent / "shared" / "realdata" / "nyc" / "osm" / "manhatt
 NYC_MAP = {"house_number": "housenumber", "street": "street", "unit": "unit", "city": "city",
            "postcode": "postcode", "lon": "lon", "lat": "lat"}  # fmt: skip
 BATCH_SIZE = 500
+BATCH_RUNS = 3  # the machine is shared: the median of a few timed passes
 BASELINE_THRESHOLD = 0.2
 BASELINE_SQL = text(
     """
@@ -145,12 +147,11 @@ def geocoding(ctx: Context) -> list[Result]:
     baseline_indexes(engine, create=True)
     geocode_many(engine, [case.query for _, cases, _, _ in sets for case in cases[:50]])  # warm up
     results: list[Result] = []
-    batch_cases, batch_seconds, base_ms_all, ours_ms_all = 0, 0.0, [], []
+    base_ms_all: list[float] = []
+    ours_ms_all: list[float] = []
     for label, cases, column, source in sets:
-        ours, seconds = ours_batch(engine, cases)
+        ours, _ = ours_batch(engine, cases)
         base, base_ms = baseline(engine, cases, column, source)
-        batch_cases += len(cases)
-        batch_seconds += seconds
         base_ms_all += base_ms
         ours_ms_all += ours_single(engine, cases[: 150 if ctx.quick else 500])
         results.append(Result(
@@ -164,12 +165,15 @@ def geocoding(ctx: Context) -> list[Result]:
                    "baseline_by_perturbation": accuracy_by_perturbation(cases, base)},  # fmt: skip
         ))  # fmt: skip
     baseline_indexes(engine, create=False)
+    every_case = [case for _, cases, _, _ in sets for case in cases]
+    batch_cases = len(every_case)
+    batch_seconds = statistics.median(ours_batch(engine, every_case)[1] for _ in range(BATCH_RUNS))
     engine.dispose()
     base_rate = len(base_ms_all) / (sum(base_ms_all) / 1000)
     results += [
         Result(
             workload="geocoding",
-            metric=f"batch geocoding ({batch_cases:,} addresses, {BATCH_SIZE} per call)",
+            metric=f"batch geocoding ({batch_cases:,} addresses, {BATCH_SIZE} per call, median of {BATCH_RUNS})",
             ours=Figure(batch_cases / batch_seconds, "addresses/s"),
             baseline=Figure(base_rate, "addresses/s"),
             baseline_name="pg_trgm look-up, one query per address",

@@ -21,7 +21,7 @@ from spatial.geocoding.chinese import pinyin_key, zh_key
 from spatial.geocoding.english import without_type
 from spatial.geocoding.index import division_stem
 from spatial.geocoding.parsed import ParsedAddress
-from spatial.geocoding.result import Match
+from spatial.geocoding.result import LEVELS, Match
 
 NUMBER_FACTOR = {"exact": 1.0, "interpolated": 0.85, "nearest": 0.7, "road": 0.5}
 KIND_FACTOR = {"name": 1.0, "alias": 0.97, "former": 0.95}
@@ -87,6 +87,7 @@ def division_stems(names: str, lang: str) -> tuple[str, ...]:
                  for name in names.split("|") if name)  # fmt: skip
 
 
+@lru_cache(maxsize=8192)
 def _key(name: str, lang: str) -> str:
     return zh_key(name) if lang == "zh" else name.lower()
 
@@ -112,11 +113,40 @@ def detail_fit(query: ParsedAddress, row: PlateRow) -> tuple[float, str]:
     return number_factor * 0.9, "unit" if row.building is None else "building"
 
 
-def plate_match(query: ParsedAddress, row: PlateRow, road: float) -> Match:
-    """A Match for a plate row that carries the asked house number."""
-    fit, level = detail_fit(query, row)
-    confidence = road * NUMBER_FACTOR["exact"] * fit * context_factor(query, row)
-    return _plate_result(query, row, level, confidence, row.lon, row.lat)
+def central(rows: list[PlateRow]) -> list[PlateRow]:
+    """One row per distinct address (number, building, unit), placed at its points' centre.
+
+    Sources often record one address several times (entrances, a building's centroid); the
+    mean of those points is the safest single answer (measured on the NYC OSM addresses: it
+    lands within 50 m of a held-out copy more often than any one stored point or the medoid).
+    """
+    by_address: dict[tuple[str, str | None, str | None], list[PlateRow]] = {}
+    for row in rows:
+        by_address.setdefault((row.number_key, row.building, row.unit), []).append(row)
+    return [centre(group) for group in by_address.values()]
+
+
+def centre(rows: list[PlateRow]) -> PlateRow:
+    """The row nearest the mean of the rows' points, moved to that mean."""
+    if len(rows) == 1:
+        return rows[0]
+    lon = sum(r.lon for r in rows) / len(rows)
+    lat = sum(r.lat for r in rows) / len(rows)
+    nearest = min(rows, key=lambda r: abs(r.lon - lon) + abs(r.lat - lat))
+    return nearest._replace(lon=lon, lat=lat)
+
+
+def plate_matches(query: ParsedAddress, rows: list[PlateRow], road: float, limit: int) -> list[Match]:
+    """Matches for the best ``limit`` plate rows carrying the asked number (a compound's
+    door plate comes with all its 栋 and 单元 rows: only the best few become Matches)."""
+    scored = []
+    for row in rows:
+        fit, level = detail_fit(query, row)
+        confidence = road * NUMBER_FACTOR["exact"] * fit * context_factor(query, row)
+        scored.append((confidence, level, row))
+    scored.sort(key=lambda item: (-item[0], LEVELS.index(item[1])))
+    return [_plate_result(query, row, level, confidence, row.lon, row.lat)
+            for confidence, level, row in scored[:limit]]  # fmt: skip
 
 
 def interpolated_match(query: ParsedAddress, rows: list[PlateRow], road: float) -> Match | None:
@@ -129,6 +159,7 @@ def interpolated_match(query: ParsedAddress, rows: list[PlateRow], road: float) 
     n = query.number_int
     if n is None:
         return None
+    rows = central(rows)  # a neighbour recorded several times counts once, at its centre
     same = [r for r in rows if r.number_int is not None and r.number_int % 2 == n % 2]
     low = max((r for r in same if (r.number_int or 0) < n), key=_number, default=None)
     high = min((r for r in same if (r.number_int or 0) > n), key=_number, default=None)
