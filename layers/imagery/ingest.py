@@ -1,19 +1,22 @@
-"""Add an imagery layer: check the file, convert it to a COG, validate, swap it in, catalog it.
+"""Add a scene to an imagery layer: check the file, convert it to a COG, validate, swap it in, catalog it.
 
-The whole journey either completes or leaves the previous file and catalog row as they were:
+The whole journey either completes or leaves the previous file and catalog rows as they were:
 the COG is written under a temporary name next to its final place, validated, then renamed
 over the old file inside the catalog transaction (and renamed back if the transaction fails).
+``add_scene`` adds (or replaces) one scene of a layer; ``add_imagery`` makes a layer of exactly
+one scene, as before layers had several.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +28,26 @@ from sqlalchemy import Engine
 from layers.catalog import LayerSpec, register_layer
 from layers.imagery.cog import check_cog, write_cog
 from layers.imagery.describe import describe, footprint
+from layers.imagery.scenes import (
+    SceneRecord,
+    check_cloud,
+    check_scene_id,
+    count_scene_rows,
+    scene_slug,
+    upsert_scene,
+)
 from layers.imagery.source import check_pixels_readable, open_source
 from layers.imagery.store import (
     check_department,
+    existing_layer,
     layer_dir,
-    previous_path,
     record_scene,
     scene_name,
 )
 from spatial.config import Settings
 from spatial.errors import InvalidInput
 
+DEFAULT_DEPARTMENT = "planning"
 Progress = Callable[[str, float], None]
 """Called with a stage name ('checking', 'converting', 'validating', 'registering', 'done') and 0–1."""
 
@@ -61,12 +73,15 @@ class ImageryReport:
     replaced: bool
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    scene_id: str = ""
+    scene_count: int = 1
 
     def describe(self) -> str:
         """One line for people."""
-        verb = "replaced" if self.replaced else "added"
+        verb = "updated" if self.replaced else "added"
         return (
-            f"imagery layer {self.layer_id} {verb}: {self.width}×{self.height} px, {self.band_count} "
+            f"imagery layer {self.layer_id} {verb} (scene {self.scene_id}, {self.scene_count} "
+            f"scene(s)): {self.width}×{self.height} px, {self.band_count} "
             f"{self.dtype} band(s), {self.crs}, {self.resolution[0]:g} {self.resolution_unit}/px, overviews "
             f"{self.overviews or 'none'}, {self.size_bytes / 1e6:.1f} MB {self.compression} COG "
             f"at {self.storage_path} ({self.seconds:.1f} s)"
@@ -90,7 +105,7 @@ def add_imagery(
     path: Path | str,
     *,
     name: str,
-    department: str = "planning",
+    department: str = DEFAULT_DEPARTMENT,
     title_zh: str | None = None,
     title_en: str | None = None,
     visibility: str = "public",
@@ -99,33 +114,73 @@ def add_imagery(
     compression: str = "deflate",
     progress: Progress | None = None,
 ) -> ImageryReport:
-    """Publish the raster at ``path`` as imagery layer ``name`` (replacing it if it exists)."""
+    """Publish the raster at ``path`` as imagery layer ``name``, replacing all its scenes."""
+    return add_scene(
+        engine, settings, path, layer=name, department=department, title_zh=title_zh,
+        title_en=title_en, visibility=visibility, acquired=acquired, description=description,
+        compression=compression, progress=progress, replace=True,
+    )  # fmt: skip
+
+
+def add_scene(
+    engine: Engine,
+    settings: Settings,
+    path: Path | str,
+    *,
+    layer: str,
+    acquired: dt.datetime | None = None,
+    sensor: str | None = None,
+    cloud_percent: float | None = None,
+    quality: str = "",
+    scene_id: str | None = None,
+    department: str | None = None,
+    title_zh: str | None = None,
+    title_en: str | None = None,
+    visibility: str | None = None,
+    description: str | None = None,
+    compression: str = "deflate",
+    replace: bool = False,
+    progress: Progress | None = None,
+) -> ImageryReport:
+    """Add the raster at ``path`` as a scene of imagery layer ``layer`` (created if new).
+
+    A scene with the same id (by default from the file's name) is replaced; ``replace`` drops
+    every other scene of the layer too. Catalog fields not given are kept from an existing layer.
+    """
     started, source, acquired = time.monotonic(), Path(path), _as_utc(acquired)
-    spec = LayerSpec(
-        id=name,
-        title_zh=title_zh or name,
-        title_en=title_en or name,
-        department_code=department,
-        kind="imagery",
-        visibility=visibility,
-        description=description,
-        keywords=["imagery", "影像"],
-    )
     _notify(progress, "checking", 0.0)
-    previous = _check_catalog(engine, spec)
-    final = layer_dir(settings, name) / f"{scene_name(source)}.tif"
+    scene_id = check_scene_id(scene_id or scene_name(source))
+    cloud_percent = check_cloud(cloud_percent)
+    spec = LayerSpec(
+        id=layer, title_zh=title_zh or "", title_en=title_en or "",
+        department_code=department or "", visibility=visibility or "",
+        description=description if description is not None else "",
+    )  # fmt: skip
+    existing, spec = _check_catalog(engine, spec)
+    legacy = None if replace else _legacy_record(existing)
+    folder = layer_dir(settings, layer)
+    final = folder / f"{scene_id}.tif"
     with open_source(source) as dataset, _scratch_file(final) as partial:
         scene = _convert(dataset, partial, compression, progress)
         scene.attributes.update(acquired=_iso(acquired), source_file=source.name)
+        if sensor:
+            scene.attributes["sensor"] = sensor
         _notify(progress, "registering", 0.9)
+        record = SceneRecord(
+            scene_id, final, acquired, scene.extent, scene.attributes, sensor, cloud_percent, quality
+        )
         with _swapped_in(partial, final), engine.begin() as conn:
-            register_layer(conn, replace(spec, storage_path=str(final)))
-            record_scene(
-                conn, name, extent=scene.extent, attributes=scene.attributes, acquired=acquired
-            )
-    _remove_superseded(previous, final)
+            register_layer(conn, dataclasses.replace(spec, storage_path=str(final)))
+            if legacy is not None:
+                upsert_scene(conn, layer, legacy)
+            dropped = record_scene(conn, layer, record, replace=replace)
+            scene_count = count_scene_rows(conn, layer)
+    superseded = [*dropped, Path(existing["storage_path"])] if existing and replace else dropped
+    _remove_superseded(superseded, final, folder)
     _notify(progress, "done", 1.0)
-    return _report(spec.id, final, scene, acquired, previous is not None, started)
+    report = _report(layer, final, scene, acquired, existing is not None, started)
+    report.scene_id, report.scene_count = scene_id, scene_count
+    return report
 
 
 @dataclass
@@ -137,12 +192,44 @@ class _Scene:
     warnings: list[str]
 
 
-def _check_catalog(engine: Engine, spec: LayerSpec) -> Path | None:
-    """Fail fast on a bad name, department or clash; return the layer's current file, if any."""
-    spec.validate()
+def _check_catalog(engine: Engine, given: LayerSpec) -> tuple[dict[str, Any] | None, LayerSpec]:
+    """Fail fast on a bad name, department or clash; the existing row and the entry to write.
+
+    Fields left empty in ``given`` are taken from the existing layer, or defaulted for a new one.
+    """
+    LayerSpec(id=given.id, title_zh="", title_en="", department_code="").validate()
     with engine.connect() as conn:
+        existing = existing_layer(conn, given.id)
+        kept = existing or {}
+        spec = LayerSpec(
+            id=given.id,
+            title_zh=given.title_zh or kept.get("title_zh") or given.id,
+            title_en=given.title_en or kept.get("title_en") or given.title_zh or given.id,
+            department_code=given.department_code
+            or kept.get("department_code")
+            or DEFAULT_DEPARTMENT,
+            kind="imagery",
+            visibility=given.visibility or kept.get("visibility") or "public",
+            description=given.description or kept.get("description") or "",
+            keywords=["imagery", "影像"],
+        )
+        spec.validate()
         check_department(conn, spec.department_code)
-        return previous_path(conn, spec.id)
+    return existing, spec
+
+
+def _legacy_record(existing: dict[str, Any] | None) -> SceneRecord | None:
+    """A scene row for the file of a layer from before scenes, so adding a scene keeps it."""
+    if existing is None or existing.get("has_scenes") or not existing.get("storage_path"):
+        return None
+    path = Path(existing["storage_path"])
+    if not path.is_file():
+        return None
+    with rasterio.open(path) as cog:
+        attributes = dict(existing.get("attributes") or {}) | describe(cog)
+        extent = footprint(cog)
+    attributes["size_bytes"] = path.stat().st_size
+    return SceneRecord(scene_slug(path.stem), path, existing.get("time_start"), extent, attributes)
 
 
 def _convert(
@@ -224,10 +311,11 @@ def _swapped_in(partial: Path, final: Path) -> Iterator[None]:
         backup.unlink(missing_ok=True)
 
 
-def _remove_superseded(previous: Path | None, final: Path) -> None:
-    """Delete the layer's former scene file when the new one has another name (one scene per layer)."""
-    if previous is not None and previous != final and previous.parent == final.parent:
-        previous.unlink(missing_ok=True)
+def _remove_superseded(paths: list[Path], final: Path, folder: Path) -> None:
+    """Delete files of scenes no longer catalogued, only inside the layer's own folder."""
+    for path in paths:
+        if path != final and path.parent == folder:
+            path.unlink(missing_ok=True)
 
 
 def _notify(progress: Progress | None, stage: str, fraction: float) -> None:

@@ -28,6 +28,10 @@ _local = threading.local()
 Version = tuple[int, int, int]
 
 
+class ImageryFileMissing(NotFound):
+    """A catalogued scene file is gone (e.g. replaced by a newer ingest a moment ago)."""
+
+
 @dataclass
 class _OpenImage:
     """A Reader on one resolution level of a file, with what picking a level needs."""
@@ -79,7 +83,7 @@ def _version(path: Path) -> Version:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        raise NotFound(f"the imagery file {path.name} is missing") from None
+        raise ImageryFileMissing(f"the imagery file {path.name} is missing") from None
     return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
 

@@ -1,22 +1,31 @@
-"""Where imagery lives (``imagery_dir/<layer>/<scene>.tif``) and the catalog rows that point at it."""
+"""Where imagery lives (``imagery_dir/<layer>/<scene>.tif``) and the catalog rows that point at it.
+
+A layer's scenes (``layers.imagery.scenes``) come with its source, so tile, point and
+statistics readers get everything from one look-up (kept for a few seconds by ``SourceCache``).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geoalchemy2.shape import from_shape
-from shapely.geometry import Polygon
-from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy import Connection, Engine, select, text
 
+from layers.imagery.scenes import (
+    Scene,
+    SceneRecord,
+    delete_other_scenes,
+    read_scenes,
+    refresh_summary,
+    scene_slug,
+    upsert_scene,
+)
 from spatial.config import Settings
 from spatial.errors import Conflict, InvalidInput, NotFound
-from spatial.models import Department, Layer
+from spatial.models import Department
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ class ImagerySource:
     attributes: dict[str, Any] = field(default_factory=dict)
     department_code: str = ""
     visibility: str = "public"
+    scenes: tuple[Scene, ...] = ()
 
 
 def layer_dir(settings: Settings, layer_id: str) -> Path:
@@ -40,8 +50,7 @@ def layer_dir(settings: Settings, layer_id: str) -> Path:
 
 def scene_name(source: Path) -> str:
     """A file-system-safe scene name from the input file's name: 'LC08 B4.TIF' → 'lc08_b4'."""
-    stem = re.sub(r"[^a-z0-9_-]+", "_", source.stem.lower()).strip("_-")
-    return stem or "scene"
+    return scene_slug(source.stem)
 
 
 def check_department(conn: Connection, code: str) -> None:
@@ -52,50 +61,48 @@ def check_department(conn: Connection, code: str) -> None:
         )
 
 
-def previous_path(conn: Connection, layer_id: str) -> Path | None:
-    """The stored file of an existing imagery layer; Conflict if the id names another kind of layer."""
-    row = conn.execute(select(Layer.kind, Layer.storage_path).where(Layer.id == layer_id)).first()
+def existing_layer(conn: Connection, layer_id: str) -> dict[str, Any] | None:
+    """The catalog row of an imagery layer (None if absent); Conflict if the id names another kind."""
+    row = conn.execute(
+        text(
+            "SELECT id, kind, storage_path, time_start, attributes, department_code, title_zh, "
+            "title_en, visibility, description, "
+            "EXISTS (SELECT 1 FROM imagery.scene s WHERE s.layer_id = l.id) AS has_scenes "
+            "FROM catalog.layer l WHERE id = :id"
+        ),
+        {"id": layer_id},
+    ).mappings().first()
     if row is None:
         return None
-    if row.kind != "imagery":
+    if row["kind"] != "imagery":
         raise Conflict(
-            f"layer {layer_id!r} already exists as a {row.kind} layer; choose another name"
+            f"layer {layer_id!r} already exists as a {row['kind']} layer; choose another name"
         )
-    return Path(row.storage_path) if row.storage_path else None
+    return dict(row)
 
 
 def record_scene(
-    conn: Connection,
-    layer_id: str,
-    *,
-    extent: Polygon,
-    attributes: dict[str, Any],
-    acquired: dt.datetime | None,
-) -> None:
-    """Set the extent (lon/lat footprint), raster attributes and acquisition time of a layer row."""
-    conn.execute(
-        update(Layer)
-        .where(Layer.id == layer_id)
-        .values(
-            extent=from_shape(extent, srid=4326),
-            attributes=attributes,
-            time_start=acquired,
-            time_end=acquired,
-            feature_count=None,
-        )
-    )
+    conn: Connection, layer_id: str, record: SceneRecord, *, replace: bool = False
+) -> list[Path]:
+    """Catalogue a scene (and, with ``replace``, drop the others); the files no longer named."""
+    upsert_scene(conn, layer_id, record)
+    dropped = delete_other_scenes(conn, layer_id, record.scene_id) if replace else []
+    refresh_summary(conn, layer_id)
+    return dropped
 
 
 def imagery_source(engine: Engine, layer_id: str) -> ImagerySource:
     """The imagery layer ``layer_id``; NotFound if the catalog has no such imagery layer."""
     query = text(
         "SELECT id, title_zh, title_en, storage_path, attributes, department_code, visibility, "
+        "time_start, ST_AsBinary(extent) AS footprint, "
         "CASE WHEN extent IS NULL THEN NULL "
         "ELSE ARRAY[ST_XMin(extent), ST_YMin(extent), ST_XMax(extent), ST_YMax(extent)] END AS bbox "
         "FROM catalog.layer WHERE id = :id AND kind = 'imagery' AND storage_path IS NOT NULL"
     )
     with engine.connect() as conn:
         row = conn.execute(query, {"id": layer_id}).mappings().first()
+        scenes = read_scenes(conn, dict(row)) if row is not None else ()
     if row is None:
         raise NotFound(f"no imagery layer named {layer_id!r}")
     return ImagerySource(
@@ -107,6 +114,7 @@ def imagery_source(engine: Engine, layer_id: str) -> ImagerySource:
         attributes=dict(row["attributes"] or {}),
         department_code=row["department_code"],
         visibility=row["visibility"],
+        scenes=scenes,
     )
 
 
