@@ -459,10 +459,11 @@ def test_tile_formats_and_band_choices(server: str) -> None:
     assert false_colour[0].mean() > false_colour[2].mean(), "NIR (as red) is brighter than green"
 
 
-def test_tile_outside_the_layer_is_204(server: str) -> None:
+def test_tile_outside_the_layer_is_404_with_a_message(server: str) -> None:
     tile = TMS.tile(-74.0, 40.7, 12)  # New York
     response = _get(f"{server}/tiles/img_xian/{tile.z}/{tile.x}/{tile.y}.png")
-    assert response.status_code == 204 and response.content == b""
+    assert response.status_code == 404
+    assert "lies outside layer 'img_xian'" in response.json()["description"]
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,11 @@
 """XYZ tiles and TileJSON of imagery layers: GET /tiles/{layer}/{z}/{x}/{y}.{png|webp|jpg}.
 
-Thin: the catalog look-up and the rendering live in ``layers.imagery``; blocking work runs in
-the thread pool. A tile outside the layer's bounds is 204 No Content (for every format). Every
-request passes THE read check: a layer hidden from the caller is a 404 like a missing one.
+Query: ``bands=4,3,2`` or ``expression=(b4-b3)/(b4+b3)``, ``rescale=min,max`` (once, or per
+output), ``colormap_name=rdylgn`` (one output), ``datetime=`` and ``scene=`` (which scenes;
+default: every scene, the latest on top). Thin: the catalog look-up and the rendering live in
+``layers.imagery``; blocking work runs in the thread pool. A tile outside the layer's extent is
+a 404 with a message; one inside it where the picked scenes have no pixels is 204 No Content.
+Every request passes THE read check: a layer hidden from the caller is a 404 like a missing one.
 """
 
 from __future__ import annotations
@@ -17,16 +20,24 @@ from starlette.routing import Route
 
 from api.auth import principal_of
 from api.errors import error_response
+from layers.imagery.readers import ImageryFileMissing
+from layers.imagery.selection import select_scenes
 from layers.imagery.store import ImagerySource, SourceCache
-from layers.imagery.tiles import parse_style, parse_tile_address, render_tile, tilejson
+from layers.imagery.tiles import (
+    TileStyle,
+    layer_tile,
+    parse_style,
+    parse_tile_address,
+    tilejson,
+)
 from spatial.access.policy import LayerRef, require_read
 from spatial.errors import NotFound, OnemapError
 
 CACHE_CONTROL = "public, max-age=60"
-STYLE_PARAMS = ("bands", "rescale")
+STYLE_PARAMS = ("bands", "rescale", "expression", "colormap_name", "datetime", "scene")
 
 
-def _sources(request: Request) -> SourceCache:
+def sources(request: Request) -> SourceCache:
     """The app's cache of imagery catalog rows, made on first use."""
     state = request.app.state
     cache = getattr(state, "imagery_sources", None)
@@ -35,27 +46,36 @@ def _sources(request: Request) -> SourceCache:
     return cache
 
 
-def _readable(request: Request, layer: str) -> ImagerySource:
+def readable(request: Request, layer: str) -> ImagerySource:
     """The imagery source of a layer the caller may read (NotFound otherwise)."""
-    source = _sources(request).get(layer)
+    source = sources(request).get(layer)
     ref = LayerRef(source.layer_id, source.department_code, source.visibility)
-    require_read(principal_of(request), ref, layer)
+    try:
+        require_read(principal_of(request), ref, layer)
+    except NotFound:  # hidden looks exactly like missing, message included
+        raise NotFound(f"no imagery layer named {layer!r}") from None
     return source
+
+
+def _style(request: Request, image_format: str) -> TileStyle:
+    query = request.query_params
+    return parse_style(
+        image_format, query.get("bands"), query.getlist("rescale"), query.get("expression"),
+        query.get("colormap_name"),
+    )  # fmt: skip
 
 
 def _render(
     request: Request, layer: str, z: str, x: str, y: str, image_format: str
 ) -> bytes | None:
     tile = parse_tile_address(z, x, y)
-    style = parse_style(
-        image_format, request.query_params.get("bands"), request.query_params.getlist("rescale")
-    )
-    path = _readable(request, layer).path
+    style = _style(request, image_format)
+    when = {k: request.query_params.get(k) for k in ("datetime", "scene")}
     try:
-        return render_tile(path, tile, style)
-    except NotFound:  # the layer may have been re-published under a new scene file just now
-        _sources(request).forget(layer)
-        return render_tile(_readable(request, layer).path, tile, style)
+        return layer_tile(readable(request, layer), tile, style, **when)
+    except ImageryFileMissing:  # the layer may have been re-published a moment ago
+        sources(request).forget(layer)
+        return layer_tile(readable(request, layer), tile, style, **when)
 
 
 async def tile(request: Request) -> Response:
@@ -75,13 +95,22 @@ async def tile(request: Request) -> Response:
 
 
 def _tilejson(request: Request, layer: str) -> dict[str, Any]:
-    source = _readable(request, layer)
+    source = readable(request, layer)
     style = [(k, v) for k, v in request.query_params.multi_items() if k in STYLE_PARAMS]
-    parse_style("png", request.query_params.get("bands"), request.query_params.getlist("rescale"))
-    query = f"?{urlencode(style)}" if style else ""
+    _style(request, "png")
+    query = request.query_params
+    scenes = select_scenes(
+        source.scenes, layer_id=layer, datetime=query.get("datetime"), scene=query.get("scene")
+    )
+    suffix = f"?{urlencode(style)}" if style else ""
     base = request.app.state.settings.base_url
-    url = f"{base}/tiles/{layer}/{{z}}/{{x}}/{{y}}.png{query}"
-    return tilejson(source.path, name=source.title_en, description=source.title_zh, tiles_url=url)
+    return tilejson(
+        [s.path for s in scenes],
+        name=source.title_en,
+        description=source.title_zh,
+        tiles_url=f"{base}/tiles/{layer}/{{z}}/{{x}}/{{y}}.png{suffix}",
+        bounds=source.bbox if len(scenes) > 1 else None,
+    )
 
 
 async def tilejson_document(request: Request) -> Response:

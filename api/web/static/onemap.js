@@ -101,6 +101,7 @@
   function imageryBase(layer) {
     /* XYZ tiles of the imagery layer (served by /tiles, from its Cloud-Optimized GeoTIFF) */
     var options = { maxZoom: 20, maxNativeZoom: 18, attribution: escapeHtml(t(layer.title_zh, layer.title_en)) };
+    if (layer.bbox) { options.bounds = L.latLngBounds([layer.bbox[1], layer.bbox[0]], [layer.bbox[3], layer.bbox[2]]); }  // no requests outside (404)
     var url = "/tiles/" + encodeURIComponent(layer.id) + "/{z}/{x}/{y}.png";
     return token ? new AuthTileLayer(url, options) : L.tileLayer(url, options);
   }
