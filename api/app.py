@@ -21,12 +21,14 @@ from api.ogc.gateway import PygeoapiGateway
 from api.ogc.routes import landing_page as ogc_landing_page
 from api.ogc.routes import ogc_routes
 from api.ogc.templates import PYGEOAPI_STATIC
+from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routes import geocode as geocode_routes
 from api.routes import incidents as incident_routes
 from api.routes import layers as layer_routes
 from api.routes import open311 as open311_routes
 from api.routes import supervision as supervision_routes
 from api.routes import tiles as tile_routes
+from api.security import SecurityHeadersMiddleware, cors_middleware
 from api.web import inspector, pages
 from spatial.config import Settings
 from spatial.db import check_database, database_url, make_engine
@@ -76,11 +78,18 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/tiles", routes=tile_routes.routes),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    middleware = [Middleware(compat.QueryStringMiddleware), Middleware(PrincipalMiddleware)]
+    middleware = [
+        Middleware(SecurityHeadersMiddleware),
+        *cors_middleware(settings),
+        Middleware(compat.QueryStringMiddleware),
+        Middleware(PrincipalMiddleware),
+        Middleware(RateLimitMiddleware),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     errors.install(app)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.rate_limiter = RateLimiter.from_settings(settings)
     app.state.ogc_gateway = PygeoapiGateway(settings, engine)
     return app
 

@@ -2,7 +2,7 @@
 
 Bodies have the shape of an OGC API exception document (``code``, ``type``, ``description``)
 plus ``details`` (e.g. every offending feature), so /ogc and /api/v1 answer errors alike.
-A 401 carries ``WWW-Authenticate: Bearer`` (RFC 6750).
+A 401 carries ``WWW-Authenticate: Bearer`` (RFC 6750), a 429 ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from spatial.errors import (
     OnemapError,
     PayloadTooLarge,
     PreconditionFailed,
+    TooManyRequests,
     Unauthorized,
 )
 
@@ -32,6 +33,7 @@ STATUS: dict[type[OnemapError], int] = {
     NotFound: 404,
     PreconditionFailed: 412,
     Conflict: 409,
+    TooManyRequests: 429,
     DatabaseUnavailable: 503,
 }
 
@@ -50,10 +52,16 @@ def error_response(err: OnemapError) -> JSONResponse:
     body: dict[str, object] = {"code": type(err).__name__, "type": type(err).__name__, "description": err.message}
     if err.details:
         body["details"] = err.details
-    headers = {}
-    if status == 401:
-        headers["WWW-Authenticate"] = www_authenticate(err)
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=error_headers(err))
+
+
+def error_headers(err: OnemapError) -> dict[str, str]:
+    """Headers an error needs: the Bearer challenge of a 401, Retry-After of a 429."""
+    if isinstance(err, Unauthorized):
+        return {"WWW-Authenticate": www_authenticate(err)}
+    if isinstance(err, TooManyRequests):
+        return {"Retry-After": str(err.retry_after)}
+    return {}
 
 
 def www_authenticate(err: OnemapError) -> str:

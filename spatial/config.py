@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RATE_PATTERN = re.compile(r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$")
 
 
 class Settings(BaseSettings):
@@ -59,6 +61,33 @@ class Settings(BaseSettings):
     geocode_batch_max_bytes: int = Field(
         default=5 * 1024 * 1024, gt=0, description="largest accepted geocoding batch body (bytes)"
     )
+
+    rate_limit_writes: str = Field(
+        default="1200/minute",
+        description="writes per bearer token (POST/PUT/PATCH/DELETE with a token, Open311 POST "
+        "with an api_key), e.g. '1200/minute'; 'off' disables",
+    )
+    rate_limit_anonymous: str = Field(
+        default="30/minute", description="anonymous incident filings per client IP; 'off' disables"
+    )
+    cors_origins: str = Field(
+        default="",
+        description="comma-separated origins allowed to call the API from a browser "
+        "(e.g. 'https://map.example.gov.cn'); empty = same origin only",
+    )
+
+    @field_validator("rate_limit_writes", "rate_limit_anonymous", mode="after")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value != "off" and not RATE_PATTERN.match(value):
+            raise ValueError(f"{value!r} is not a rate: write e.g. '60/minute', '10/second' or 'off'")
+        return value
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The allowed browser origins (none: same origin only)."""
+        return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]
 
     @field_validator("var_dir", "pg_data", "pygeoapi_config", mode="after")
     @classmethod

@@ -44,6 +44,14 @@ class PayloadTooLarge(InvalidInput):
     """An upload or batch is over the configured limit."""
 
 
+class TooManyRequests(OnemapError):
+    """The caller is over a rate limit; ``retry_after`` says in how many seconds to try again."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class DatabaseUnavailable(OnemapError):
     """The database cannot be reached."""
 

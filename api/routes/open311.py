@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.errors import status_of
+from api.errors import error_headers, status_of
 from api.routes.incident_forms import instant, number, read_body
 from spatial.access.principal import Principal
 from spatial.access.tokens import authenticate
@@ -76,9 +76,11 @@ def open311(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
         except OnemapError as err:
             status = status_of(err)
             rows = [{"code": status, "description": err.message}]
+            headers = error_headers(err)
             if request.path_params.get("fmt") == "xml":
-                return Response(to_xml("errors", "error", rows), status_code=status, media_type="text/xml; charset=utf-8")
-            return JSONResponse(rows, status_code=status)
+                return Response(to_xml("errors", "error", rows), status_code=status, headers=headers,
+                                media_type="text/xml; charset=utf-8")  # fmt: skip
+            return JSONResponse(rows, status_code=status, headers=headers)
 
     return wrapped
 
@@ -183,6 +185,7 @@ async def post_request(request: Request) -> Response:
     else:
         fields, photos = await read_body(request, photo_fields=("media",))
     principal = await run_in_threadpool(_principal, request, fields.get("api_key"))
+    request.app.state.rate_limiter.check_token(principal)
     report = report_of(fields, photos, principal)
     filed = await run_in_threadpool(
         file_incident, request.app.state.engine, report, principal=principal,

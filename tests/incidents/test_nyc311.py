@@ -62,7 +62,8 @@ def nyc(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     report = build_grid(engine, GridSource(layer=spec.id, code_field="borocd"))
     assert report.area_count == 71 and report.check.ok, report.describe()
     key = create_token(engine, department_code="urban", role="viewer", name="nyc-311-app").secret
-    settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("nyc-var"), port=0)
+    # a bulk import through one api_key: no per-token rate limit (ONEMAP_RATE_LIMIT_WRITES=off)
+    settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("nyc-var"), port=0, rate_limit_writes="off")
     with live_server(settings) as base:
         yield base, key, engine
     engine.dispose()
