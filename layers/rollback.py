@@ -26,6 +26,7 @@ from layers.feature_rows import (
 from layers.overlay_table import OverlayTable
 from layers.vector_store import lock_layer
 from spatial.access.principal import Principal
+from spatial.audit import record_audit
 from spatial.errors import Conflict
 from spatial.history.changes import Change, changes_since, record_changes
 
@@ -67,6 +68,8 @@ def rollback_layer(
         states = states_at(conn, layer_id, to, feature)
         changes = [restore(conn, table, fid, state, report) for fid, state in states.items()]
         record_changes(conn, [c for c in changes if c], principal=principal, path="rollback")
+        record_audit(conn, "layer.rollback", f"layer {layer_id}", principal=principal,
+                     detail={"to": to.isoformat(), "feature": feature, "changed": sum(1 for c in changes if c)})  # fmt: skip
     return report
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 import psycopg
 import shapely
 from pyproj import CRS
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from layers.catalog import LayerSpec
@@ -52,6 +52,7 @@ from layers.vector_validate import (
     unify_types,
 )
 from spatial.access.principal import Principal, local_operator
+from spatial.audit import record_audit
 from spatial.crs import STORAGE_SRID
 from spatial.errors import Conflict, InvalidInput
 from spatial.extent import CityExtent, ExtentRule
@@ -159,11 +160,12 @@ def load_vector_file(
     return report
 
 
-def remove_layer(engine: Engine, name: str) -> None:
-    """Remove a thematic layer: its table and its catalog row (base-map layers are refused)."""
+def remove_layer(engine: Engine, name: str, *, principal: Principal | None = None) -> None:
+    """Remove a thematic layer: its table and its catalog row (base-map layers are refused; audited)."""
     try:
         with engine.begin() as conn:
             drop_layer(conn, name)
+            record_audit(conn, "layer.remove", f"layer {name}", principal=principal)
     except DBAPIError as err:
         raise _conflict_or_raise(err, name) from None
 
@@ -261,7 +263,13 @@ def _store(
     """Run the store transaction, turning refused values and lock waits into user errors."""
     try:
         with engine.begin() as conn:
-            return store_layer(conn, spec, prepared, progress, target=target, context=context)
+            existed = conn.execute(text("SELECT 1 FROM catalog.layer WHERE id = :id"), {"id": spec.id}).first()
+            version = store_layer(conn, spec, prepared, progress, target=target, context=context)
+            detail = {"version": version, "features": len(prepared.frame), "source": context.source,
+                      "door": context.path, "visibility": spec.visibility}  # fmt: skip
+            record_audit(conn, "layer.replace" if existed else "layer.publish", f"layer {spec.id}",
+                         principal=context.principal, detail=detail)  # fmt: skip
+            return version
     except (psycopg.errors.DataError, DataError, IntegrityError) as err:
         reason = _db_reason(err)
         raise InvalidInput(

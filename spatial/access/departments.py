@@ -7,14 +7,18 @@ import re
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert
 
+from spatial.access.principal import Principal
+from spatial.audit import record_audit
 from spatial.errors import InvalidInput
 from spatial.models import Department
 
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
-def add_department(engine: Engine, code: str, *, name_zh: str, name_en: str | None = None) -> bool:
-    """Add a department, or rename it when the code exists; True when it was new."""
+def add_department(
+    engine: Engine, code: str, *, name_zh: str, name_en: str | None = None, actor: Principal | None = None
+) -> bool:
+    """Add a department, or rename it when the code exists; True when it was new (audited)."""
     if not CODE_PATTERN.match(code):
         raise InvalidInput(
             f"department code {code!r} is not allowed: 1-32 lowercase letters, digits and _, "
@@ -31,6 +35,9 @@ def add_department(engine: Engine, code: str, *, name_zh: str, name_en: str | No
                 set_={"name_zh": name_zh, "name_en": name_en or name_zh},
             )
         )
+        action = "department.rename" if existed else "department.add"
+        record_audit(conn, action, f"department {code}", principal=actor,
+                     detail={"name_zh": name_zh, "name_en": name_en or name_zh})  # fmt: skip
     return existed is None
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from spatial.access.models import ROLES, ApiToken
 from spatial.access.principal import Principal
+from spatial.audit import record_audit
 from spatial.errors import InvalidInput, NotFound, Unauthorized
 from spatial.models import Department
 
@@ -49,9 +50,9 @@ def secret_hash(secret: str) -> str:
 
 def create_token(
     engine: Engine, *, department_code: str, role: str, name: str | None = None,
-    expires_days: float | None = None,
+    expires_days: float | None = None, actor: Principal | None = None,
 ) -> IssuedToken:
-    """Issue a token for a department's person; only its hash is kept."""
+    """Issue a token for a department's person; only its hash is kept (and the issue audited)."""
     if role not in ROLES:
         raise InvalidInput(f"role {role!r} unknown; one of {', '.join(ROLES)}")
     if expires_days is not None and expires_days <= 0:
@@ -76,20 +77,29 @@ def create_token(
             )
             .returning(ApiToken.id)
         ).scalar_one()
+        detail = {"name": name or f"{department_code}-{role}", "department": department_code, "role": role,
+                  "expires_at": expires}  # fmt: skip
+        record_audit(conn, "token.create", f"token {token_id}", principal=actor, detail=detail)
     return IssuedToken(token_id, secret, name or f"{department_code}-{role}", department_code, role, expires)
 
 
-def revoke_tokens(engine: Engine, *, token_id: int | None = None, name: str | None = None) -> int:
-    """Revoke a token by id, or every active token with a name; the number revoked."""
+def revoke_tokens(
+    engine: Engine, *, token_id: int | None = None, name: str | None = None, actor: Principal | None = None
+) -> int:
+    """Revoke a token by id, or every active token with a name; the number revoked (audited)."""
     if (token_id is None) == (name is None):
         raise InvalidInput("give a token id or --name, not both")
     where = ApiToken.id == token_id if token_id is not None else ApiToken.name == name
     with engine.begin() as conn:
-        revoked = conn.execute(
+        revoked_ids = conn.execute(
             update(ApiToken)
             .where(where, ApiToken.revoked_at.is_(None))
             .values(revoked_at=dt.datetime.now(dt.UTC))
-        ).rowcount
+            .returning(ApiToken.id)
+        ).scalars().all()
+        for revoked_id in revoked_ids:
+            record_audit(conn, "token.revoke", f"token {revoked_id}", principal=actor)
+    revoked = len(revoked_ids)
     if not revoked:
         what = f"id {token_id}" if token_id is not None else f"name {name!r}"
         raise NotFound(f"no active token with {what}")

@@ -14,6 +14,8 @@ from typing import Any
 import shapely
 from sqlalchemy import Connection, Engine, text
 
+from spatial.access.principal import Principal
+from spatial.audit import record_audit
 from spatial.errors import InvalidInput
 from spatial.grid.cells import DEFAULT_MIN_FRACTION, cut_area
 from spatial.grid.check import SeamCheck, check_version
@@ -79,8 +81,9 @@ def build_grid(
     cell_size_m: float = DEFAULT_CELL_SIZE_M,
     min_fraction: float = DEFAULT_MIN_FRACTION,
     progress: Callable[[str], None] | None = None,
+    principal: Principal | None = None,
 ) -> GridReport:
-    """Cut the source's areas into cells and store them as the new current grid version."""
+    """Cut the source's areas into cells and store them as the new current grid version (audited)."""
     import time
 
     seconds: dict[str, float] = {}
@@ -100,6 +103,9 @@ def build_grid(
         check = check_version(conn, version_id)
         seconds["check"] = time.perf_counter() - started - seconds["cut"] - seconds["write"]
         make_current(conn, version_id, len(rows), check, tuple(shapely.total_bounds([a.geom for a in areas])))
+        record_audit(conn, "grid.build", f"grid version {version_id}", principal=principal,
+                     detail={"source": source.label, "cell_size_m": cell_size_m, "cells": len(rows),
+                             "check_ok": check.ok})  # fmt: skip
     return GridReport(
         version_id, source.label, cell_size_m, len(areas), len(rows), lattice.epsg, check, seconds
     )

@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 from sqlalchemy import Connection, Engine, text
 
+from spatial.access.principal import Principal
+from spatial.audit import record_audit
 from spatial.errors import InvalidInput, NotFound
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "categories-v1.yaml"
@@ -145,8 +147,8 @@ def _rule(index: int, rule: dict, departments: dict[str, tuple[str, str]]) -> Ru
     return RuleDef(str(rule.get("name") or f"rule {index + 1}"), pattern, districts, streets, target, priority)
 
 
-def load_catalogue(engine: Engine, catalogue: Catalogue) -> dict[str, int]:
-    """Store a catalogue: departments added, categories upserted, rules replaced; counts."""
+def load_catalogue(engine: Engine, catalogue: Catalogue, *, principal: Principal | None = None) -> dict[str, int]:
+    """Store a catalogue: departments added, categories upserted, rules replaced; counts (audited)."""
     with engine.begin() as conn:
         for code, (zh, en) in catalogue.departments.items():
             add_department(conn, code, zh, en)
@@ -170,6 +172,8 @@ def load_catalogue(engine: Engine, catalogue: Catalogue) -> dict[str, int]:
                                                "s": street, "target": r.target, "p": r.priority,
                                                "v": catalogue.version})  # fmt: skip
                     rows += 1
+        record_audit(conn, "categories.load", f"catalogue {catalogue.version}", principal=principal,
+                     detail={"categories": len(catalogue.categories), "rules": rows})  # fmt: skip
     return {"departments": len(catalogue.departments), "categories": len(catalogue.categories),
             "rules": rows, "street_offices": offices}  # fmt: skip
 
