@@ -12,6 +12,7 @@ import sys
 import click
 
 from api.cli.access import departments, tokens
+from api.cli.backup import backup_command, restore_command
 from api.cli.common import checked_engine, console, fail, friendly_errors, load_settings
 from api.cli.geocoding import addresses, geocode
 from api.cli.grid import grid
@@ -185,6 +186,8 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
     run(settings, workers=workers)
 
 
+db.add_command(backup_command)
+db.add_command(restore_command)
 main.add_command(addresses)
 main.add_command(geocode)
 main.add_command(grid)
