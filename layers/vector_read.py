@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from spatial.errors import InvalidInput
+from spatial.errors import InvalidInput, PayloadTooLarge
 
 FORMATS = {
     ".geojson": "GeoJSON",
@@ -34,6 +35,9 @@ LAT_NAMES = ("lat", "latitude", "y", "纬度")
 # Column names that say the values are geographic degrees (so a CSV needs no --crs).
 DEGREE_NAMES = frozenset({"lon", "lng", "long", "longitude", "经度"})
 CSV_OPTIONS = {"AUTODETECT_TYPE": "YES", "EMPTY_STRING_AS_NULL": "YES"}
+ZIP_MAX_ENTRIES = 1000
+ZIP_MIN_UNPACKED = 256 * 1024 * 1024
+ZIP_MAX_RATIO = 100
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,30 @@ def file_format(path: Path) -> str:
         raise InvalidInput(
             f"{path.name}: unsupported file type {path.suffix!r}; onemap reads {known}"
         )
+    if kind == "zipped Shapefile":
+        check_zip(path)
     return kind
+
+
+def check_zip(path: Path) -> None:
+    """Refuse zip bombs before GDAL opens the archive: too many entries, or unpacking too far.
+
+    An archive may unpack to 256 MiB, or to 100 times its own size when that is more.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise InvalidInput(f"{path.name} is not a readable zip archive: {err}") from None
+    if len(entries) > ZIP_MAX_ENTRIES:
+        raise PayloadTooLarge(f"{path.name} holds {len(entries):,} files; at most {ZIP_MAX_ENTRIES:,} are read")
+    unpacked = sum(entry.file_size for entry in entries)
+    limit = max(ZIP_MIN_UNPACKED, ZIP_MAX_RATIO * path.stat().st_size)
+    if unpacked > limit:
+        raise PayloadTooLarge(
+            f"{path.name} unpacks to {unpacked / 1048576:,.0f} MiB, more than the {limit / 1048576:,.0f} MiB "
+            "accepted from an archive of its size (a zip bomb?)"
+        )
 
 
 def unreadable_geometries(path: Path, layer: str, frame: gpd.GeoDataFrame) -> list[FeatureIssue]:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=50 * 1024 * 1024, gt=0, description="largest accepted layer upload (POST /api/v1/layers)"
     )
+    max_feature_bytes: int = Field(
+        default=10 * 1024 * 1024, gt=0, description="largest feature body of an OGC API write (POST/PUT/PATCH)"
+    )
     city_extent: str | None = Field(
         default=None,
         description="lon/lat bbox 'minx,miny,maxx,maxy' writes must fall in; default: the "

@@ -28,13 +28,15 @@ from starlette.routing import BaseRoute, Route
 from api.auth import principal_of
 from api.ogc.calls import CURRENT_CALL, OgcCall
 from api.ogc.gateway import PygeoapiGateway
+from api.uploads import limited_stream
 from layers.catalog import find_layer
 from layers.edits import feature_etag, quoted_etag
 from spatial.access.policy import LayerRef, require_read, require_write
-from spatial.errors import NotFound
+from spatial.errors import InvalidInput, NotFound, PayloadTooLarge
 
 ApiFunction = Callable[..., tuple[dict, int, Any]]
 PROCESS_LAYER_INPUTS = ("collection", "collections", "collection_id", "layer", "layers")
+BOOLEANS = ("true", "false", "yes", "no", "1", "0", "on", "off")
 
 
 def _gateway(request: Request) -> PygeoapiGateway:
@@ -95,8 +97,21 @@ async def _layer(request: Request, layer_id: str | None) -> LayerRef | None:
 
 
 async def check_write(request: Request, layer_id: str | None) -> None:
-    """THE permission check for writing, before pygeoapi sees the request."""
+    """THE permission check for writing, then the body read within its limit, before pygeoapi."""
     require_write(principal_of(request), await _layer(request, layer_id), layer_id or "")
+    await read_limited_body(request, request.app.state.settings.max_feature_bytes)
+
+
+async def read_limited_body(request: Request, limit: int) -> None:
+    """Read the body, refused with 413 past ``limit`` bytes, and keep it for pygeoapi to parse."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the feature is larger than {limit:,} bytes (ONEMAP_MAX_FEATURE_BYTES)")
+    try:
+        body = b"".join([chunk async for chunk in limited_stream(request, limit)])
+    except PayloadTooLarge:
+        raise PayloadTooLarge(f"the feature is larger than {limit:,} bytes (ONEMAP_MAX_FEATURE_BYTES)") from None
+    request._body = body  # Starlette's cache of the body: APIRequest reads it from there
 
 def to_response(headers: dict, status: int, content: Any) -> Response:
     if headers.get("Content-Type") == "text/html":
@@ -157,6 +172,9 @@ def check_items_query(request: Request) -> Response | None:
     sortby = request.query_params.get("sortby")
     if sortby is not None and any(not key.strip("+- ") for key in sortby.split(",")):
         return invalid_parameter("sortby must list property names, each optionally prefixed with + or -")
+    skip = request.query_params.get("skipGeometry")
+    if skip is not None and skip.lower() not in BOOLEANS:
+        return invalid_parameter(f"skipGeometry must be true or false, not {skip[:40]!r}")
     return None
 
 
@@ -272,8 +290,11 @@ async def check_process_inputs(request: Request) -> None:
     """A process is no side door: layers it is asked to read pass THE read check."""
     try:
         inputs = orjson.loads(await request.body() or b"{}").get("inputs") or {}
-    except (orjson.JSONDecodeError, AttributeError):
-        return  # pygeoapi answers the malformed body itself
+    except orjson.JSONDecodeError as err:
+        # pygeoapi parses with json.loads, whose recursion on deep nesting would be a 500
+        raise InvalidInput(f"the request body is not JSON: {err.msg}") from None
+    except AttributeError:
+        return  # not an object: pygeoapi answers that itself
     if not isinstance(inputs, dict):
         return
     for key in PROCESS_LAYER_INPUTS:
