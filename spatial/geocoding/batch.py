@@ -89,6 +89,8 @@ def json_items(text: str) -> list[BatchItem]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise InvalidInput(f"the batch is not valid JSON: {err.msg} (line {err.lineno})") from None
+    except RecursionError:  # nesting deeper than Python's stack: hostile, never a batch
+        raise InvalidInput("the batch is not valid JSON: nested too deeply") from None
     if isinstance(data, dict) and isinstance(data.get("addresses"), list):
         data = data["addresses"]
     if not isinstance(data, list):
