@@ -214,14 +214,29 @@ async def collection_item(request: Request) -> Response:
         if "PUT" in response.headers.get("Allow", ""):
             response.headers["Allow"] += ", PATCH"  # pygeoapi 0.21 knows no PATCH; we do
         return response
-    response = await execute(request, itemtypes_api.get_collection_item, collection_id, item_id)
-    if response.status_code == 200:
-        etag = await asyncio.get_running_loop().run_in_executor(
-            None, _etag_or_none, request, collection_id, item_id
-        )
-        if etag:
-            response.headers["ETag"] = quoted_etag(etag)
-    return response
+    return await item_with_etag(request, collection_id, item_id)
+
+
+async def item_with_etag(request: Request, collection_id: str | None, item_id: str | None) -> Response:
+    """GET an item with the ETag of exactly the state it shows.
+
+    The body (pygeoapi) and the ETag (our row hash) are two reads; a write landing between
+    them would pair an old body with the new ETag, and a client's If-Match write based on that
+    body would then silently undo the other write (a lost update). So the ETag is read before
+    and after the body and only sent when both agree (the body is re-read, up to 3 times).
+    """
+    loop = asyncio.get_running_loop()
+    response: Response = Response(status_code=500)
+    for _ in range(3):
+        before = await loop.run_in_executor(None, _etag_or_none, request, collection_id, item_id)
+        response = await execute(request, itemtypes_api.get_collection_item, collection_id, item_id)
+        if response.status_code != 200 or before is None:
+            return response
+        after = await loop.run_in_executor(None, _etag_or_none, request, collection_id, item_id)
+        if after == before:
+            response.headers["ETag"] = quoted_etag(before)
+            return response
+    return response  # still changing under us: no ETag rather than a wrong one
 
 
 def _etag_or_none(request: Request, collection_id: str | None, item_id: str | None) -> str | None:
