@@ -6,6 +6,12 @@ add-a-layer journey, atomic), ``store`` (where scenes live; catalog look-ups), `
 (XYZ tiles and TileJSON) and ``coverage`` (bbox subsets as GeoTIFF or CoverageJSON).
 """
 
-from layers.imagery.ingest import ImageryReport, add_imagery, parse_acquired
+from layers.imagery.ingest import (
+    ImageryReport,
+    add_imagery,
+    add_scene,
+    parse_acquired,
+    remove_scene,
+)
 
-__all__ = ["ImageryReport", "add_imagery", "parse_acquired"]
+__all__ = ["ImageryReport", "add_imagery", "add_scene", "parse_acquired", "remove_scene"]

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from rio_tiler.errors import InvalidExpression
-from rio_tiler.expression import apply_expression, get_expression_blocks, parse_expression
+from rio_tiler.expression import (
+    apply_expression,
+    get_expression_blocks,
+    parse_expression,
+    validate_expression,
+)
 
 from spatial.errors import InvalidInput
 
@@ -55,16 +60,20 @@ def parse_band_math(text: str, band_count: int | None = None) -> BandMath:
     if not 1 <= len(blocks) <= MAX_OUTPUTS:
         raise InvalidInput(f"expression: give one output (grey) or three (red;green;blue), not {len(blocks)}")
     try:
-        parse_expression(text)
+        validate_expression(text)
     except InvalidExpression as err:
         raise InvalidInput(f"expression {text!r} does not parse: {err}") from None
-    bands = tuple(sorted({int(n) for n in BAND_NAME.findall(text)}))
     unknown = _unknown_names(text)
     if unknown:
         raise InvalidInput(
             f"expression {text!r} names {unknown!r}: refer to bands as b1, b2, … "
             "(functions: sqrt, abs, log, exp, where, …)"
         )
+    try:
+        parse_expression(text)
+    except InvalidExpression as err:
+        raise InvalidInput(f"expression {text!r} does not parse: {err}") from None
+    bands = tuple(sorted({int(n) for n in BAND_NAME.findall(text)}))
     if band_count is not None:
         wrong = [b for b in bands if not 1 <= b <= band_count]
         if wrong:

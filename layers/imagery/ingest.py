@@ -23,7 +23,7 @@ from typing import Any
 import rasterio
 from rasterio.io import DatasetReader
 from shapely.geometry import Polygon
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from layers.catalog import LayerSpec, register_layer
 from layers.imagery.cog import check_cog, write_cog
@@ -33,6 +33,8 @@ from layers.imagery.scenes import (
     check_cloud,
     check_scene_id,
     count_scene_rows,
+    refresh_summary,
+    scene_paths,
     scene_slug,
     upsert_scene,
 )
@@ -45,7 +47,7 @@ from layers.imagery.store import (
     scene_name,
 )
 from spatial.config import Settings
-from spatial.errors import InvalidInput
+from spatial.errors import InvalidInput, NotFound
 
 DEFAULT_DEPARTMENT = "planning"
 Progress = Callable[[str, float], None]
@@ -181,6 +183,28 @@ def add_scene(
     report = _report(layer, final, scene, acquired, existing is not None, started)
     report.scene_id, report.scene_count = scene_id, scene_count
     return report
+
+
+def remove_scene(engine: Engine, settings: Settings, layer: str, scene_id: str) -> int:
+    """Remove one scene of a layer (never its last); how many scenes are left."""
+    with engine.begin() as conn:
+        conn.execute(
+            text("SELECT 1 FROM catalog.layer WHERE id = :id FOR UPDATE"), {"id": layer}
+        )
+        paths = scene_paths(conn, layer)
+        if scene_id not in paths:
+            raise NotFound(f"layer {layer!r} has no scene {scene_id!r}")
+        if len(paths) == 1:
+            raise InvalidInput(
+                f"scene {scene_id!r} is the last scene of layer {layer!r}: remove the layer instead"
+            )
+        conn.execute(
+            text("DELETE FROM imagery.scene WHERE layer_id = :id AND scene_id = :scene"),
+            {"id": layer, "scene": scene_id},
+        )
+        refresh_summary(conn, layer)
+    _remove_superseded([paths[scene_id]], Path(), layer_dir(settings, layer))
+    return len(paths) - 1
 
 
 @dataclass

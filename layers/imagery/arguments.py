@@ -1,0 +1,121 @@
+"""Arguments of statistics requests from any door: query strings, JSON bodies, process inputs.
+
+Values arrive as text (``percentiles=10,50,90``, ``all_touched=true``) or as JSON (lists,
+booleans, numbers); both become the keyword arguments of ``zonal_statistics`` and
+``change_statistics``, with a clear InvalidInput for anything else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from spatial.errors import InvalidInput
+
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off", "")
+COMMON = ("band", "expression", "percentiles", "all_touched", "properties", "bbox")
+
+
+def statistics_arguments(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for ``zonal_statistics`` (the zones layer included)."""
+    arguments = _common(given)
+    arguments["zones"] = required_text(given, "zones")
+    for name in ("datetime", "scene"):
+        if given.get(name) not in (None, ""):
+            arguments[name] = text_value(given[name], name)
+    return arguments
+
+
+def change_arguments(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for ``change_statistics`` (the zones layer, before and after)."""
+    arguments = _common(given)
+    arguments["zones"] = required_text(given, "zones")
+    arguments["before"] = required_text(given, "before")
+    arguments["after"] = required_text(given, "after")
+    return arguments
+
+
+def _common(given: Mapping[str, Any]) -> dict[str, Any]:
+    arguments: dict[str, Any] = {}
+    if given.get("band") not in (None, ""):
+        arguments["band"] = given["band"]
+    if given.get("expression") not in (None, ""):
+        arguments["expression"] = text_value(given["expression"], "expression")
+    arguments["percentiles"] = given.get("percentiles") or ()
+    arguments["all_touched"] = flag(given.get("all_touched"), "all_touched")
+    arguments["properties"] = names(given.get("properties"), "properties")
+    if given.get("bbox") not in (None, ""):
+        arguments["bbox"] = bbox_value(given["bbox"])
+    return arguments
+
+
+def required_text(given: Mapping[str, Any], name: str) -> str:
+    """A non-empty text input; InvalidInput when missing."""
+    value = given.get(name)
+    if value in (None, ""):
+        raise InvalidInput(f"{name} is required")
+    return text_value(value, name)
+
+
+def text_value(value: Any, name: str) -> str:
+    """Text (numbers accepted); InvalidInput for lists, objects and overlong values."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidInput(f"{name} must be text")
+    text = str(value).strip()
+    if len(text) > 1000:
+        raise InvalidInput(f"{name} is too long")
+    return text
+
+
+def flag(value: Any, name: str) -> bool:
+    """A boolean from JSON or from text such as 'true', '1', 'no'."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    text = str(value).strip().lower()
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False
+    raise InvalidInput(f"{name}={value!r}: give true or false")
+
+
+def names(value: Any, name: str) -> tuple[str, ...]:
+    """Names from a JSON list or comma-separated text."""
+    if value in (None, ""):
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise InvalidInput(f"{name}: give names as a list or comma-separated text")
+    return tuple(i.strip() for i in items if i.strip())
+
+
+def bbox_value(value: Any) -> tuple[float, float, float, float]:
+    """A lon/lat box from '[minx, miny, maxx, maxy]' or 'minx,miny,maxx,maxy'."""
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        numbers = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"bbox {value!r}: give four numbers minlon,minlat,maxlon,maxlat") from None
+    if len(numbers) != 4 or not all(math.isfinite(v) for v in numbers):
+        raise InvalidInput(f"bbox {value!r}: give four numbers minlon,minlat,maxlon,maxlat")
+    return (numbers[0], numbers[1], numbers[2], numbers[3])
+
+
+def save_arguments(given: Any) -> dict[str, Any] | None:
+    """``save_as``: a layer name, or {name, title, title_en, visibility, department}."""
+    if given in (None, "", False):
+        return None
+    if isinstance(given, str):
+        return {"name": given}
+    if not isinstance(given, Mapping) or not given.get("name"):
+        raise InvalidInput("save_as: give the new layer's name, or an object with a name")
+    allowed = {"name": "name", "title": "title_zh", "title_zh": "title_zh", "title_en": "title_en",
+               "visibility": "visibility", "department": "department"}  # fmt: skip
+    unknown = [key for key in given if key not in allowed]
+    if unknown:
+        raise InvalidInput(f"save_as: unknown field {unknown[0]!r}; known: {', '.join(allowed)}")
+    return {allowed[key]: text_value(value, f"save_as.{key}") for key, value in given.items()}
