@@ -23,6 +23,7 @@ from api.ogc.routes import ogc_routes
 from api.ogc.templates import PYGEOAPI_STATIC
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routes import geocode as geocode_routes
+from api.routes import imagery as imagery_routes
 from api.routes import incidents as incident_routes
 from api.routes import layers as layer_routes
 from api.routes import open311 as open311_routes
@@ -72,7 +73,8 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/ogc/static", StaticFiles(directory=PYGEOAPI_STATIC), name="pygeoapi-static"),
         Mount("/ogc", routes=ogc_routes()),
         Mount("/api/v1", routes=layer_routes.routes + geocode_routes.routes
-              + incident_routes.routes + supervision_routes.routes),
+              + incident_routes.routes + supervision_routes.routes
+              + imagery_routes.routes),
         Mount("/open311/v2", routes=open311_routes.routes),
         Route("/inspector", inspector.page),
         Mount("/tiles", routes=tile_routes.routes),

@@ -1,4 +1,4 @@
-"""`onemap imagery …`: publish rasters as Cloud-Optimized GeoTIFF imagery layers."""
+"""`onemap imagery …`: scenes of imagery layers (GeoTIFF → Cloud-Optimized GeoTIFF), statistics."""
 
 from __future__ import annotations
 
@@ -14,66 +14,89 @@ from spatial.models import VISIBILITIES
 
 @click.group()
 def imagery() -> None:
-    """Imagery layers: GeoTIFF → Cloud-Optimized GeoTIFF, served as XYZ tiles and OGC API Coverages."""
+    """Imagery layers: scenes as Cloud-Optimized GeoTIFFs, XYZ tiles, coverages, zonal statistics."""
 
 
 @imagery.command("add")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--name", required=True, help="layer id: lowercase letters, digits and underscores")
-@click.option("--department", default="planning", show_default=True, help="owner department code")
-@click.option("--title", "title_zh", default=None, help="title in Chinese (default: the name)")
-@click.option("--title-en", default=None, help="title in English (default: the name)")
-@click.option("--visibility", type=click.Choice(VISIBILITIES), default="public", show_default=True)
+@click.option("--layer", "--name", "layer", required=True,
+              help="layer id (lowercase letters, digits, underscores); created if new")
+@click.option("--time", "acquired", default=None, help="acquisition time, ISO 8601 (2024-05-01T10:30Z)")
+@click.option("--sensor", default=None, help="sensor or platform, e.g. GF-2 PMS, Sentinel-2A MSI")
+@click.option("--cloud", "cloud_percent", type=float, default=None, help="cloud cover in percent")
+@click.option("--quality", default="", help="quality notes (haze, striping, partial scene…)")
+@click.option("--scene", "scene_id", default=None, help="scene id (default: from the file name)")
+@click.option("--replace", is_flag=True, help="drop the layer's other scenes: it becomes this one")
+@click.option("--department", default=None, help="owner department code (new layers: planning)")
+@click.option("--title", "title_zh", default=None, help="title in Chinese (new layers: the name)")
+@click.option("--title-en", default=None, help="title in English (new layers: the name)")
+@click.option("--visibility", type=click.Choice(VISIBILITIES), default=None,
+              help="who may see the layer (new layers: public)")
 @click.option(
-    "--time", "acquired", default=None, help="acquisition time, ISO 8601 (2024-05-01T10:30Z)"
-)
-@click.option(
-    "--compression",
-    type=click.Choice(["deflate", "webp"]),
-    default="deflate",
-    show_default=True,
+    "--compression", type=click.Choice(["deflate", "webp"]), default="deflate", show_default=True,
     help="deflate (lossless, any data) or lossless webp (8-bit RGB/RGBA, smaller)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON on stdout")
 @click.pass_obj
 @friendly_errors
-def add(
-    settings: Settings,
-    path: Path,
-    name: str,
-    department: str,
-    title_zh: str | None,
-    title_en: str | None,
-    visibility: str,
-    acquired: str | None,
-    compression: str,
-    as_json: bool,
-) -> None:
-    """Convert the raster at PATH to a COG and publish it as imagery layer NAME (replacing it)."""
-    from layers.imagery import add_imagery, parse_acquired
+def add(settings: Settings, path: Path, layer: str, acquired: str | None, as_json: bool,
+        **options: object) -> None:  # fmt: skip
+    """Convert the raster at PATH to a COG and add it as a scene of imagery layer LAYER.
+
+    A scene with the same id is replaced; other scenes stay unless --replace.
+    """
+    from layers.imagery import add_scene, parse_acquired
 
     when = parse_acquired(acquired) if acquired else None
     engine = checked_engine(settings)
     with console.status(f"checking {path.name}") as status:
-        report = add_imagery(
-            engine,
-            settings,
-            path,
-            name=name,
-            department=department,
-            title_zh=title_zh,
-            title_en=title_en,
-            visibility=visibility,
-            acquired=when,
-            compression=compression,
+        report = add_scene(
+            engine, settings, path, layer=layer, acquired=when,
             progress=lambda stage, fraction: status.update(f"{stage} {path.name} ({fraction:.0%})"),
-        )
+            **options,  # type: ignore[arg-type]
+        )  # fmt: skip
     for warning in report.warnings:
         console.print(f"warning: {warning}")
     if as_json:
         click.echo(json.dumps(_report_json(report)))
     else:
         console.print(report.describe())
+
+
+@imagery.command("scenes")
+@click.argument("layer")
+@click.option("--json", "as_json", is_flag=True, help="print the scenes as JSON")
+@click.pass_obj
+@friendly_errors
+def scenes(settings: Settings, layer: str, as_json: bool) -> None:
+    """The scenes of imagery layer LAYER, latest first."""
+    from layers.imagery.store import imagery_source
+
+    source = imagery_source(checked_engine(settings), layer)
+    listed = [scene.as_json() for scene in source.scenes]
+    if as_json:
+        click.echo(json.dumps(listed, ensure_ascii=False))
+        return
+    for scene in listed:
+        cloud = f"{scene['cloud_percent']:g}% cloud" if scene["cloud_percent"] is not None else ""
+        resolution = f"{scene['resolution']:g} {scene['resolution_unit']}" if scene["resolution"] else ""
+        console.print(
+            f"{scene['id']}  {scene['acquired'] or '(no time)'}  {scene['sensor'] or ''}  "
+            f"{resolution}  {cloud}  {scene['quality']}"
+        )
+
+
+@imagery.command("remove-scene")
+@click.argument("layer")
+@click.argument("scene_id")
+@click.pass_obj
+@friendly_errors
+def remove_scene_command(settings: Settings, layer: str, scene_id: str) -> None:
+    """Remove scene SCENE_ID of imagery layer LAYER (its last scene stays: remove the layer)."""
+    from layers.imagery.ingest import remove_scene
+
+    left = remove_scene(checked_engine(settings), settings, layer, scene_id)
+    console.print(f"scene {scene_id} removed from {layer}; {left} scene(s) left")
 
 
 def _report_json(report) -> dict:  # type: ignore[no-untyped-def]
