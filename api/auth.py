@@ -41,7 +41,8 @@ class PrincipalMiddleware:
                 await error_response(err)(scope, receive, send)
                 return
             except OperationalError:
-                unavailable = DatabaseUnavailable("the database is not reachable: cannot check the token")
+                unavailable = DatabaseUnavailable("the database is not reachable: cannot check the token",
+                                                  retry_after=5)  # fmt: skip
                 await error_response(unavailable)(scope, receive, send)
                 return
         scope.setdefault("state", {})["principal"] = principal

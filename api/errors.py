@@ -7,6 +7,7 @@ A 401 carries ``WWW-Authenticate: Bearer`` (RFC 6750), a 429 ``Retry-After``.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,6 +17,7 @@ from spatial.errors import (
     Conflict,
     DatabaseUnavailable,
     Forbidden,
+    InsufficientStorage,
     InvalidInput,
     NotFound,
     OnemapError,
@@ -25,6 +27,7 @@ from spatial.errors import (
     Unauthorized,
 )
 
+DATABASE_DOWN = (OperationalError, InterfaceError)  # connection refused, dropped, server shutting down
 STATUS: dict[type[OnemapError], int] = {
     PayloadTooLarge: 413,
     InvalidInput: 400,
@@ -35,6 +38,7 @@ STATUS: dict[type[OnemapError], int] = {
     Conflict: 409,
     TooManyRequests: 429,
     DatabaseUnavailable: 503,
+    InsufficientStorage: 507,
 }
 
 
@@ -59,9 +63,8 @@ def error_headers(err: OnemapError) -> dict[str, str]:
     """Headers an error needs: the Bearer challenge of a 401, Retry-After of a 429."""
     if isinstance(err, Unauthorized):
         return {"WWW-Authenticate": www_authenticate(err)}
-    if isinstance(err, TooManyRequests):
-        return {"Retry-After": str(err.retry_after)}
-    return {}
+    retry = getattr(err, "retry_after", None)
+    return {"Retry-After": str(retry)} if retry else {}
 
 
 def www_authenticate(err: OnemapError) -> str:
@@ -77,6 +80,20 @@ async def _handle(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+async def _handle_database(request: Request, exc: Exception) -> Response:
+    return error_response(database_error(exc))
+
+
+def database_error(exc: Exception) -> DatabaseUnavailable:
+    """A driver's connection or availability error as a 503 the client may retry."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+    if sqlstate.startswith(("57014", "55P03")):  # statement timeout, lock not available
+        return DatabaseUnavailable("the database is busy: try again in a moment", retry_after=2)
+    return DatabaseUnavailable("the database is not reachable at the moment: try again shortly", retry_after=5)
+
+
 def install(app: Starlette) -> None:
-    """Answer every uncaught domain error with its status and message."""
+    """Answer every uncaught domain error with its status and message; database outages with 503."""
     app.add_exception_handler(OnemapError, _handle)
+    for driver_error in DATABASE_DOWN:
+        app.add_exception_handler(driver_error, _handle_database)

@@ -8,6 +8,7 @@ name's suffix (the loader picks the format by it); the folder is removed afterwa
 from __future__ import annotations
 
 import contextlib
+import errno
 import re
 import shutil
 import tempfile
@@ -19,7 +20,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from spatial.errors import InvalidInput, PayloadTooLarge
+from spatial.errors import InsufficientStorage, InvalidInput, PayloadTooLarge
 
 CHUNK = 1 << 20
 
@@ -62,20 +63,38 @@ async def save_upload(request: Request, limit: int) -> AsyncIterator[SavedUpload
         form = await parser.parse()
     except MultiPartException as err:
         raise InvalidInput(f"the upload is not a readable multipart form: {err.message}") from None
-    folder = Path(tempfile.mkdtemp(prefix="onemap-upload-"))
+    except OSError as err:  # the parser spools big parts to the temporary folder
+        raise disk_full(err) from None
+    folder: Path | None = None
     try:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise InvalidInput("the form has no file part named 'file'")
-        path = folder / _safe_name(upload.filename or "upload")
-        with path.open("wb") as out:
-            while chunk := await upload.read(CHUNK):
-                out.write(chunk)
-        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        try:
+            folder = Path(tempfile.mkdtemp(prefix="onemap-upload-"))
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise InvalidInput("the form has no file part named 'file'")
+            path = folder / _safe_name(upload.filename or "upload")
+            with path.open("wb") as out:
+                while chunk := await upload.read(CHUNK):
+                    out.write(chunk)
+            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        except OSError as err:
+            raise disk_full(err) from None
+        finally:
+            await form.close()
         yield SavedUpload(path, fields)
     finally:
-        await form.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def disk_full(err: OSError) -> Exception:
+    """InsufficientStorage for a full disk or quota; any other OSError as it was."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage(
+            "the server's disk is full: the upload was discarded and nothing was changed; "
+            "try again later or tell the operator"
+        )
+    return err
 
 
 def _safe_name(name: str) -> str:

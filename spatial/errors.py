@@ -52,8 +52,16 @@ class TooManyRequests(OnemapError):
         self.retry_after = retry_after
 
 
+class InsufficientStorage(OnemapError):
+    """The server's disk is full: what was being written was discarded, nothing changed."""
+
+
 class DatabaseUnavailable(OnemapError):
-    """The database cannot be reached."""
+    """The database cannot be reached (``retry_after``: seconds worth waiting, when known)."""
+
+    def __init__(self, message: str, *, details: list[str] | None = None, retry_after: int | None = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
 
 
 class ClusterError(OnemapError):

@@ -85,6 +85,8 @@ def output_crs(crs_transform_spec: Any) -> features.OutputCrs:
     return features.OutputCrs(srid=epsg, lat_first=lat_first)
 
 
+UNREACHABLE = "the database is not reachable at the moment: try again shortly"
+
 class ProviderUnauthorized(ProviderGenericError):
     ogc_exception_code = "Unauthorized"
     http_status_code = HTTPStatus.UNAUTHORIZED
@@ -103,6 +105,13 @@ class ProviderConflict(ProviderGenericError):
 class ProviderPreconditionFailed(ProviderGenericError):
     ogc_exception_code = "PreconditionFailed"
     http_status_code = HTTPStatus.PRECONDITION_FAILED
+
+
+class ProviderDatabaseUnavailable(ProviderConnectionError):
+    """The database cannot be reached (restarting, down): 503, try again, not a server bug."""
+
+    ogc_exception_code = "ServiceUnavailable"
+    http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
 
 
 PROVIDER_ERRORS: list[tuple[type[Exception], type[ProviderGenericError]]] = [
@@ -139,7 +148,7 @@ class PostGISFeatureProvider(BaseProvider):
                 self.time_field, provider_def.get("layer_version"),
             )
         except OperationalError as err:
-            raise ProviderConnectionError("the database is not reachable") from err
+            raise ProviderDatabaseUnavailable(user_msg=UNREACHABLE) from err
         except NotFound as err:
             raise ProviderItemNotFoundError(err.message) from err
         self.get_fields()
@@ -231,7 +240,7 @@ class PostGISFeatureProvider(BaseProvider):
         try:
             return func(*args, **kwargs)
         except (OperationalError, DatabaseUnavailable) as err:
-            raise ProviderConnectionError(user_msg="the database is not reachable") from err
+            raise ProviderDatabaseUnavailable(user_msg=UNREACHABLE) from err
         except tuple(domain for domain, _ in PROVIDER_ERRORS) as err:
             provider_error = next(p for d, p in PROVIDER_ERRORS if isinstance(err, d))
             raise provider_error(user_msg=_user_message(err)) from err

@@ -18,6 +18,7 @@ import orjson
 import pygeoapi.api as core_api
 import pygeoapi.api.coverages as coverages_api
 import pygeoapi.api.itemtypes as itemtypes_api
+import pygeoapi.api.maps as maps_api
 import pygeoapi.api.processes as processes_api
 import pygeoapi.api.tiles as tiles_api
 from pygeoapi.api import API, APIRequest, validate_bbox
@@ -83,6 +84,8 @@ async def execute(
             None, _call_in_thread, loop, call, func, api, api_request, *args
         )
     response = to_response(headers, status, content)
+    if status == 503:  # the database is down (our provider's ProviderDatabaseUnavailable)
+        response.headers.setdefault("Retry-After", "5")
     if call.etag and status < 300:
         response.headers["ETag"] = quoted_etag(call.etag)
     return response
@@ -262,6 +265,13 @@ async def collection_coverage(request: Request) -> Response:
     )
 
 
+async def collection_map(request: Request) -> Response:
+    """OGC API Maps: a picture of the collection for a bbox (imagery layers)."""
+    return await execute(
+        request, maps_api.get_collection_map, _param(request, "collection_id"), check_format=False
+    )
+
+
 async def tilematrixsets(request: Request) -> Response:
     tms = _param(request, "tileMatrixSetId")
     if tms:
@@ -354,6 +364,7 @@ def ogc_routes() -> list[BaseRoute]:
             methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS"],
         ),
         Route(f"{COLLECTION}/coverage", collection_coverage),
+        Route(f"{COLLECTION}/map", collection_map),
         Route(f"{COLLECTION}/tiles", collection_tiles),
         Route(f"{COLLECTION}/tiles/{{tileMatrixSetId}}", collection_tiles_metadata),
         Route(f"{COLLECTION}/tiles/{{tileMatrixSetId}}/metadata", collection_tiles_metadata),

@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from api.uploads import limited_stream
+from api.uploads import disk_full, limited_stream
 from spatial.errors import InvalidInput, PayloadTooLarge
 from spatial.incidents.filing import IncidentReport
 from spatial.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, check_photos
@@ -31,6 +31,8 @@ async def read_body(request: Request, photo_fields: tuple[str, ...] = ("photo", 
             form = await parser.parse()
         except MultiPartException as err:
             raise InvalidInput(f"the form is not readable: {err.message}") from None
+        except OSError as err:  # big parts are spooled to the temporary folder
+            raise disk_full(err) from None
         try:
             fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
             photos = []
