@@ -7,6 +7,8 @@ longitude swapped, and coordinates in another CRS read as degrees.
 from __future__ import annotations
 
 import math
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,22 +59,20 @@ def parse_bbox(value: str) -> tuple[float, float, float, float]:
     return minx, miny, maxx, maxy
 
 
+DIVISIONS_BOX_SECONDS = 30.0
+"""The divisions' extent is remembered this long per database (they change with a reload)."""
+_divisions_box: dict[str, tuple[float, tuple[float, ...] | None]] = {}
+_divisions_lock = threading.Lock()
+
+
 def city_extent(
     conn: Connection, *, bbox: str | None = None, margin_m: float = DEFAULT_MARGIN_M
 ) -> CityExtent | None:
     """The configured box, else the divisions' extent grown by ``margin_m``; None if neither."""
     if bbox:
         return CityExtent(*parse_bbox(bbox), source="ONEMAP_CITY_EXTENT")
-    has_divisions = conn.execute(text("SELECT to_regclass('basemap.admin_division')")).scalar()
-    if has_divisions is None:
-        return None
-    row = conn.execute(
-        text(
-            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-            "(SELECT ST_Extent(geom)::geometry AS e FROM basemap.admin_division) AS x"
-        )
-    ).one()
-    if row[0] is None:
+    row = divisions_box(conn)
+    if row is None:
         return None
     minx, miny, maxx, maxy = (float(v) for v in row)
     dlat = margin_m / METRES_PER_DEGREE
@@ -81,6 +81,30 @@ def city_extent(
         max(minx - dlon, -180.0), max(miny - dlat, -90.0), min(maxx + dlon, 180.0),
         min(maxy + dlat, 90.0), source=f"administrative divisions + {margin_m / 1000:g} km",
     )
+
+
+def divisions_box(conn: Connection) -> tuple[float, ...] | None:
+    """(minx, miny, maxx, maxy) of the administrative divisions, cached briefly per database.
+
+    Every feature write and incident filing checks it; scanning every division's geometry each
+    time would cost more than the write itself.
+    """
+    key = conn.engine.url.render_as_string(hide_password=True)
+    now = time.monotonic()
+    with _divisions_lock:
+        cached = _divisions_box.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    row = conn.execute(
+        text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+            "(SELECT ST_Extent(geom)::geometry AS e FROM basemap.admin_division) AS x"
+        )
+    ).one()
+    box = None if row[0] is None else tuple(float(v) for v in row)
+    with _divisions_lock:
+        _divisions_box[key] = (now + DIVISIONS_BOX_SECONDS, box)
+    return box
 
 
 @dataclass(frozen=True)

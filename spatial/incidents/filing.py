@@ -24,14 +24,15 @@ from spatial.incidents.models import SOURCES
 from spatial.incidents.photos import Photo
 from spatial.incidents.roles import require_reporter
 from spatial.incidents.routing import Routing, route
-from spatial.incidents.store import add_event, add_photos, category_row
+from spatial.incidents.store import add_photos, category_row, event_parameters
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
 MIN_GEOCODE_CONFIDENCE = 0.5
 MAX_TEXT = 4000
 
-INSERT_INCIDENT = text(
+INSERT_INCIDENT_AND_EVENT = text(
     """
+    WITH new_incident AS (
     INSERT INTO incidents.incident (category_code, description, address, source, reporter_name,
         reporter_contact, reported_by, reporter_token_id, external_id, reported_at, created_at,
         updated_at, location_source, geocode_confidence, grid_version_id, cell_id, cell_code,
@@ -43,6 +44,13 @@ INSERT_INCIDENT = text(
         CAST(:routing AS jsonb), :flagged, 'reported', 1, 'register', :now, :due, 0, 0,
         ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
     RETURNING id
+    )
+    INSERT INTO incidents.incident_event (incident_id, at, action, from_state, to_state, actor,
+        actor_role, actor_department, token_id, department_code, reason, due_at, detail)
+    SELECT id, :at, :action, :from_state, :to_state, :actor, :role, :actor_department,
+        :token, :department, :reason, :due, CAST(:detail AS jsonb)
+    FROM new_incident
+    RETURNING incident_id, id
     """
 )
 
@@ -106,11 +114,10 @@ def file_incident(
         routing = route(conn, lon, lat, category)
         due = calendar.add_working(now, category["time_limits"]["register"])
         duplicates = nearby_open(conn, category=category["code"], lon=lon, lat=lat, at=report.reported_at or now)
-        incident_id = insert(conn, report, principal, now, lon, lat, confidence, routing, due)
-        event_id = add_event(conn, incident_id, at=now, action="report", from_state=None, to_state="reported",
-                             principal=principal, department=routing.department_code, due=due,
-                             detail={"source": report.source, "routing": routing.explanation,
-                                     "possible_duplicates": [d["id"] for d in duplicates]})  # fmt: skip
+        incident_id, event_id = insert(conn, report, principal, now, lon, lat, confidence, routing, due, {
+            "source": report.source, "routing": routing.explanation,
+            "possible_duplicates": [d["id"] for d in duplicates],
+        })  # fmt: skip
         photo_ids = add_photos(conn, incident_id, event_id, "report", report.photos)
     return FiledIncident(incident_id, "reported", category["code"], lon, lat, routing, due, duplicates, photo_ids)
 
@@ -177,9 +184,12 @@ def grid_extent(conn: Connection, margin_m: float) -> CityExtent | None:
 def insert(
     conn: Connection, report: IncidentReport, principal: Principal | None, now: dt.datetime,
     lon: float, lat: float, confidence: float | None, routing: Routing, due: dt.datetime,
-) -> int:
-    """The incident row; its id."""
-    return int(conn.execute(INSERT_INCIDENT, {
+    detail: dict[str, Any],
+) -> tuple[int, int]:
+    """The incident row and its first event ('report'), in one statement; their ids."""
+    row = conn.execute(INSERT_INCIDENT_AND_EVENT, {
+        **event_parameters(at=now, action="report", from_state=None, to_state="reported",
+                           principal=principal, department=routing.department_code, due=due, detail=detail),
         "category": report.category_code.strip(), "description": report.description or "",
         "address": report.address, "source": report.source, "reporter_name": report.reporter_name,
         "reporter_contact": report.reporter_contact, "reported_by": principal.name if principal else None,
@@ -190,4 +200,5 @@ def insert(
         "community": routing.community_code, "street": routing.street_code, "district": routing.district_code,
         "department": routing.department_code, "routing": json.dumps(routing.explanation, ensure_ascii=False),
         "flagged": routing.flagged, "due": due, "lon": lon, "lat": lat,
-    }).scalar_one())  # fmt: skip
+    }).one()  # fmt: skip
+    return int(row[0]), int(row[1])

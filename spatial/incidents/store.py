@@ -38,20 +38,33 @@ def category_row(conn: Connection, code: str | None) -> dict[str, Any]:
     return dict(row)
 
 
+def event_parameters(
+    *, at: dt.datetime, action: str, from_state: str | None, to_state: str,
+    principal: Principal | None, department: str | None, reason: str | None = None,
+    due: dt.datetime | None = None, detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The bound values of an event row (all but the incident)."""
+    return {
+        "at": at, "action": action, "from_state": from_state, "to_state": to_state,
+        "actor": principal.name if principal else "anonymous",
+        "role": principal.role if principal else None,
+        "actor_department": principal.department_code if principal else None,
+        "token": principal.token_id if principal else None, "department": department,
+        "reason": reason, "due": due, "detail": json.dumps(detail or {}, default=str, ensure_ascii=False),
+    }  # fmt: skip
+
+
 def add_event(
     conn: Connection, incident_id: int, *, at: dt.datetime, action: str, from_state: str | None,
     to_state: str, principal: Principal | None, department: str | None, reason: str | None = None,
     due: dt.datetime | None = None, detail: dict[str, Any] | None = None,
 ) -> int:
     """Append one event; the id."""
-    return int(conn.execute(INSERT_EVENT, {
-        "incident": incident_id, "at": at, "action": action, "from_state": from_state,
-        "to_state": to_state, "actor": principal.name if principal else "anonymous",
-        "role": principal.role if principal else None,
-        "actor_department": principal.department_code if principal else None,
-        "token": principal.token_id if principal else None, "department": department,
-        "reason": reason, "due": due, "detail": json.dumps(detail or {}, default=str, ensure_ascii=False),
-    }).scalar_one())  # fmt: skip
+    values = event_parameters(
+        at=at, action=action, from_state=from_state, to_state=to_state, principal=principal,
+        department=department, reason=reason, due=due, detail=detail,
+    )
+    return int(conn.execute(INSERT_EVENT, {"incident": incident_id, **values}).scalar_one())
 
 
 def add_photos(conn: Connection, incident_id: int, event_id: int, stage: str, photos: list[Photo]) -> list[int]:
