@@ -7,7 +7,9 @@ A 401 carries ``WWW-Authenticate: Bearer`` (RFC 6750), a 429 ``Retry-After``.
 
 from __future__ import annotations
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+import logging
+
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -27,7 +29,9 @@ from spatial.errors import (
     Unauthorized,
 )
 
+log = logging.getLogger(__name__)
 DATABASE_DOWN = (OperationalError, InterfaceError)  # connection refused, dropped, server shutting down
+DRIVER_ERRORS = (*DATABASE_DOWN, DataError)  # DataError: a value PostgreSQL refuses (SQLSTATE 22…)
 STATUS: dict[type[OnemapError], int] = {
     PayloadTooLarge: 413,
     InvalidInput: 400,
@@ -81,7 +85,25 @@ async def _handle(request: Request, exc: Exception) -> Response:
 
 
 async def _handle_database(request: Request, exc: Exception) -> Response:
-    return error_response(database_error(exc))
+    return error_response(from_driver(exc))
+
+
+async def _handle_not_found(request: Request, exc: Exception) -> Response:
+    """No route matched: the error document (Open311's format under /open311) instead of plain text."""
+    err = NotFound(f"no such resource: {request.url.path[:200]}")
+    if request.url.path.startswith("/open311/"):
+        return JSONResponse([{"code": 404, "description": err.message}], status_code=404)
+    return error_response(err)
+
+
+def from_driver(exc: Exception) -> OnemapError:
+    """A database driver's error as a domain error: refused values 400, outages 503."""
+    if isinstance(exc, DataError):
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        # the reason may quote the value (personal data?): only its SQLSTATE goes to the log
+        log.warning("the database refused a request value (SQLSTATE %s)", getattr(exc.orig, "sqlstate", None))
+        return InvalidInput(f"a value of the request was refused: {reason[:200]}")
+    return database_error(exc)
 
 
 def database_error(exc: Exception) -> DatabaseUnavailable:
@@ -95,5 +117,6 @@ def database_error(exc: Exception) -> DatabaseUnavailable:
 def install(app: Starlette) -> None:
     """Answer every uncaught domain error with its status and message; database outages with 503."""
     app.add_exception_handler(OnemapError, _handle)
-    for driver_error in DATABASE_DOWN:
+    app.add_exception_handler(404, _handle_not_found)
+    for driver_error in DRIVER_ERRORS:
         app.add_exception_handler(driver_error, _handle_database)

@@ -314,12 +314,13 @@ async def execute_process(request: Request) -> Response:
 async def check_process_inputs(request: Request) -> None:
     """A process is no side door: layers it is asked to read pass THE read check."""
     try:
-        inputs = orjson.loads(await request.body() or b"{}").get("inputs") or {}
+        document = orjson.loads(await request.body() or b"{}")
     except orjson.JSONDecodeError as err:
         # pygeoapi parses with json.loads, whose recursion on deep nesting would be a 500
         raise InvalidInput(f"the request body is not JSON: {err.msg}") from None
-    except AttributeError:
-        return  # not an object: pygeoapi answers that itself
+    if not isinstance(document, dict):  # pygeoapi 0.21 calls .get on it: a 500
+        raise InvalidInput('the request body must be a JSON object: {"inputs": {…}}')
+    inputs = document.get("inputs") or {}
     if not isinstance(inputs, dict):
         return
     for key in PROCESS_LAYER_INPUTS:

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.errors import DATABASE_DOWN, database_error, error_headers, status_of
+from api.errors import DRIVER_ERRORS, error_headers, from_driver, status_of
 from api.routes.incident_forms import instant, number, read_body
 from spatial.access.principal import Principal
 from spatial.access.tokens import authenticate
@@ -73,8 +73,8 @@ def open311(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
-        except (OnemapError, *DATABASE_DOWN) as caught:
-            err = caught if isinstance(caught, OnemapError) else database_error(caught)
+        except (OnemapError, *DRIVER_ERRORS) as caught:
+            err = caught if isinstance(caught, OnemapError) else from_driver(caught)
             status = status_of(err)
             rows = [{"code": status, "description": err.message}]
             headers = error_headers(err)
