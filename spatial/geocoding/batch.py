@@ -114,6 +114,14 @@ def json_item(index: int, entry: Any) -> BatchItem:
 
 def csv_items(text: str) -> list[BatchItem]:
     """Items of a CSV file with a header: a q/address column, or structured columns."""
+    try:
+        return csv_rows(text)
+    except csv.Error as err:  # e.g. a bare carriage return inside a field
+        raise InvalidInput(f"the CSV batch is not readable: {err}") from None
+
+
+def csv_rows(text: str) -> list[BatchItem]:
+    """The items of ``csv_items``; csv.Error when the text is not CSV."""
     reader = csv.DictReader(io.StringIO(text))
     header = [name.strip().lower() for name in reader.fieldnames or []]
     known = set(TEXT_COLUMNS) | set(STRUCTURED_FIELDS)
