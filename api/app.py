@@ -14,7 +14,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api import errors
+from api import errors, rest_openapi
 from api.auth import PrincipalMiddleware
 from api.ogc import compat
 from api.ogc.gateway import PygeoapiGateway
@@ -72,7 +72,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/ogc", ogc_landing_page),  # pygeoapi links to /ogc without a slash
         Mount("/ogc/static", StaticFiles(directory=PYGEOAPI_STATIC), name="pygeoapi-static"),
         Mount("/ogc", routes=ogc_routes()),
-        Mount("/api/v1", routes=layer_routes.routes + geocode_routes.routes
+        Mount("/api/v1", routes=[Route("/openapi.json", rest_openapi.openapi_endpoint)] + layer_routes.routes + geocode_routes.routes
               + incident_routes.routes + supervision_routes.routes
               + imagery_routes.routes),
         Mount("/open311/v2", routes=open311_routes.routes),

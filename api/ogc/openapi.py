@@ -108,6 +108,33 @@ LOCAL_COMPONENTS: dict[str, dict[str, Any]] = {
     },
 }
 
+# pygeoapi 0.21's own components that its answers do not follow, as the answers are (and as the
+# OGC API Tiles 1.0 tileset list defines them): /collections/{id}/tiles lists ``tilesets``, not
+# the draft's ``tileMatrixSetLinks`` (found by schemathesis' schema-conformance check)
+CORRECTED_SCHEMAS: dict[str, dict[str, Any]] = {
+    "tiles": {
+        "type": "object",
+        "required": ["links", "tilesets"],
+        "properties": {
+            "links": {"type": "array", "items": {"$ref": "#/components/schemas/ogc-link"}},
+            "tilesets": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["links", "crs", "dataType"],
+                    "properties": {
+                        "title": {"type": "string"},
+                        "tileMatrixSetURI": {"type": "string"},
+                        "crs": {"type": "string"},
+                        "dataType": {"type": "string", "enum": ["map", "vector", "coverage"]},
+                        "links": {"type": "array", "items": {"$ref": "#/components/schemas/ogc-link"}},
+                    },
+                },
+            },
+        },
+    },
+}
+
 # remote file (without fragment) -> local reference, for references to whole files
 WHOLE_FILE_REFS = {
     "sortby.yaml": "#/components/parameters/ogc-sortby",
@@ -148,4 +175,8 @@ def self_contained(document: dict[str, Any]) -> dict[str, Any]:
     components = result.setdefault("components", {})
     for kind, entries in LOCAL_COMPONENTS.items():
         components.setdefault(kind, {}).update(copy.deepcopy(entries))
+    schemas = components.setdefault("schemas", {})
+    for name, schema in CORRECTED_SCHEMAS.items():
+        if name in schemas:
+            schemas[name] = copy.deepcopy(schema)
     return result
