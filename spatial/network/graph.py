@@ -1,0 +1,63 @@
+"""The routable graph of ``basemap.road`` in scratch (temporary) tables: nodes and timed edges.
+
+Demo and loaded roads are LINESTRING segments that meet exactly at junctions, so a node is a
+distinct end point and no snapping tolerance is needed. Costs are seconds: the geodesic length
+at the segment's ``speed_kmh``, the same both ways (the demo has no one-way streets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from spatial.errors import InvalidInput, MissingDependency
+
+NODES_SQL = """
+CREATE TEMP TABLE road_node ON COMMIT DROP AS
+SELECT row_number() OVER (ORDER BY ST_X(p), ST_Y(p))::bigint AS id, p AS geom
+FROM (SELECT ST_StartPoint(geom) AS p FROM basemap.road
+      UNION SELECT ST_EndPoint(geom) FROM basemap.road) AS ends
+"""
+EDGES_SQL = """
+CREATE TEMP TABLE road_edge ON COMMIT DROP AS
+SELECT r.id, a.id AS source, b.id AS target,
+       ST_Length(r.geom::geography) / (greatest(r.speed_kmh, 1) / 3.6) AS cost
+FROM basemap.road r
+JOIN road_node a ON a.geom = ST_StartPoint(r.geom)
+JOIN road_node b ON b.geom = ST_EndPoint(r.geom)
+"""
+EDGES_QUERY = "SELECT id, source, target, cost, cost AS reverse_cost FROM road_edge"
+"""What pgRouting reads (undirected: the reverse costs the same)."""
+
+
+@dataclass(frozen=True)
+class RoadGraph:
+    """Size of the graph built in this transaction."""
+
+    nodes: int
+    edges: int
+
+
+def build_road_graph(conn: Connection) -> RoadGraph:
+    """Create ``road_node`` and ``road_edge`` (dropped at commit) from ``basemap.road``."""
+    require_pgrouting(conn)
+    conn.execute(text(NODES_SQL))
+    conn.execute(text("CREATE INDEX ON road_node USING gist (geom)"))
+    conn.execute(text(EDGES_SQL))
+    conn.execute(text("ANALYZE road_node"))
+    nodes = int(conn.execute(text("SELECT count(*) FROM road_node")).scalar_one())
+    edges = int(conn.execute(text("SELECT count(*) FROM road_edge")).scalar_one())
+    if not edges:
+        raise InvalidInput("basemap.road holds no roads: load the base map first")
+    return RoadGraph(nodes, edges)
+
+
+def require_pgrouting(conn: Connection) -> None:
+    """MissingDependency naming the Debian package when pgRouting is not installed here."""
+    found = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'pgrouting'")).first()
+    if found is None:
+        raise MissingDependency(
+            "road-network analysis needs pgRouting: apt-get install postgresql-15-pgrouting, "
+            "then CREATE EXTENSION pgrouting in this database"
+        )
