@@ -21,6 +21,7 @@ from spatial.db import ConnectionInfo
 FEATURE_PROVIDER = "api.ogc.providers.PostGISFeatureProvider"
 TILE_PROVIDER = "api.ogc.providers.PostGISVectorTileProvider"
 COVERAGE_PROVIDER = "api.ogc.coverage.ImageryCoverageProvider"
+MAP_PROVIDER = "api.ogc.maps.ImageryMapProvider"
 
 
 def load_server_config(path: Path) -> dict[str, Any]:
@@ -79,7 +80,7 @@ def layer_resource(
             tile_provider(layer, connection),
         ]
     elif layer.get("storage_path"):
-        providers = [coverage_provider(layer)]
+        providers = [coverage_provider(layer, connection), map_provider(layer, connection)]
     else:
         return None
     resource: dict[str, Any] = {
@@ -94,7 +95,7 @@ def layer_resource(
         "extents": {"spatial": {"bbox": _bbox(layer), "crs": STORAGE_CRS_URI}},
         "providers": providers,
     }
-    temporal = _temporal(layer)
+    temporal = _temporal(layer, whole_days=not layer.get("storage_table"))
     if temporal:
         resource["extents"]["temporal"] = temporal
     return resource
@@ -133,13 +134,29 @@ def tile_provider(layer: dict[str, Any], connection: ConnectionInfo) -> dict[str
     return provider
 
 
-def coverage_provider(layer: dict[str, Any]) -> dict[str, Any]:
+def coverage_provider(layer: dict[str, Any], connection: ConnectionInfo | None = None) -> dict[str, Any]:
     """OGC API Coverages for an imagery COG: GeoTIFF natively, CoverageJSON with f=json."""
-    return {
+    provider = {
         "type": "coverage",
         "name": COVERAGE_PROVIDER,
         "data": layer["storage_path"],
         "format": {"name": "GTiff", "mimetype": "image/tiff; application=geotiff"},
+    }
+    if connection is not None:  # datetime= picks among the layer's scenes
+        provider.update(layer_id=layer["id"], database=connection.as_pygeoapi())
+    return provider
+
+
+def map_provider(layer: dict[str, Any], connection: ConnectionInfo) -> dict[str, Any]:
+    """OGC API Maps for imagery: PNG of a lon/lat box, the latest scene on top."""
+    return {
+        "type": "map",
+        "name": MAP_PROVIDER,
+        "data": layer["storage_path"],
+        "layer_id": layer["id"],
+        "database": connection.as_pygeoapi(),
+        "crs": "http://www.opengis.net/def/crs/EPSG/0/4326",
+        "format": {"name": "png", "mimetype": "image/png"},
     }
 
 
@@ -150,11 +167,16 @@ def _bbox(layer: dict[str, Any]) -> list[float]:
     return [-180.0, -90.0, 180.0, 90.0]
 
 
-def _temporal(layer: dict[str, Any]) -> dict[str, Any] | None:
-    start, end = layer.get("time_start"), layer.get("time_end")
+def _temporal(layer: dict[str, Any], *, whole_days: bool = False) -> dict[str, Any] | None:
+    """The time extent; ``whole_days`` (imagery) from the first day's start to the last's end,
+    so that ``datetime=2024-05-01`` (that day's scenes) passes pygeoapi's range check."""
+    start, end = _iso(layer.get("time_start")), _iso(layer.get("time_end"))
     if not (start or end):
         return None
-    return {"begin": _iso(start), "end": _iso(end)}
+    if whole_days:
+        start = start.replace(hour=0, minute=0, second=0, microsecond=0) if start else None
+        end = end.replace(hour=23, minute=59, second=59, microsecond=999999) if end else None
+    return {"begin": start, "end": end}
 
 
 def _iso(value: dt.datetime | None) -> dt.datetime | None:

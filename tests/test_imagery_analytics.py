@@ -833,3 +833,51 @@ def test_real_web_mercator_images_point_and_statistics(db, image: str, tmp_path:
     (record,) = result.records()
     assert record["count"] == values.size > 1000
     assert record["mean"] == pytest.approx(values.mean()) and record["p90"] == pytest.approx(np.percentile(values, 90))
+
+
+# ------------------------------------------------------------------- OGC API Coverages, Maps
+def _wait_for(server: str, collection: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 15
+    while _get(f"{server}/ogc/collections/{collection}", f="json").status_code != 200:
+        assert time.monotonic() < deadline, f"collection {collection} did not appear"
+        time.sleep(0.3)
+
+
+def test_coverage_datetime_picks_the_scene(server: str) -> None:
+    _wait_for(server, "img_time")
+    lon, lat = TO_LONLAT.transform(ORIGIN[0] + 9000, ORIGIN[1] - 5000)  # inside a and c
+    bbox = f"{lon - 0.002},{lat - 0.002},{lon + 0.002},{lat + 0.002}"
+    url = f"{server}/ogc/collections/img_time/coverage"
+    for when, value in ((None, 3000), ("2024-03-01", 1000), ("../2024-07-01", 1000), (T3, 3000)):
+        # ../2024-07-01 picks b and a: b is the latest but misses the bbox, so a answers
+        params = {"bbox": bbox, "f": "GTiff"} | ({"datetime": when} if when else {})
+        response = _get(url, **params)
+        assert response.status_code == 200, response.text
+        assert set(np.unique(_decode(response.content)).tolist()) == {value}
+    missing = _get(url, bbox=bbox, f="GTiff", datetime="2024-04-15")
+    assert missing.status_code == 404 and "no scene" in missing.json()["description"]
+
+
+def test_map_of_a_bbox(server: str) -> None:
+    _wait_for(server, "img_time")
+    described = _get(f"{server}/ogc/collections/img_time", f="json")
+    assert "password" not in described.text and "dbname" not in described.text
+    assert any(link["rel"].endswith("/map") for link in described.json()["links"])
+    west, north = TO_LONLAT.transform(*ORIGIN)
+    east, south = TO_LONLAT.transform(ORIGIN[0] + 10_000, ORIGIN[1] - 10_000)
+    url = f"{server}/ogc/collections/img_time/map"
+    bbox = f"{west - 0.01},{south},{east + 0.01},{north}"
+    picture = _get(url, bbox=bbox, width=300, height=150)
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    image = _decode(picture.content)
+    assert image.shape[1:] == (150, 300)
+    assert image[-1][:, :5].max() == 0 and image[-1][:, 100:200].min() == 255, "transparent outside"
+    september = _decode(_get(url, bbox=bbox, width=300, height=150, datetime="2024-09-01").content)
+    assert september[-1][20:130, 100:150].max() == 0 and september[-1][20:130, 205:260].min() == 255, "c only"
+    for bad in ({"width": 99999, "height": 10}, {"height": 0}, {"bbox-crs": "4326"}, {"bbox": "0,0,0,0"},
+                {"bbox": "a,b,c,d"}):  # fmt: skip
+        response = _get(url, **({"bbox": bbox} | bad))
+        assert response.status_code == 400, (bad, response.text)
+    assert _get(url, bbox="-74.1,40.6,-73.9,40.8", width=100, height=100).status_code == 404

@@ -3,6 +3,8 @@
 pygeoapi 0.21's rasterio provider answers a bbox outside the image with 500, labels projected
 CRSs with a non-existent URI, and folds every band into one CoverageJSON range. This adapter
 hands the work to ``layers.imagery.coverage`` and turns its errors into 4xx provider errors.
+A coverage is one scene: the latest that ``datetime=`` picks (``layers.imagery.selection``;
+all scenes without it) and that meets the lon/lat bbox, if one is given.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import shapely
 from pygeoapi.provider.base import (
     BaseProvider,
     ProviderConnectionError,
     ProviderInvalidQueryError,
+    ProviderItemNotFoundError,
     ProviderRequestEntityTooLargeError,
 )
 
+from api.ogc.imagery_sources import source_of
 from layers.imagery.coverage import (
     MAX_TIFF_CELLS,
     bbox_from_axes,
@@ -25,6 +30,7 @@ from layers.imagery.coverage import (
     to_coveragejson,
     to_geotiff,
 )
+from layers.imagery.selection import select_scenes
 from spatial.errors import InvalidInput, NotFound, PayloadTooLarge
 
 NATIVE_FILE_LIMIT = 512 * 1024 * 1024  # whole-file downloads above this must ask for a bbox
@@ -43,6 +49,7 @@ class ImageryCoverageProvider(BaseProvider):
         self.axes = list(self.grid.axes)
         self.crs = self.grid.crs_uri
         self.num_bands = len(self.grid.bands)
+        self.provider_def = provider_def
         self.native_format = provider_def["format"]["name"]
         self.filename = Path(self.data).name
         self._coverage_properties = self._properties()
@@ -92,17 +99,32 @@ class ImageryCoverageProvider(BaseProvider):
                 user_msg="bbox and subset are exclusive: give one of them"
             )
         want_json = format_ == "json"
-        if not (properties or subsets or bbox or want_json):
-            return self._whole_file()
         try:
-            return self._subset(properties, subsets, bbox, bbox_crs, want_json)
+            path = self._scene(datetime_, bbox, bbox_crs)
+            if not (properties or subsets or bbox or want_json):
+                return self._whole_file(path)
+            return self._subset(path, properties, subsets, bbox, bbox_crs, want_json)
         except PayloadTooLarge as err:
             raise ProviderRequestEntityTooLargeError(user_msg=err.message) from err
         except InvalidInput as err:
             raise ProviderInvalidQueryError(user_msg=err.message) from err
+        except NotFound as err:
+            raise ProviderItemNotFoundError(user_msg=err.message) from err
+
+    def _scene(self, datetime_: str | None, bbox: list | None, bbox_crs: str | int | None) -> Path:
+        """The file to read: the latest scene ``datetime_`` picks that meets a lon/lat bbox."""
+        if "database" not in self.provider_def:
+            return Path(self.data)
+        source = source_of(self.provider_def)
+        scenes = select_scenes(source.scenes, layer_id=source.layer_id, datetime=datetime_)
+        if bbox and len(bbox) == 4 and _bbox_crs(bbox_crs) == "CRS84":
+            area = shapely.box(*(float(v) for v in bbox))
+            scenes = tuple(s for s in scenes if s.footprint.intersects(area)) or scenes
+        return scenes[0].path
 
     def _subset(
         self,
+        path: Path,
         properties: list[str] | None,
         subsets: dict | None,
         bbox: list | None,
@@ -111,7 +133,7 @@ class ImageryCoverageProvider(BaseProvider):
     ) -> bytes | dict[str, Any]:
         native_bbox = bbox_from_axes(subsets, self.grid) if subsets else None
         subset = read_subset(
-            Path(self.data),
+            path,
             bbox=native_bbox or bbox or None,
             bbox_crs=self.crs if native_bbox else _bbox_crs(bbox_crs),
             bands=[int(p) for p in properties] if properties else None,
@@ -119,8 +141,7 @@ class ImageryCoverageProvider(BaseProvider):
         )
         return to_coveragejson(subset) if want_json else to_geotiff(subset)
 
-    def _whole_file(self) -> bytes:
-        path = Path(self.data)
+    def _whole_file(self, path: Path) -> bytes:
         if path.stat().st_size > NATIVE_FILE_LIMIT:
             raise ProviderRequestEntityTooLargeError(
                 user_msg="the whole scene is too large: give a bbox"

@@ -37,6 +37,8 @@ from spatial.errors import InvalidInput, NotFound, PayloadTooLarge
 
 ApiFunction = Callable[..., tuple[dict, int, Any]]
 PROCESS_LAYER_INPUTS = ("collection", "collections", "collection_id", "layer", "layers")
+MAP_CRS = "http://www.opengis.net/def/crs/EPSG/0/4326"
+MAX_MAP_SIDE = 4096
 BOOLEANS = ("true", "false", "yes", "no", "1", "0", "on", "off")
 
 
@@ -267,9 +269,29 @@ async def collection_coverage(request: Request) -> Response:
 
 async def collection_map(request: Request) -> Response:
     """OGC API Maps: a picture of the collection for a bbox (imagery layers)."""
+    problem = check_map_query(request)
+    if problem is not None:
+        return problem
     return await execute(
         request, maps_api.get_collection_map, _param(request, "collection_id"), check_format=False
     )
+
+
+def check_map_query(request: Request) -> Response | None:
+    """Parameters pygeoapi 0.21's maps would turn into a 500: bbox, bbox-crs, width, height."""
+    query = request.query_params
+    if query.get("bbox") is not None:
+        try:
+            validate_bbox(query["bbox"])
+        except ValueError as err:
+            return invalid_parameter(str(err))
+    if query.get("bbox-crs") not in (None, MAP_CRS):
+        return invalid_parameter(f"bbox-crs: maps take lon/lat boxes ({MAP_CRS})")
+    for name in ("width", "height"):
+        value = query.get(name)
+        if value is not None and not (value.isdigit() and 0 < int(value) <= MAX_MAP_SIDE):
+            return invalid_parameter(f"{name} must be a whole number of pixels, 1 to {MAX_MAP_SIDE}")
+    return None
 
 
 async def tilematrixsets(request: Request) -> Response:

@@ -143,17 +143,17 @@ def render_tile(paths: list[Path], tile: Tile, style: TileStyle) -> bytes | None
     """The encoded tile from the scenes at ``paths`` (latest first); None where they have no pixels."""
     with rasterio.Env(**GDAL_ENV):
         first = open_reader(paths[0])
-        options = _read_options(first, style)
+        options = read_options(first, style)
         image = read_tile(paths, tile, tilesize=TILE_SIZE, **options)
         if image is None:
             return None
         ranges = style.rescale or default_rescale(paths[0], first, style)
         if ranges:
-            image = image.rescale(in_range=_per_band(ranges, image.count))
+            image = image.rescale(in_range=per_band(ranges, image.count))
         return encode(image, style)
 
 
-def _read_options(reader: Reader, style: TileStyle) -> dict[str, Any]:
+def read_options(reader: Reader, style: TileStyle) -> dict[str, Any]:
     """rio-tiler's read arguments for the style: band indexes or an expression, checked."""
     count = reader.dataset.count
     if style.expression is not None:
@@ -252,7 +252,8 @@ def _stretch(path: str, mtime_ns: int, size: int) -> tuple[Range, ...]:
     return tuple(ranges)
 
 
-def _per_band(ranges: tuple[Range, ...], count: int) -> tuple[Range, ...]:
+def per_band(ranges: tuple[Range, ...], count: int) -> tuple[Range, ...]:
+    """One range per output band (a single range repeated)."""
     return ranges * count if len(ranges) == 1 else ranges
 
 
@@ -271,7 +272,7 @@ def layer_tile(
     """
     scenes = select_scenes(source.scenes, layer_id=source.layer_id, datetime=datetime, scene=scene)
     with rasterio.Env(**GDAL_ENV):
-        _read_options(open_reader(scenes[0].path), style)  # bad bands are a 400 wherever the tile is
+        read_options(open_reader(scenes[0].path), style)  # bad bands are a 400 wherever the tile is
     check_inside(source, tile)
     hits = scenes_for_tile(scenes, tile)
     return render_tile([s.path for s in hits], tile, style) if hits else None
