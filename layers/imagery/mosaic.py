@@ -45,11 +45,8 @@ def read_tile(
 ) -> ImageData | None:
     """The tile's pixels from ``paths`` (latest first), or None where none of them has any."""
     if len(paths) == 1:
-        reader = open_reader(paths[0], tile.z)
-        if not open_reader(paths[0]).tile_exists(tile.x, tile.y, tile.z):
-            return None
-        try:
-            return reader.tile(tile.x, tile.y, tile.z, tilesize=tilesize, **options)
+        try:  # Reader.tile checks the bounds itself (TileOutsideBounds)
+            return open_reader(paths[0], tile.z).tile(tile.x, tile.y, tile.z, tilesize=tilesize, **options)
         except TileOutsideBounds:
             return None
     try:
@@ -64,6 +61,4 @@ def read_tile(
 
 def _scene_tile(path: Path, x: int, y: int, z: int, **options: Any) -> ImageData:
     """One scene's part of a mosaic tile (TileOutsideBounds when it has none)."""
-    if not open_reader(path).tile_exists(x, y, z):
-        raise TileOutsideBounds(f"tile {z}/{x}/{y} is outside {path.name}")
     return open_reader(path, z).tile(x, y, z, **options)
