@@ -31,9 +31,13 @@ def path_param(name: str, schema: Schema, description: str) -> Schema:
 
 
 def answers(ok: dict[str, Schema], *errors: str, secured: bool = False) -> dict[str, Schema]:
-    """Responses: the successes given, the error statuses listed, 503 always."""
+    """Responses: the successes given, the error statuses listed; 401 and 503 always.
+
+    401 everywhere: a malformed, unknown, revoked or expired bearer token is refused on every
+    path, even where anonymous callers are welcome (``secured`` is kept for readers).
+    """
     out: dict[str, Schema] = dict(ok)
-    for status in (*errors, *(("401",) if secured else ()), "503"):
+    for status in sorted({*errors, "401", "503"}):
         out[status] = {"description": ERRORS.get(status, "refused"), "content": {JSON: {"schema": ref("Error")}}}
     return out
 
@@ -218,9 +222,11 @@ def incident_paths(bearer: list[Schema]) -> dict[str, Schema]:
 def open311_answers(ok: dict[str, Schema], *errors: str) -> dict[str, Schema]:
     """Open311 answers: JSON or XML, errors as the specification's list."""
     out = dict(ok)
-    for status in (*errors, "503"):
+    for status in sorted({*errors, "401", "503"}):
+        # a refused bearer header is answered before Open311's own format applies
+        schema = {"anyOf": [ref("Open311Errors"), ref("Error")]} if status == "401" else ref("Open311Errors")
         out[status] = {"description": ERRORS[status], "content": {
-            JSON: {"schema": ref("Open311Errors")}, "text/xml": {"schema": {"type": "string"}}}}
+            JSON: {"schema": schema}, "text/xml": {"schema": {"type": "string"}}}}
     return out
 
 
