@@ -23,10 +23,10 @@ SCALE = float(os.environ.get("ONEMAP_FUZZ_SCALE", "1"))
 ALL_CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
 OGC_CHECKS = "not_a_server_error,response_schema_conformance"
 RUNS = {
-    "rest-anonymous": ("/api/v1/openapi.json", None, ALL_CHECKS, (), 8, 60),
-    "rest-admin": ("/api/v1/openapi.json", "admin", ALL_CHECKS, (), 8, 90),
-    "ogc-admin": ("/ogc/openapi?f=json", "admin", OGC_CHECKS, (), 4, 120),
-    "ogc-editor-writes": ("/ogc/openapi?f=json", "editor", OGC_CHECKS, ("POST", "PUT", "PATCH", "DELETE"), 8, 90),
+    "rest-anonymous": ("/api/v1/openapi.json", None, ALL_CHECKS, (), 8, 45),
+    "rest-admin": ("/api/v1/openapi.json", "admin", ALL_CHECKS, (), 8, 60),
+    "ogc-admin": ("/ogc/openapi?f=json", "admin", OGC_CHECKS, (), 4, 90),
+    "ogc-editor-writes": ("/ogc/openapi?f=json", "editor", OGC_CHECKS, ("POST", "PUT", "PATCH", "DELETE"), 8, 60),
 }
 
 
