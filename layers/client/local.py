@@ -181,14 +181,19 @@ def check_time_extent(row: Mapping[str, Any], datetime: str) -> None:
 
 
 def cql_filter(text: str, geom_field: str) -> Any:
-    """CQL2 text parsed as pygeoapi parses it (``geometry`` names the layer's geometry column)."""
+    """A filter parsed as the OGC API door parses it: ECQL first, then OGC CQL2 text
+    (``geometry`` names the layer's geometry column)."""
     from pygeoapi.util import modify_pygeofilter
+    from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
     from pygeofilter.parsers.ecql import parse as parse_ecql_text
 
     try:
         ast = parse_ecql_text(text)
-    except Exception as err:  # pygeofilter raises lark's many exception classes
-        raise InvalidInput(f"Bad CQL text: {err}") from None
+    except Exception:  # pygeofilter raises lark's many exception classes
+        try:
+            ast = parse_cql2_text(text)
+        except Exception:
+            raise InvalidInput(f"Bad CQL text: {text[:200]!r}") from None
     return modify_pygeofilter(ast, filter_crs_uri=CRS84_URI, storage_crs_uri=CRS84_URI,
                               geometry_column_name=geom_field)  # fmt: skip
 
