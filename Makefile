@@ -10,7 +10,7 @@ SEED   ?= 42
 PYTEST_ARGS ?=
 ONEMAP := $(VENV)/bin/onemap
 
-.PHONY: demo test bench lint os-deps venv db serve clean notebooks-kernel
+.PHONY: demo test bench lint os-deps venv db serve clean notebooks-kernel notebooks
 
 demo: os-deps venv
 	$(ONEMAP) db start
@@ -39,6 +39,14 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -e '.[dev]'
 	@touch $@
+
+# the planners' notebooks: JupyterLab in .venv and an "onemap" kernel for any Jupyter
+notebooks-kernel: venv
+	$(VENV)/bin/python -m pip install -q -e '.[dev,notebooks]'
+	$(VENV)/bin/python -m ipykernel install --user --name onemap --display-name "Python 3 (onemap)"
+
+notebooks: notebooks-kernel
+	$(VENV)/bin/jupyter lab notebooks/
 
 serve: venv
 	$(ONEMAP) serve --host $(HOST) --port $(PORT)

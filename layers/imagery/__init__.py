@@ -1,9 +1,14 @@
-"""Imagery in the one map: GeoTIFF → Cloud-Optimized GeoTIFF, footprints, catalog rows, tiles, coverages.
+"""Imagery in the one map: scenes as Cloud-Optimized GeoTIFFs, tiles, coverages, maps, statistics.
 
 Rooms: ``source`` (is the input a usable raster?), ``cog`` (conversion and validation),
-``describe`` (what the catalog records: footprint, bands, statistics), ``ingest`` (the whole
-add-a-layer journey, atomic), ``store`` (where scenes live; catalog look-ups), ``tiles``
-(XYZ tiles and TileJSON) and ``coverage`` (bbox subsets as GeoTIFF or CoverageJSON).
+``describe`` (what the catalog records: footprint, bands, statistics), ``ingest`` (adding a
+scene, atomic), ``scenes`` (the ``imagery.scene`` rows), ``selection`` (``datetime=``/``scene=``),
+``store`` (where scenes live; catalog look-ups), ``readers`` (rio-tiler readers per overview),
+``mosaic`` and ``tiles`` (XYZ tiles, latest scene on top), ``expression`` (band maths),
+``maps`` (OGC API Maps), ``coverage`` (bbox subsets), ``point`` (values at a point),
+``zones``/``measure``/``zonal_engine``/``zonal``/``change`` (statistics per polygon),
+``zonal_result``, ``overlay`` (keeping a result as a layer), ``access`` (the read check for
+notebooks and doors), ``arguments`` (request inputs from any door).
 """
 
 from layers.imagery.ingest import (

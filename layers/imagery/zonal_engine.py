@@ -296,8 +296,3 @@ def geojson_shapes(geometries: np.ndarray) -> list[dict]:
     for polygon, owner in zip(polygons, part_of.tolist(), strict=True):
         shapes[owner].append(polygon)
     return [{"type": "MultiPolygon", "coordinates": polygon_list} for polygon_list in shapes]
-
-
-def finite_or_none(value: float) -> float | None:
-    """A JSON-ready number: NaN and infinities become None."""
-    return float(value) if math.isfinite(value) else None
