@@ -58,7 +58,7 @@ async def favicon(request: Request) -> Response:
 def create_app(settings: Settings) -> Starlette:
     """Build the platform's ASGI app for ``settings``."""
     compat.install()
-    engine = make_engine(database_url(settings), interactive=True)
+    engine = make_engine(database_url(settings), pool_size=settings.db_pool_size, interactive=True)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

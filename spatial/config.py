@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str | None = Field(default=None, description="URL clients see; default http://host:port")
     pygeoapi_config: Path = Field(default=PROJECT_ROOT / "pygeoapi-config.yml")
+    db_pool_size: int = Field(
+        default=20, ge=1, le=200,
+        description="database connections each server worker keeps open (more are opened, then closed, under bursts)",
+    )
 
     ogc_feature_provider: str = Field(
         default="api.ogc.providers.PostGISFeatureProvider",
