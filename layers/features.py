@@ -342,10 +342,10 @@ def page_statement(ft: FeatureTable, query: FeatureQuery) -> Any:
     rows = page_rows(ft, query)
     feature_id = func.to_json(rows.c.fid).cast(Text).label("fid")
     if query.skip_geometry:
-        feature = func.json_build_object(
+        bare = func.json_build_object(
             "type", "Feature", "id", rows.c.fid, "geometry", None, "properties", _props_object(rows.c, names)
         ).cast(Text)
-        return select(feature_id, feature.label("feature")).select_from(rows).order_by(rows.c.position)
+        return select(feature_id, bare.label("feature")).select_from(rows).order_by(rows.c.position)
     record = (
         select(_transformed(rows.c.geom, query.output).label(GEOMETRY_COLUMN), *[rows.c[n] for n in names])
         .correlate(rows)

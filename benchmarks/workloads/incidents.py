@@ -17,6 +17,7 @@ import time
 
 import httpx
 import numpy as np
+import psutil
 import shapely
 from sqlalchemy import text
 
@@ -141,6 +142,39 @@ async def _load(base: str, token: str, points: np.ndarray, concurrency: int) -> 
     return latencies, ok, time.perf_counter() - started
 
 
+def _cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:  # ended meanwhile
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _postgres_processes() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")]
+
+
+class CpuShares:
+    """CPU seconds used by the server (its process tree), PostgreSQL and this client over a run."""
+
+    def __init__(self, server_pid: int) -> None:
+        root = psutil.Process(server_pid)
+        self.server = [root, *root.children(recursive=True)]
+        self.start = self._now()
+
+    def _now(self) -> tuple[float, float, float]:
+        own = psutil.Process().cpu_times()
+        return _cpu_seconds(self.server), _cpu_seconds(_postgres_processes()), own.user + own.system
+
+    def per_request_ms(self, n: int) -> dict[str, float]:
+        end = self._now()
+        names = ("server", "postgres", "client")
+        return {name: (b - a) / n * 1000 for name, a, b in zip(names, self.start, end, strict=True)}
+
+
 def filing(ctx: Context, engine, n: int, concurrency: int) -> list[Result]:  # type: ignore[no-untyped-def]
     """Sustained HTTP filing next to in-process filing (same function, no HTTP, one thread)."""
     from spatial.access.principal import Principal
@@ -159,7 +193,9 @@ def filing(ctx: Context, engine, n: int, concurrency: int) -> list[Result]:  # t
     server = _serve(ctx.url, port)
     try:
         asyncio.run(_load(f"http://127.0.0.1:{port}", token.secret, points[: min(100, n)], concurrency))  # warm-up
+        shares = CpuShares(server.pid)
         latencies, ok, wall = asyncio.run(_load(f"http://127.0.0.1:{port}", token.secret, points, concurrency))
+        cpu = shares.per_request_ms(n)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -178,8 +214,11 @@ def filing(ctx: Context, engine, n: int, concurrency: int) -> list[Result]:  # t
         baseline_name="file_incident() in-process, one thread, no HTTP",
         target="≥ 300/s, p99 < 200 ms, filed == stored",
         notes=f"p50 {percentile(latencies, 50):.0f} ms, p99 {p99:.0f} ms; filed {ok}, stored {stored}"
-              f"{' (MATCH)' if ok == stored == n else ' (MISMATCH)'}",
-        extra={"p50_ms": percentile(latencies, 50), "p99_ms": p99, "filed": ok, "stored": stored, "sent": n},
+              f"{' (MATCH)' if ok == stored == n else ' (MISMATCH)'}; CPU ms per filing: server "
+              f"{cpu['server']:.1f}, PostgreSQL {cpu['postgres']:.1f}, load client {cpu['client']:.1f} "
+              f"(all on the same {psutil.cpu_count()} cores)",
+        extra={"p50_ms": percentile(latencies, 50), "p99_ms": p99, "filed": ok, "stored": stored, "sent": n,
+               "cpu_ms_per_filing": cpu},
     )]  # fmt: skip
 
 
