@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DataError, InternalError, ProgrammingError
 from sqlalchemy.sql.elements import ColumnElement
 
+from spatial.db import read_only
 from spatial.errors import InvalidInput, NotFound
 
 EXACT_COUNT_BELOW = 50_000
@@ -437,7 +438,7 @@ def query_features(engine: Engine, ft: FeatureTable, query: FeatureQuery) -> dic
     large demo, 1,000 rows joined in Python take about half the time of ``string_agg`` joining
     them in PostgreSQL (benchmarks/workloads/features_bbox.py).
     """
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         try:
             matched = _number_matched(conn, ft, query)
             if query.hits_only:
@@ -484,7 +485,7 @@ def get_feature(engine: Engine, ft: FeatureTable, identifier: str, output: Outpu
         )
         .where(ft.sa_table.c[ft.id_field] == id_value)
     )
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         try:
             row = conn.execute(statement).first()
         except (DataError, InternalError, ProgrammingError) as err:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -94,6 +94,15 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False, interactiv
         echo=echo,
         connect_args=connect_args,
     )
+
+
+def read_only(engine: Engine) -> Connection:
+    """A connection for a single read: no BEGIN/ROLLBACK round trips around its statements.
+
+    Each statement sees its own snapshot (autocommit), which is what a one-statement read
+    wants; use ``engine.begin()`` when several reads must agree or anything is written.
+    """
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, insert, select, update
 from spatial.access.models import ROLES, ApiToken
 from spatial.access.principal import Principal
 from spatial.audit import record_audit
+from spatial.db import read_only
 from spatial.errors import InvalidInput, NotFound, Unauthorized
 from spatial.models import Department
 
@@ -124,7 +125,7 @@ def authenticate(engine: Engine, authorization: str) -> Principal:
     if not TOKEN_PATTERN.match(secret):
         raise InvalidToken("malformed bearer token: onemap tokens look like om_ + 43 characters")
     wanted = secret_hash(secret)
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         row = conn.execute(
             select(ApiToken.__table__).where(ApiToken.__table__.c.secret_hash == wanted)
         ).mappings().first()
