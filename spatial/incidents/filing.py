@@ -23,8 +23,8 @@ from spatial.incidents.duplicates import nearby_open
 from spatial.incidents.models import SOURCES
 from spatial.incidents.photos import Photo
 from spatial.incidents.roles import require_reporter
-from spatial.incidents.routing import Routing, route
-from spatial.incidents.store import add_photos, category_row, event_parameters
+from spatial.incidents.routing import Routing, category_and_routing, route
+from spatial.incidents.store import add_photos, category_row, event_parameters, unknown_category
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
 MIN_GEOCODE_CONFIDENCE = 0.5
@@ -108,10 +108,7 @@ def file_incident(
     now = now or dt.datetime.now(dt.UTC)
     check_report(report, principal, now)
     with engine.begin() as conn:
-        category = category_row(conn, report.category_code)
-        lon, lat, confidence = place(conn, report)
-        check_in_city(conn, lon, lat, extent or ExtentRule())
-        routing = route(conn, lon, lat, category)
+        category, lon, lat, confidence, routing = place_and_route(conn, report, extent or ExtentRule())
         due = calendar.add_working(now, category["time_limits"]["register"])
         duplicates = nearby_open(conn, category=category["code"], lon=lon, lat=lat, at=report.reported_at or now)
         incident_id, event_id = insert(conn, report, principal, now, lon, lat, confidence, routing, due, {
@@ -120,6 +117,30 @@ def file_incident(
         })  # fmt: skip
         photo_ids = add_photos(conn, incident_id, event_id, "report", report.photos)
     return FiledIncident(incident_id, "reported", category["code"], lon, lat, routing, due, duplicates, photo_ids)
+
+
+def place_and_route(
+    conn: Connection, report: IncidentReport, extent: ExtentRule
+) -> tuple[dict[str, Any], float, float, float | None, Routing]:
+    """The category, the point (and its geocoding confidence) and the routing of a report.
+
+    Checked in this order, whatever the path: the category, the location, the city's extent.
+    A report with a point takes one statement for category, cell and rule; an address is
+    geocoded first.
+    """
+    code = (report.category_code or "").strip()
+    if report.lon is None or report.lat is None:
+        category = category_row(conn, code)
+        lon, lat, confidence = place(conn, report)
+        check_in_city(conn, lon, lat, extent)
+        return category, lon, lat, confidence, route(conn, lon, lat, category)
+    lon, lat = float(report.lon), float(report.lat)
+    placed = category_and_routing(conn, code, lon, lat)
+    if placed is None:
+        raise unknown_category(code)
+    category, routing = placed
+    check_in_city(conn, lon, lat, extent)
+    return category, lon, lat, None, routing or route(conn, lon, lat, category)
 
 
 def check_report(report: IncidentReport, principal: Principal | None, now: dt.datetime) -> None:

@@ -34,8 +34,12 @@ def category_row(conn: Connection, code: str | None) -> dict[str, Any]:
         text("SELECT * FROM incidents.category WHERE code = :c AND active"), {"c": text_code}
     ).mappings().first()
     if row is None:
-        raise InvalidInput(f"unknown category {text_code!r}: see GET /api/v1/incidents/categories")
+        raise unknown_category(text_code)
     return dict(row)
+
+
+def unknown_category(code: str) -> InvalidInput:
+    return InvalidInput(f"unknown category {code!r}: see GET /api/v1/incidents/categories")
 
 
 def event_parameters(
