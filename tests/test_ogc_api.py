@@ -104,6 +104,9 @@ def test_sortby_and_properties(demo_server: str) -> None:
 def test_skip_geometry(demo_server: str) -> None:
     page = items(demo_server, "pois", skipGeometry="true", limit=3).json()
     assert all(f["geometry"] is None for f in page["features"])
+    with_geometry = items(demo_server, "pois", limit=3).json()
+    assert [f["id"] for f in page["features"]] == [f["id"] for f in with_geometry["features"]]
+    assert [f["properties"] for f in page["features"]] == [f["properties"] for f in with_geometry["features"]]
 
 
 # ------------------------------------------------------------------------------- Part 2: CRS
