@@ -8,6 +8,8 @@ Three measurements in the same run, on the same table and the same random window
 
 Each server runs as its own ``onemap serve`` process (one worker); a pool of client threads
 sends the requests. Latency p50/p95 from a sequential pass, requests/s from a concurrent pass.
+The sequential pass of ours and the psql timings alternate in blocks of windows, so both
+latencies are taken under the same conditions on a shared, noisy machine.
 """
 
 from __future__ import annotations
@@ -97,12 +99,26 @@ def _request(client: httpx.Client, base: str, bbox: tuple[float, ...]) -> tuple[
     return elapsed, orjson.loads(response.content)["numberReturned"]
 
 
-def measure_http(base: str, boxes: list, warmup: int) -> dict[str, float]:
-    """p50/p95 latency (sequential) and requests/s (CONCURRENCY clients) for the windows."""
+BLOCK = 30
+"""Windows per block when ours and the in-database baseline alternate."""
+
+
+def measure_http(base: str, boxes: list, warmup: int, url: str | None = None) -> dict[str, float]:
+    """p50/p95 latency (sequential) and requests/s (CONCURRENCY clients) for the windows.
+
+    With ``url``, the sequential pass alternates with the psql baseline block by block, and the
+    baseline's p50/p95 come back as ``in_db_p50``/``in_db_p95``.
+    """
+    sequential: list[tuple[float, int]] = []
+    in_db: list[float] = []
     with httpx.Client(timeout=120) as client:
         for bbox in boxes[:warmup]:
             _request(client, base, bbox)
-        sequential = [_request(client, base, bbox) for bbox in boxes]
+        for start in range(0, len(boxes), BLOCK):
+            block = boxes[start : start + BLOCK]
+            sequential += [_request(client, base, bbox) for bbox in block]
+            if url:
+                in_db += psql_times(url, block)
     latencies = [ms for ms, _ in sequential]
 
     def worker(chunk: list) -> int:
@@ -114,19 +130,26 @@ def measure_http(base: str, boxes: list, warmup: int) -> dict[str, float]:
     with ThreadPoolExecutor(CONCURRENCY) as pool:
         done = sum(pool.map(worker, chunks))
     elapsed = time.perf_counter() - started
-    return {
+    figures = {
         "p50": percentile(latencies, 50),
         "p95": percentile(latencies, 95),
         "rps": done / elapsed,
         "mean_features": float(np.mean([n for _, n in sequential])),
     }
+    if in_db:
+        figures |= {"in_db_p50": percentile(in_db, 50), "in_db_p95": percentile(in_db, 95)}
+    return figures
 
 
-def measure_in_database(url: str, boxes: list) -> dict[str, float]:
-    """The same page of rows as GeoJSON built by PostGIS, timed by psql itself."""
+def psql_times(url: str, boxes: list, warmup: int = 3) -> list[float]:
+    """Milliseconds psql reports (``\\timing``) for the same page of rows as GeoJSON built by PostGIS.
+
+    Each call is a new psql session: its first ``warmup`` windows run again first, untimed, so
+    the session's catalog caches are warm as the server's pooled connections are.
+    """
     info = connection_info(url)
     statements = ["\\timing on", "\\o /dev/null"]
-    for xmin, ymin, xmax, ymax in boxes:
+    for xmin, ymin, xmax, ymax in [*boxes[:warmup], *boxes]:
         statements.append(
             "SELECT json_agg(ST_AsGeoJSON(b.*)::json) FROM (SELECT * FROM basemap.building "
             f"WHERE geom && ST_MakeEnvelope({xmin},{ymin},{xmax},{ymax},4326) "
@@ -138,8 +161,7 @@ def measure_in_database(url: str, boxes: list) -> dict[str, float]:
         input="\n".join(statements), capture_output=True, text=True, check=True,
         env={**os.environ, "PGPASSWORD": info.password},
     )
-    times = [float(m) for m in re.findall(r"Time: ([0-9.]+) ms", result.stdout)]
-    return {"p50": percentile(times, 50), "p95": percentile(times, 95)}
+    return [float(m) for m in re.findall(r"Time: ([0-9.]+) ms", result.stdout)][warmup:]
 
 
 @workload("features_bbox")
@@ -148,11 +170,12 @@ def features_bbox(ctx: Context) -> list[Result]:
     boxes = windows(ctx.url, n)
     warmup = 3 if ctx.quick else 20
     var_dir = ctx.settings.var_dir
+    psql_times(ctx.url, boxes[:warmup])  # the same warm-up for the baseline's session caches
     with served(ctx.url, var_dir) as base:
-        ours = measure_http(base, boxes, warmup)
+        ours = measure_http(base, boxes, warmup, url=ctx.url)
     with served(ctx.url, var_dir, STOCK_PROVIDER) as base:
         stock = measure_http(base, boxes, warmup)
-    in_db = measure_in_database(ctx.url, boxes)
+    in_db = {"p50": ours["in_db_p50"], "p95": ours["in_db_p95"]}
     note = f"{len(boxes)} windows of ~1 km², mean {ours['mean_features']:.0f} features/page, {CONCURRENCY} clients"
     return [
         Result("features_bbox", "throughput", Figure(ours["rps"], "req/s"), Figure(stock["rps"], "req/s"),
