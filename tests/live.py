@@ -6,13 +6,30 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import httpx
 import uvicorn
+from sqlalchemy import Engine
 
 from api.app import create_app
 from spatial.config import Settings
 from spatial.postgis import free_port
+
+
+@dataclass
+class ServedCity:
+    """A test city served over HTTP: its database, settings, engine, base URL and a token per role."""
+
+    url: str
+    settings: Settings
+    engine: Engine
+    base: str
+    tokens: dict[str, str]
+
+    def auth(self, role: str) -> dict[str, str]:
+        """The Authorization header of a role."""
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
 
 
 @contextmanager

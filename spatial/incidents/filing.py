@@ -23,7 +23,7 @@ from spatial.incidents.duplicates import nearby_open
 from spatial.incidents.models import SOURCES
 from spatial.incidents.photos import Photo
 from spatial.incidents.roles import require_reporter
-from spatial.incidents.routing import Routing, category_and_routing, route
+from spatial.incidents.routing import Routing, category_and_routing, route, route_outside_cells
 from spatial.incidents.store import add_photos, category_row, event_parameters, unknown_category
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -140,7 +140,7 @@ def place_and_route(
         raise unknown_category(code)
     category, routing = placed
     check_in_city(conn, lon, lat, extent)
-    return category, lon, lat, None, routing or route(conn, lon, lat, category)
+    return category, lon, lat, None, routing or route_outside_cells(conn, lon, lat, category)
 
 
 def check_report(report: IncidentReport, principal: Principal | None, now: dt.datetime) -> None:

@@ -14,14 +14,6 @@ from sqlalchemy import Connection, text
 
 from spatial.incidents.categories import STREET_OFFICE
 
-CELL_SQL = text(
-    """
-    SELECT u.id, u.code, u.community_code, u.street_code, u.district_code, u.version_id
-    FROM grid.current_cell u
-    WHERE ST_Intersects(u.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
-    ORDER BY u.code LIMIT 1
-    """
-)
 NEAREST_DISTRICT_SQL = text(
     """
     WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
@@ -97,25 +89,23 @@ class Routing:
 
 
 def route(conn: Connection, lon: float, lat: float, category: dict[str, Any]) -> Routing:
-    """Route a point of ``category`` (a row of incidents.category)."""
-    cell = conn.execute(CELL_SQL, {"lon": lon, "lat": lat}).first()
-    explanation: dict[str, Any] = {}
-    if cell is not None:
-        cell_id, cell_code, community, street, district, version = cell
-        explanation["place"] = f"unit cell {cell_code} (grid version {version})"
-        flagged = False
-    else:
-        cell_id = cell_code = community = street = version = None
-        near = conn.execute(NEAREST_DISTRICT_SQL, {"lon": lon, "lat": lat}).first()
-        district = near[0] if near else None
-        flagged = True
-        explanation["place"] = (
-            f"属地兜底: no unit cell holds the point; nearest district {district} ({near[1]:.0f} m away)"
-            if near else "属地兜底: no unit cell holds the point and there are no districts"
-        )  # fmt: skip
-    department, rule_text = decide_department(conn, category, district, street)
-    explanation["department"] = rule_text
-    return Routing(department, cell_id, cell_code, version, community, street, district, flagged, explanation)
+    """Route a point of ``category`` (an active row of incidents.category)."""
+    placed = category_and_routing(conn, category["code"], lon, lat)
+    routing = placed[1] if placed else None
+    return routing or route_outside_cells(conn, lon, lat, category)
+
+
+def route_outside_cells(conn: Connection, lon: float, lat: float, category: dict[str, Any]) -> Routing:
+    """属地兜底: a point in no unit cell goes to the nearest district, flagged for the supervisors."""
+    near = conn.execute(NEAREST_DISTRICT_SQL, {"lon": lon, "lat": lat}).first()
+    district = near[0] if near else None
+    place = (
+        f"属地兜底: no unit cell holds the point; nearest district {district} ({near[1]:.0f} m away)"
+        if near else "属地兜底: no unit cell holds the point and there are no districts"
+    )  # fmt: skip
+    department, rule_text = decide_department(conn, category, district, None)
+    explanation = {"place": place, "department": rule_text}
+    return Routing(department, None, None, None, None, None, district, True, explanation)
 
 
 def decide_department(
@@ -157,7 +147,8 @@ def category_and_routing(
     """The active category ``code`` and the routing of the point, from one statement.
 
     None when the category is unknown; the routing is None when no unit cell holds the point
-    (``route`` then takes the nearest-district path, once the point is known to be in the city).
+    (``route_outside_cells`` then takes the nearest-district path, once the point is known to
+    be in the city).
     """
     row = conn.execute(CATEGORY_CELL_RULE_SQL, {"code": code, "lon": lon, "lat": lat}).mappings().first()
     if row is None:

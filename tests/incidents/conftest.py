@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import Engine
 
 from spatial.config import Settings
 from spatial.db import make_engine
+from tests.live import ServedCity
 
 # a point inside the demo city's 归义区 (district 610151)
 GUIYI = (108.94, 34.26)
@@ -30,16 +29,7 @@ ROLE_TOKENS = {
 }
 
 
-@dataclass
-class IncidentCity:
-    url: str
-    settings: Settings
-    engine: Engine
-    base: str
-    tokens: dict[str, str]
-
-    def auth(self, role: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
+IncidentCity = ServedCity
 
 
 def png_bytes(size: tuple[int, int] = (32, 24)) -> bytes:

@@ -7,14 +7,13 @@ an overlay layer everyone edits and a token per role; served over real HTTP with
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
 from spatial.config import Settings
 from spatial.db import make_engine
+from tests.live import ServedCity
 
 CENTRE = (108.94, 34.26)  # inside the demo city's 归义区
 OVERLAY = "rel_sites"
@@ -31,17 +30,7 @@ ROLE_TOKENS = {
 }
 
 
-@dataclass
-class ReliableCity:
-    url: str
-    settings: Settings
-    engine: Engine
-    base: str
-    tokens: dict[str, str]
-
-    def auth(self, role: str) -> dict[str, str]:
-        """The Authorization header of a role."""
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
+ReliableCity = ServedCity
 
 
 @pytest.fixture(scope="session")
