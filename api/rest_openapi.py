@@ -116,7 +116,7 @@ SCHEMAS: dict[str, Schema] = {
 
 def rest_paths() -> dict[str, Schema]:
     """The /api/v1 operations."""
-    bearer = [{"bearer": []}]
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "/api/v1/layers": {
             "get": {"summary": "layers the caller may see", "responses": answers({"200": json_ok(ref("Layers"))})},

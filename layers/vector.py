@@ -23,7 +23,7 @@ from pyproj import CRS
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from layers.catalog import LayerSpec
+from layers.catalog import LayerSpec, find_layer
 from layers.overlay_table import OverlayTable
 from layers.vector_conform import conform
 from layers.vector_read import FeatureIssue, SourceData, number_list, read_vector_file
@@ -51,10 +51,11 @@ from layers.vector_validate import (
     to_storage_lonlat,
     unify_types,
 )
-from spatial.access.principal import Principal, local_operator
+from spatial.access.policy import LayerRef, require_write
+from spatial.access.principal import Principal
 from spatial.audit import record_audit
 from spatial.crs import STORAGE_SRID
-from spatial.errors import Conflict, InvalidInput
+from spatial.errors import Conflict, InvalidInput, Unauthorized
 from spatial.extent import CityExtent, ExtentRule
 
 __all__ = ["FeatureIssue", "LoadReport", "load_vector_file", "remove_layer"]
@@ -119,7 +120,7 @@ def load_vector_file(
     lon_field: str | None = None,
     lat_field: str | None = None,
     progress: Progress | None = None,
-    principal: Principal | None = None,
+    principal: Principal | None,
     door: str = "cli",
     keep: Collection[str] = (),
     new_schema: bool = False,
@@ -129,7 +130,7 @@ def load_vector_file(
 
     An existing layer keeps its table and schema (the file must match it) unless
     ``new_schema``; ``keep`` names catalog fields taken from the existing row instead of
-    ``spec``. ``principal`` is who loads (None: the local operator, as at the command line),
+    ``spec``. ``principal`` is who loads (None: anonymous, refused; the CLI passes its operator),
     checked by the permission policy and recorded in the history with ``door``. ``extent``
     says where the city is (default: the administrative divisions plus 10 km).
     """
@@ -142,7 +143,9 @@ def load_vector_file(
         raise InvalidInput(
             f"invalid-geometry policy {invalid!r} unknown; one of repair, reject (--invalid)"
         )
-    actor = principal or local_operator()
+    if principal is None:  # refused before the file or the catalog is looked at
+        raise Unauthorized("loading a layer needs credentials: send Authorization: Bearer <token>")
+    actor = principal
     with engine.connect() as conn:
         check_target(conn, spec)
         plan = plan_load(conn, spec, actor, keep=keep, new_schema=new_schema)
@@ -160,8 +163,14 @@ def load_vector_file(
     return report
 
 
-def remove_layer(engine: Engine, name: str, *, principal: Principal | None = None) -> None:
-    """Remove a thematic layer: its table and its catalog row (base-map layers are refused; audited)."""
+def remove_layer(engine: Engine, name: str, *, principal: Principal) -> None:
+    """Remove a thematic layer: its table and its catalog row (base-map layers are refused; audited).
+
+    ``principal`` must be allowed to write the layer (its department's editor, or an admin).
+    """
+    row = find_layer(engine, name)
+    if row is not None and LayerRef.from_row(row).is_overlay:
+        require_write(principal, LayerRef.from_row(row), name)
     try:
         with engine.begin() as conn:
             drop_layer(conn, name)

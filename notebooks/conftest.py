@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from spatial.access.principal import local_operator
+
 NOTEBOOK_TOKEN = ("urban", "editor", "notebooks")  # department, role, name
 
 
@@ -59,9 +61,9 @@ def build_city() -> NotebookCity:
     city.cleanup.callback(engine.dispose)
     migrate.upgrade(engine)
     load_demo(engine, settings, size="small", seed=42, imagery=True, console=None)
-    prepare_grid_management(engine)
+    prepare_grid_management(engine, operator=local_operator())
     department, role, who = NOTEBOOK_TOKEN
-    token = create_token(engine, department_code=department, role=role, name=who).secret
+    token = create_token(engine, department_code=department, role=role, name=who, actor=local_operator()).secret
     base = city.cleanup.enter_context(live_server(settings))
     city.env = {"ONEMAP_DATABASE_URL": url, "ONEMAP_URL": base, "ONEMAP_TOKEN": token,
                 "MPLBACKEND": "agg", "ONEMAP_NOTEBOOK_CI": "1"}  # fmt: skip

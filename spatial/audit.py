@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from spatial.access.principal import Principal, local_operator
+from spatial.access.principal import Principal
 
 INSERT = text(
     "INSERT INTO audit.event (actor, department_code, action, target, detail) "
@@ -24,11 +24,11 @@ INSERT = text(
 
 
 def record_audit(
-    conn: Connection, action: str, target: str, *, principal: Principal | None = None,
+    conn: Connection, action: str, target: str, *, principal: Principal,
     detail: dict[str, Any] | None = None,
 ) -> int:
-    """Append one audit row (``principal`` None: the local operator at the command line)."""
-    who = principal or local_operator()
+    """Append one audit row for ``principal`` (the CLI passes its operator explicitly)."""
+    who = principal
     values = {
         "actor": who.name, "department": who.department_code, "action": action, "target": target,
         "detail": json.dumps(detail or {}, ensure_ascii=False, default=str),

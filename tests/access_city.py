@@ -23,6 +23,7 @@ from layers.catalog import LayerSpec, register_layer
 from layers.demo.load import load_demo, set_layer_extent
 from layers.vector import load_vector_file
 from spatial import migrate
+from spatial.access.principal import local_operator
 from spatial.access.tokens import create_token
 from spatial.config import Settings
 from spatial.db import make_engine
@@ -88,7 +89,7 @@ def build_access_city(make_database, tmp_path_factory) -> AccessCity:
         path = files / f"acc_{visibility}.geojson"
         points().to_file(path)
         spec = LayerSpec(f"acc_{visibility}", f"测试{visibility}", f"Test {visibility}", OWNER, visibility=visibility)
-        load_vector_file(engine, path, spec)
+        load_vector_file(engine, path, spec, principal=local_operator())
         with engine.begin() as conn:
             register_layer(
                 conn,
@@ -99,9 +100,9 @@ def build_access_city(make_database, tmp_path_factory) -> AccessCity:
             )
             set_layer_extent(conn, f"img_{visibility}", summary.scene.lonlat_bounds())
     parcels().to_file(files / "acc_parcels.geojson")
-    load_vector_file(engine, files / "acc_parcels.geojson", LayerSpec("acc_parcels", "地块", "Parcels", OWNER))
+    load_vector_file(engine, files / "acc_parcels.geojson", LayerSpec("acc_parcels", "地块", "Parcels", OWNER), principal=local_operator())
     city = AccessCity(url=url, settings=settings, scene=summary.scene.path)
     for role, (department, kind) in TOKEN_ROLES.items():
-        city.tokens[role] = create_token(engine, department_code=department, role=kind, name=role).secret
+        city.tokens[role] = create_token(engine, department_code=department, role=kind, name=role, actor=local_operator()).secret
     engine.dispose()
     return city

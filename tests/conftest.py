@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, make_url, text
 
+from spatial.access.principal import local_operator
 from spatial.config import PROJECT_ROOT, Settings
 from spatial.db import make_engine
 from spatial.postgis import ClusterState, EmbeddedCluster, create_database, drop_database
@@ -165,6 +166,6 @@ def demo_reader(demo_url: str) -> dict[str, str]:
     from spatial.access.tokens import create_token
 
     eng = make_engine(demo_url, pool_size=1)
-    issued = create_token(eng, department_code="environment", role="viewer", name="test reader")
+    issued = create_token(eng, department_code="environment", role="viewer", name="test reader", actor=local_operator())
     eng.dispose()
     return {"Authorization": f"Bearer {issued.secret}"}

@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from spatial.access.principal import local_operator
 from spatial.access.tokens import create_token, revoke_tokens
 from spatial.db import make_engine
 from tests.browser import browser_page
@@ -28,7 +29,7 @@ def test_bad_tokens_are_401_everywhere(access_server: str, access_city) -> None:
     expiring = _issue(access_city, name="short-lived", expires_days=1 / 86400)
     revoked = _issue(access_city, name="to be revoked")
     engine = make_engine(access_city.url, pool_size=1)
-    revoke_tokens(engine, name="to be revoked")
+    revoke_tokens(engine, name="to be revoked", actor=local_operator())
     engine.dispose()
     time.sleep(1.5)
     cases = {

@@ -13,6 +13,7 @@ from pyproj import Geod
 from layers.client import Onemap
 from layers.client.local import LocalBackend
 from layers.client.remote import RemoteBackend
+from spatial.access.principal import local_operator
 from spatial.config import Settings
 from spatial.db import make_engine
 from spatial.errors import InvalidInput, NotFound
@@ -39,10 +40,10 @@ def city(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cl
     migrate.upgrade(engine)
     settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("client-var"), port=0)
     load_demo(engine, settings, size="small", seed=42, imagery=True, console=None)
-    prepare_grid_management(engine)
+    prepare_grid_management(engine, operator=local_operator())
     roles = {"admin": ("planning", "admin"), "viewer": ("environment", "viewer"),
              "supervisor": ("supervision", "editor")}  # fmt: skip
-    tokens = {name: create_token(engine, department_code=d, role=r, name=name).secret for name, (d, r) in roles.items()}
+    tokens = {name: create_token(engine, department_code=d, role=r, name=name, actor=local_operator()).secret for name, (d, r) in roles.items()}
     engine.dispose()
     with live_server(settings) as base:
         yield ClientCity(url, base, tokens)
@@ -56,7 +57,7 @@ def web(city: ClientCity) -> Iterator[Onemap]:
 
 @pytest.fixture(scope="module")
 def db(city: ClientCity) -> Iterator[Onemap]:
-    with Onemap.from_database(city.url) as client:
+    with Onemap.from_database(city.url, principal=local_operator()) as client:
         yield client
 
 

@@ -34,6 +34,7 @@ from layers.imagery.overlay import save_as_layer
 from layers.imagery.store import imagery_source
 from layers.imagery.zonal import zonal_statistics
 from layers.vector import load_vector_file
+from spatial.access.principal import local_operator
 from spatial.access.tokens import create_token
 from spatial.config import Settings
 from spatial.db import make_engine
@@ -157,7 +158,7 @@ def _publish(engine: Engine, tmp: Path, name: str, geometries: list, *, visibili
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     spec = LayerSpec(id=name, title_zh=name, title_en=name, department_code=department,
                      visibility=visibility)  # fmt: skip
-    load_vector_file(engine, path, spec)
+    load_vector_file(engine, path, spec, principal=local_operator())
     return name
 
 
@@ -185,9 +186,9 @@ def zones(db, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def tokens(db) -> dict[str, dict[str, str]]:
     engine, _ = db
     issued = {
-        "env_editor": create_token(engine, department_code="environment", role="editor", name="env ed"),
-        "env_viewer": create_token(engine, department_code="environment", role="viewer", name="env v"),
-        "urban_editor": create_token(engine, department_code="urban", role="editor", name="urban ed"),
+        "env_editor": create_token(engine, department_code="environment", role="editor", name="env ed", actor=local_operator()),
+        "env_viewer": create_token(engine, department_code="environment", role="viewer", name="env v", actor=local_operator()),
+        "urban_editor": create_token(engine, department_code="urban", role="editor", name="urban ed", actor=local_operator()),
     }
     return {k: {"Authorization": f"Bearer {v.secret}"} for k, v in issued.items()}
 
@@ -534,7 +535,7 @@ def _ndvi(data: np.ndarray) -> np.ndarray:
 def test_ndvi_per_grid_cell_matches_numpy(db, green_layer: str, zones) -> None:
     engine, _ = db
     result = zonal_statistics(engine, "img_green", zones["grid"], expression=NDVI,
-                              percentiles=[10, 50, 90], datetime="2024-03-01", properties=["code"])  # fmt: skip
+                              percentiles=[10, 50, 90], datetime="2024-03-01", properties=["code"], principal=local_operator())  # fmt: skip
     assert len(result.zones) == 900 and result.measure == NDVI
     assert {r["scene"] for r in result.records()} == {"spring"}
     path = imagery_source(engine, "img_green").scenes[-1].path
@@ -562,7 +563,7 @@ def test_overlapping_polygons_each_get_all_their_pixels(db, green_layer: str, zo
     path = imagery_source(engine, "img_green").scenes[0].path
     for touched in (False, True):
         result = zonal_statistics(engine, "img_green", zones["circles"], band=4, percentiles=[50],
-                                  all_touched=touched)  # fmt: skip
+                                  all_touched=touched, principal=local_operator())  # fmt: skip
         assert len(result.zones) == 40
         checked = _check_against_numpy(result, path, list(result.zones.geometries), lambda d: d[3], [50], touched)
         assert checked == 40
@@ -570,27 +571,27 @@ def test_overlapping_polygons_each_get_all_their_pixels(db, green_layer: str, zo
 
 def test_the_nodata_corner_is_counted_apart(db, green_layer: str, zones) -> None:
     engine, _ = db
-    result = zonal_statistics(engine, "img_green", zones["grid"], band=1)
+    result = zonal_statistics(engine, "img_green", zones["grid"], band=1, principal=local_operator())
     corner = result.records()[0]  # the north-west cell overlaps the 50×80-pixel nodata corner
     assert corner["nodata"] > 0 and corner["count"] + corner["nodata"] == pytest.approx(625, abs=30)
 
 
 def test_statistics_take_each_polygon_from_the_latest_scene_covering_it(db, time_layer: str, zones) -> None:
     engine, _ = db
-    result = zonal_statistics(engine, "img_time", zones["grid"])
+    result = zonal_statistics(engine, "img_time", zones["grid"], principal=local_operator())
     by_scene = {}
     for record in result.records():
         if record["count"]:
             by_scene.setdefault(record["scene"], set()).add(record["mean"])
     assert by_scene["c"] == {3000.0} and by_scene["b"] == {2000.0} and by_scene["a"] == {1000.0}
-    march = zonal_statistics(engine, "img_time", zones["grid"], datetime="2024-03-01")
+    march = zonal_statistics(engine, "img_time", zones["grid"], datetime="2024-03-01", principal=local_operator())
     assert {r["scene"] for r in march.records()} == {"a"}
 
 
 def test_change_between_two_scenes_matches_numpy(db, green_layer: str, zones) -> None:
     engine, _ = db
     result = change_statistics(engine, "img_green", zones["grid"], before="spring", after="2024-09-01",
-                               band=4, percentiles=[50])  # fmt: skip
+                               band=4, percentiles=[50], principal=local_operator())  # fmt: skip
     scenes = {s.scene_id: s.path for s in imagery_source(engine, "img_green").scenes}
     records = result.records()
     assert {r["before_scene"] for r in records} == {"spring"} and {r["after_scene"] for r in records} == {"autumn"}
@@ -617,7 +618,7 @@ def test_change_across_different_grids_warps_the_before_scene(db, tmp_path: Path
                     left=ORIGIN[0], top=ORIGIN[1], res=20.0)  # fmt: skip
     add_scene(engine, settings, base, layer="img_grids", acquired=dt.datetime(2022, 1, 1, tzinfo=dt.UTC))
     add_scene(engine, settings, coarse, layer="img_grids", acquired=dt.datetime(2023, 1, 1, tzinfo=dt.UTC))
-    result = change_statistics(engine, "img_grids", zones["grid"], before="coarse", after="base", band=1)
+    result = change_statistics(engine, "img_grids", zones["grid"], before="coarse", after="base", band=1, principal=local_operator())
     means = [r["mean"] for r in result.records() if r["count"]]
     assert len(means) > 800 and -130 < np.mean(means) < -70  # base − (coarse + 100), sampled on base's grid
 
@@ -651,7 +652,7 @@ def test_statistics_need_readable_layers(db, green_layer: str, zones, hidden_ima
 def test_bad_statistics_requests(db, green_layer, zones, kwargs: dict, error: type, message: str) -> None:
     engine, _ = db
     with pytest.raises(error, match=message):
-        zonal_statistics(engine, "img_green", **kwargs)
+        zonal_statistics(engine, "img_green", **kwargs, principal=local_operator())
 
 
 # ---------------------------------------------------------------------------- HTTP doors
@@ -731,8 +732,8 @@ def test_saving_statistics_as_a_department_layer(server: str, tokens, db) -> Non
 
 def test_save_as_from_python(db, green_layer, zones) -> None:
     engine, _ = db
-    result = zonal_statistics(engine, "img_green", zones["circles"], band=4)
-    report = save_as_layer(engine, result, name="nir_circles", department="planning", visibility="public")
+    result = zonal_statistics(engine, "img_green", zones["circles"], band=4, principal=local_operator())
+    report = save_as_layer(engine, result, name="nir_circles", department="planning", visibility="public", principal=local_operator())
     assert report.features_loaded == 40
     with pytest.raises(InvalidInput, match="which department"):
         from spatial.access.principal import Principal
@@ -798,7 +799,7 @@ def test_real_landsat_statistics_match_numpy(db, landsat: str, tmp_path: Path) -
         x, y = rng.uniform(west + 0.2 * (east - west), east - 0.2 * (east - west)), rng.uniform(south + 0.2 * (north - south), north - 0.2 * (north - south))
         polygons.append(shapely.Point(x, y).buffer(rng.uniform(0.005, 0.05)))
     _publish(engine, tmp_path, "zone_landsat", polygons)
-    result = zonal_statistics(engine, landsat, "zone_landsat", expression="(b3-b1)/(b3+b1+1)", percentiles=[50])
+    result = zonal_statistics(engine, landsat, "zone_landsat", expression="(b3-b1)/(b3+b1+1)", percentiles=[50], principal=local_operator())
     to_native = Transformer.from_crs("EPSG:4326", "EPSG:32618", always_xy=True)
     with rasterio.open(scene.path) as cog:
         data = cog.read(masked=True).astype("float64")
@@ -823,7 +824,7 @@ def test_real_web_mercator_images_point_and_statistics(db, image: str, tmp_path:
     box = shapely.box(west + (east - west) * 0.3, south + (north - south) * 0.3,
                       west + (east - west) * 0.6, south + (north - south) * 0.6)  # fmt: skip
     _publish(engine, tmp_path, f"zone_{layer}", [box])
-    result = zonal_statistics(engine, layer, f"zone_{layer}", band=1, percentiles=[90])
+    result = zonal_statistics(engine, layer, f"zone_{layer}", band=1, percentiles=[90], principal=local_operator())
     to_native = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
     with rasterio.open(scene.path) as cog:
         native = shapely.transform(box, lambda p: np.column_stack(to_native.transform(p[:, 0], p[:, 1])))

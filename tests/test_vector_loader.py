@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 
 from layers.catalog import LayerSpec, register_layer, upsert_department
 from layers.vector import LoadReport, load_vector_file, remove_layer
+from spatial.access.principal import local_operator
 from spatial.config import PROJECT_ROOT
 from spatial.db import make_engine
 from spatial.errors import InvalidInput, NotFound
@@ -69,6 +70,7 @@ def spec(name: str, **extra: object) -> LayerSpec:
 
 
 def load(engine: Engine, path: Path, name: str, **options: object) -> LoadReport:
+    options.setdefault("principal", local_operator())
     return load_vector_file(engine, path, spec(name), **options)  # type: ignore[arg-type]
 
 
@@ -482,7 +484,7 @@ def test_bad_inputs_are_explained(loader: Engine, tmp_path: Path) -> None:
     with pytest.raises(
         InvalidInput, match="department 'nowhere' does not exist; known departments: planning"
     ):
-        load_vector_file(loader, good, LayerSpec("bad_input", "x", "x", "nowhere"))
+        load_vector_file(loader, good, LayerSpec("bad_input", "x", "x", "nowhere"), principal=local_operator())
     with pytest.raises(InvalidInput, match="layer name 'Bad-Name' is not allowed"):
         load(loader, good, "Bad-Name")
     with pytest.raises(
@@ -499,9 +501,9 @@ def test_base_map_names_are_not_taken_over(loader: Engine, tmp_path: Path) -> No
     with pytest.raises(InvalidInput, match="already exists as a vector layer in basemap"):
         load(loader, good, "base_roads")
     with pytest.raises(InvalidInput, match="part of the base map"):
-        remove_layer(loader, "base_roads")
+        remove_layer(loader, "base_roads", principal=local_operator())
     with pytest.raises(NotFound):
-        remove_layer(loader, "never_loaded")
+        remove_layer(loader, "never_loaded", principal=local_operator())
 
 
 # ------------------------------------------------------------------------- atomic replacement
@@ -588,13 +590,14 @@ KILLER = """
 import os, signal, sys
 from layers.catalog import LayerSpec
 from layers.vector import load_vector_file
+from spatial.access.principal import local_operator
 from spatial.db import make_engine
 
 def die(done, total):
     if done >= 10_000:
         os.kill(os.getpid(), signal.SIGKILL)
 
-load_vector_file(make_engine(sys.argv[1]), sys.argv[2], LayerSpec("kept", "保留", "Kept", "planning"), progress=die)
+load_vector_file(make_engine(sys.argv[1]), sys.argv[2], LayerSpec("kept", "保留", "Kept", "planning"), progress=die, principal=local_operator())
 """
 
 
@@ -626,7 +629,7 @@ def test_stale_staging_tables_are_cleaned(loader: Engine, tmp_path: Path, previo
 
 def test_remove_drops_table_and_catalog_row(loader: Engine, tmp_path: Path) -> None:
     load(loader, write(squares(2), tmp_path / "gone.geojson"), "gone")
-    remove_layer(loader, "gone")
+    remove_layer(loader, "gone", principal=local_operator())
     assert catalog_row(loader, "gone") is None
     with loader.connect() as conn:
         assert conn.execute(text("SELECT to_regclass('thematic.gone')")).scalar() is None

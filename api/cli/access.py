@@ -12,6 +12,7 @@ from rich.table import Table
 
 from api.cli.common import checked_engine, console, friendly_errors
 from spatial.access.models import ROLES
+from spatial.access.principal import local_operator
 from spatial.config import Settings
 
 
@@ -30,7 +31,8 @@ def departments_add(settings: Settings, code: str, name_zh: str, name_en: str | 
     """Add department CODE (or rename it when it exists)."""
     from spatial.access.departments import add_department
 
-    added = add_department(checked_engine(settings), code, name_zh=name_zh, name_en=name_en)
+    added = add_department(checked_engine(settings), code, name_zh=name_zh, name_en=name_en,
+                           actor=local_operator())
     console.print(f"department {code} {'added' if added else 'renamed'}", highlight=False)
 
 
@@ -69,7 +71,8 @@ def tokens_create(
     from spatial.access.tokens import create_token
 
     issued = create_token(
-        checked_engine(settings), department_code=department, role=role, name=name, expires_days=expires
+        checked_engine(settings), department_code=department, role=role, name=name, expires_days=expires,
+        actor=local_operator(),
     )
     if as_json:
         click.echo(json.dumps({**issued.__dict__, "expires_at": _iso(issued.expires_at)}, ensure_ascii=False))
@@ -92,7 +95,7 @@ def tokens_revoke(settings: Settings, token_id: int | None, name: str | None) ->
     """Revoke token TOKEN_ID (or all of --name's); it stops working at once."""
     from spatial.access.tokens import revoke_tokens
 
-    count = revoke_tokens(checked_engine(settings), token_id=token_id, name=name)
+    count = revoke_tokens(checked_engine(settings), token_id=token_id, name=name, actor=local_operator())
     console.print(f"{count} token{'s' if count != 1 else ''} revoked", highlight=False)
 
 

@@ -56,7 +56,7 @@ def load_settings() -> Settings:
         raise  # unreachable
 
 
-def checked_engine(settings: Settings):  # type: ignore[no-untyped-def]
+def checked_engine(settings: Settings):  # noqa: ANN201
     """An engine to the configured database, after checking it answers."""
     from spatial.db import check_database, database_url, make_engine
 

@@ -104,7 +104,7 @@ def geocode(
     Console().print(match_table(matches))
 
 
-def match_table(matches: list) -> Table:  # type: ignore[type-arg]
+def match_table(matches: list) -> Table:
     """Matches as a rich table."""
     table = Table()
     for header in ("level", "confidence", "lon", "lat", "label", "district", "distance"):

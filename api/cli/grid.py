@@ -31,13 +31,14 @@ def build(settings: Settings, layer: str, level: str, code_field: str | None, ce
     """Cut the areas into cells, check seams and overlaps, make it the current version."""
     from layers.grid_layers import register_grid_layers
     from spatial import migrate
+    from spatial.access.principal import local_operator
     from spatial.grid.build import GridSource, build_grid
 
     engine = checked_engine(settings)
     migrate.upgrade(engine)
     report = build_grid(
         engine, GridSource(layer=layer, level=level, code_field=code_field),
-        cell_size_m=cell_size, min_fraction=min_fraction,
+        cell_size_m=cell_size, min_fraction=min_fraction, principal=local_operator(),
     )  # fmt: skip
     with engine.begin() as conn:
         register_grid_layers(conn)

@@ -99,7 +99,7 @@ def remove_scene_command(settings: Settings, layer: str, scene_id: str) -> None:
     console.print(f"scene {scene_id} removed from {layer}; {left} scene(s) left")
 
 
-def _report_json(report) -> dict:  # type: ignore[no-untyped-def]
+def _report_json(report) -> dict:  # noqa: ANN001
     from dataclasses import asdict
 
     data = asdict(report)

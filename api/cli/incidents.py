@@ -24,13 +24,14 @@ def load(settings: Settings, path: Path | None) -> None:
     """Load a catalogue file (default: the shipped categories-v1.yaml)."""
     from layers.grid_layers import register_grid_layers
     from spatial import migrate
+    from spatial.access.principal import local_operator
     from spatial.incidents.calendar import default_calendar
     from spatial.incidents.categories import DEFAULT_FILE, load_catalogue, read_catalogue
 
     catalogue = read_catalogue(path or DEFAULT_FILE, default_calendar().minutes_per_day)
     engine = checked_engine(settings)
     migrate.upgrade(engine)
-    counts = load_catalogue(engine, catalogue)
+    counts = load_catalogue(engine, catalogue, principal=local_operator())
     with engine.begin() as conn:
         register_grid_layers(conn)
     console.print(

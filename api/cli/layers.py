@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from api.cli.common import checked_engine, console, friendly_errors
+from spatial.access.principal import local_operator
 from spatial.config import Settings
 
 TABLE_COLUMNS = {  # catalog field → header
@@ -137,7 +138,7 @@ def add_command(
     bar = LoadBar()
     try:
         report = load_vector_file(
-            engine, path, spec, **options, progress=bar, door="cli",
+            engine, path, spec, **options, progress=bar, door="cli", principal=local_operator(),
             keep=() if visibility else ("visibility",), extent=ExtentRule.from_settings(settings),
         )
     finally:
@@ -182,7 +183,7 @@ def remove_command(settings: Settings, name: str) -> None:
     """Remove thematic layer NAME: its table and its catalog row (base-map layers are refused)."""
     from layers.vector import remove_layer
 
-    remove_layer(checked_engine(settings), name)
+    remove_layer(checked_engine(settings), name, principal=local_operator())
     console.print(f"layer {name} removed")
 
 
@@ -228,7 +229,6 @@ def history_command(
 def rollback_command(settings: Settings, name: str, to: str, feature: str | None) -> None:
     """Restore layer NAME (or one --feature) as it was at --to; recorded in its history."""
     from layers.rollback import rollback_layer
-    from spatial.access.principal import local_operator
 
     moment = _local_time(to)
     assert moment is not None

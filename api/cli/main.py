@@ -19,6 +19,7 @@ from api.cli.grid import grid
 from api.cli.imagery import imagery
 from api.cli.incidents import categories, incidents
 from api.cli.layers import layers
+from spatial.access.principal import local_operator
 from spatial.config import Settings
 
 
@@ -35,7 +36,7 @@ def db() -> None:
     """The database: the embedded PostGIS cluster, or ONEMAP_DATABASE_URL."""
 
 
-def _cluster(settings: Settings):  # type: ignore[no-untyped-def]
+def _cluster(settings: Settings):  # noqa: ANN202
     from spatial.db import embedded_cluster
 
     if not settings.uses_embedded_db:
@@ -166,7 +167,7 @@ def demo(settings: Settings, size: str, seed: int, no_imagery: bool, no_grid: bo
     console.print(summary.describe())
     if not no_grid:
         with console.status("building the unit grid…"):
-            console.print(prepare_grid_management(engine).describe())
+            console.print(prepare_grid_management(engine, operator=local_operator()).describe())
 
 
 # --------------------------------------------------------------------------------- serve

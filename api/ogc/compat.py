@@ -47,7 +47,7 @@ def _default(value: Any) -> Any:
         return orjson.Fragment(value.raw)
     for plain in (dict, list, str, int):  # other subclasses (OrderedDict…) as their base type
         if isinstance(value, plain):
-            return plain(value)
+            return plain(value)  # type: ignore[arg-type]
     return json_serial(value)
 
 

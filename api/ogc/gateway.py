@@ -54,7 +54,7 @@ class PygeoapiGateway:
         self._lock = threading.Lock()
         self._views: dict[str, _Built] = {}
 
-    def current(self, principal: Principal | None = None) -> API:
+    def current(self, principal: Principal | None) -> API:
         """The API of ``principal``'s view for the catalog as it is now (checked every ``refresh_seconds``)."""
         key = view_key(principal)
         built = self._views.get(key)
@@ -77,7 +77,7 @@ class PygeoapiGateway:
         for built in list(self._views.values()):
             built.checked_at = float("-inf")
 
-    def config(self, principal: Principal | None = None) -> dict[str, Any]:
+    def config(self, principal: Principal | None) -> dict[str, Any]:
         """pygeoapi's configuration for ``principal``'s view."""
         layers = []
         editable = set()

@@ -22,6 +22,7 @@ import shapely
 from sqlalchemy import text
 
 from benchmarks.harness import Context, Figure, Result, percentile, workload
+from spatial.access.principal import local_operator
 from spatial.db import make_engine
 from spatial.postgis import free_port
 
@@ -41,7 +42,7 @@ def _prepare(engine) -> None:  # type: ignore[no-untyped-def]
     from layers.grid_layers import register_grid_layers
     from spatial.incidents.categories import load_catalogue, read_catalogue
 
-    load_catalogue(engine, read_catalogue())
+    load_catalogue(engine, read_catalogue(), principal=local_operator())
     with engine.begin() as conn:
         register_grid_layers(conn)
 
@@ -51,7 +52,7 @@ def grid_build(engine) -> list[Result]:  # type: ignore[no-untyped-def]
     from spatial.grid.build import build_grid
 
     started = time.perf_counter()
-    report = build_grid(engine)
+    report = build_grid(engine, principal=local_operator())
     ours = time.perf_counter() - started
     with engine.connect() as conn:
         started = time.perf_counter()
@@ -188,7 +189,7 @@ def filing(ctx: Context, engine, n: int, concurrency: int) -> list[Result]:  # t
         before = conn.execute(text("SELECT count(*) FROM incidents.incident")).scalar_one()
     rng = np.random.default_rng(5)
     points = np.column_stack([rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)])
-    token = create_token(engine, department_code="supervision", role="inspector", name="bench-inspector")
+    token = create_token(engine, department_code="supervision", role="inspector", name="bench-inspector", actor=local_operator())
     port = free_port()
     server = _serve(ctx.url, port)
     try:

@@ -1,7 +1,7 @@
 """The Python client planners use in notebooks: layers, imagery statistics, incidents, geocoding.
 
     >>> from layers.client import Onemap                                   # doctest: +SKIP
-    >>> om = Onemap.from_environment()   # ONEMAP_URL + ONEMAP_TOKEN, or ONEMAP_DATABASE_URL
+    >>> om = Onemap.from_environment()   # ONEMAP_URL + ONEMAP_TOKEN
     >>> buildings = om.read("buildings", filter="floors >= 20", crs="EPSG:3857")
 
 Two doors, one call shape: ``Onemap.from_url(url, token=…)`` goes through the OGC API and REST

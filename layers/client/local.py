@@ -20,17 +20,17 @@ from layers.client.backend import Record
 from layers.client.frames import Fields
 from layers.client.query import LayerQuery
 from spatial.access.policy import LayerRef, can_read, require_read
-from spatial.access.principal import Principal, local_operator
+from spatial.access.principal import Principal
 from spatial.crs import CRS84_URI
 from spatial.errors import InvalidInput
 
 
 class LocalBackend:
-    """Library calls on ``engine``, acting as ``principal`` (default: the local operator)."""
+    """Library calls on ``engine``, acting as ``principal`` (named by the caller; None: anonymous)."""
 
-    def __init__(self, engine: Engine, principal: Principal | None = None) -> None:
+    def __init__(self, engine: Engine, principal: Principal | None) -> None:
         self.engine = engine
-        self.principal = principal or local_operator()
+        self.principal = principal
         self.rows: dict[str, dict[str, Any]] = {}
 
     def describe(self) -> str:

@@ -1,7 +1,7 @@
 """``Onemap``: a planner's handle on the one map, through the OGC API or straight from PostGIS.
 
     >>> om = Onemap.from_url("http://127.0.0.1:8000", token="om_…")      # doctest: +SKIP
-    >>> om = Onemap.from_database("postgresql://…/onemap")                # doctest: +SKIP
+    >>> om = Onemap.from_database("postgresql://…/onemap", principal=local_operator())  # doctest: +SKIP
     >>> om.layers()[["id", "department_code", "feature_count"]]          # doctest: +SKIP
     >>> om.read("buildings", bbox=(108.93, 34.25, 108.95, 34.27), filter="floors > 20")  # doctest: +SKIP
 
@@ -51,8 +51,13 @@ class Onemap:
         return cls(RemoteBackend(url, token, timeout=timeout))
 
     @classmethod
-    def from_database(cls, url: str | Engine | None = None, *, principal: Principal | None = None) -> Onemap:
-        """Straight from PostGIS (``url``, an Engine, or the platform's configured database)."""
+    def from_database(cls, url: str | Engine | None = None, *, principal: Principal | None) -> Onemap:
+        """Straight from PostGIS (``url``, an Engine, or the platform's configured database).
+
+        ``principal`` is who reads and writes: nobody is assumed. Whoever holds the database's
+        own credentials acts as its operator: ``principal=local_operator()``
+        (``spatial.access.principal``); None reads as an anonymous caller would.
+        """
         if isinstance(url, Engine):
             return cls(LocalBackend(url, principal))
         from spatial.config import Settings
@@ -63,11 +68,16 @@ class Onemap:
 
     @classmethod
     def from_environment(cls) -> Onemap:
-        """``ONEMAP_URL`` (+ ``ONEMAP_TOKEN``) when set, else the database of ``ONEMAP_DATABASE_URL``."""
+        """The platform at ``ONEMAP_URL`` as the holder of ``ONEMAP_TOKEN`` (none: anonymous).
+
+        The database door is never opened from the environment alone: it needs a principal named
+        (``Onemap.from_database(url, principal=…)``), and nobody is assumed.
+        """
         url = os.environ.get("ONEMAP_URL")
-        if url:
-            return cls.from_url(url, os.environ.get("ONEMAP_TOKEN") or None)
-        return cls.from_database()
+        if not url:
+            raise InvalidInput("ONEMAP_URL is not set: set it (and ONEMAP_TOKEN), or open the database "
+                               "door with Onemap.from_database(url, principal=…)")  # fmt: skip
+        return cls.from_url(url, os.environ.get("ONEMAP_TOKEN") or None)
 
     @property
     def door(self) -> str:

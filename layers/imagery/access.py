@@ -1,8 +1,8 @@
 """Who reads imagery and zones in a statistic: THE read check, for doors and notebooks alike.
 
-Doors (HTTP, OGC API Processes) pass the caller's principal (None = anonymous); a notebook or
-the command line passes nothing and acts as the local operator, who holds the database's own
-credentials (``spatial.access.principal.local_operator``).
+Every caller is named: doors (HTTP, OGC API Processes) pass the request's principal (None =
+anonymous); the command line and the notebooks' database door pass theirs explicitly. Nothing
+here makes one up.
 """
 
 from __future__ import annotations
@@ -14,21 +14,10 @@ from sqlalchemy import Engine
 from layers.catalog import find_layer
 from layers.imagery.store import ImagerySource, imagery_source
 from spatial.access.policy import LayerRef, require_read
-from spatial.access.principal import Principal, local_operator
+from spatial.access.principal import Principal
 from spatial.errors import NotFound
 
-
-class Operator:
-    """Marks "the local operator" as a default argument (None already means anonymous)."""
-
-
-OPERATOR = Operator()
-Caller = Principal | None | Operator
-
-
-def acting(caller: Caller) -> Principal | None:
-    """The principal a call acts as: the local operator when none was named."""
-    return local_operator() if isinstance(caller, Operator) else caller
+Caller = Principal | None
 
 
 def readable_imagery(engine: Engine, layer: str, caller: Caller) -> ImagerySource:
@@ -36,7 +25,7 @@ def readable_imagery(engine: Engine, layer: str, caller: Caller) -> ImagerySourc
     source = imagery_source(engine, layer)
     ref = LayerRef(source.layer_id, source.department_code, source.visibility)
     try:
-        require_read(acting(caller), ref, layer)
+        require_read(caller, ref, layer)
     except NotFound:
         raise NotFound(f"no imagery layer named {layer!r}") from None
     return source
@@ -45,6 +34,6 @@ def readable_imagery(engine: Engine, layer: str, caller: Caller) -> ImagerySourc
 def readable_layer(engine: Engine, layer: str, caller: Caller) -> dict[str, Any]:
     """The catalog row of any layer the caller may read; NotFound when missing or hidden."""
     row = find_layer(engine, layer)
-    require_read(acting(caller), LayerRef.from_row(row) if row else None, layer)
+    require_read(caller, LayerRef.from_row(row) if row else None, layer)
     assert row is not None
     return row

@@ -21,7 +21,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from sqlalchemy import Engine
 
-from layers.imagery.access import OPERATOR, Caller, readable_imagery, readable_layer
+from layers.imagery.access import Caller, readable_imagery, readable_layer
 from layers.imagery.measure import Measure, parse_measure, parse_percentiles
 from layers.imagery.readers import GDAL_ENV
 from layers.imagery.scenes import Scene
@@ -48,7 +48,7 @@ def change_statistics(
     all_touched: bool = False,
     properties: Sequence[str] = (),
     bbox: BBox | None = None,
-    principal: Caller = OPERATOR,
+    principal: Caller,
 ) -> ZonalResult:
     """Per polygon, statistics of the measure's change from scene ``before`` to ``after``.
 

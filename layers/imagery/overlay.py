@@ -13,10 +13,10 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from layers.catalog import LayerSpec
-from layers.imagery.access import OPERATOR, Caller, acting
+from layers.imagery.access import Caller
 from layers.imagery.zonal_result import ZonalResult
 from layers.vector import LoadReport, load_vector_file
-from spatial.errors import InvalidInput
+from spatial.errors import InvalidInput, Unauthorized
 from spatial.extent import ExtentRule
 
 
@@ -29,13 +29,15 @@ def save_as_layer(
     title_en: str | None = None,
     department: str | None = None,
     visibility: str = "department",
-    principal: Caller = OPERATOR,
+    principal: Caller,
     door: str = "cli",
     extent: ExtentRule | None = None,
 ) -> LoadReport:
     """Publish ``result`` as a new overlay layer ``name`` owned by the caller's department."""
-    who = acting(principal)
-    owner = department or (who.department_code if who else None)
+    who = principal
+    if who is None:  # refused before anything about the layers is looked at or said
+        raise Unauthorized("saving a result as a layer needs credentials: send Authorization: Bearer <token>")
+    owner = department or who.department_code
     if not owner:
         raise InvalidInput("say which department owns the new layer (department=…)")
     if not len(result.zones):

@@ -24,7 +24,7 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window
 from sqlalchemy import Engine
 
-from layers.imagery.access import OPERATOR, Caller, readable_imagery, readable_layer
+from layers.imagery.access import Caller, readable_imagery, readable_layer
 from layers.imagery.measure import parse_measure, parse_percentiles
 from layers.imagery.readers import GDAL_ENV
 from layers.imagery.scenes import Scene
@@ -50,7 +50,7 @@ def zonal_statistics(
     all_touched: bool = False,
     properties: Sequence[str] = (),
     bbox: BBox | None = None,
-    principal: Caller = OPERATOR,
+    principal: Caller,
 ) -> ZonalResult:
     """count, nodata, mean, min, max, std and percentiles of the measure under each polygon."""
     source = readable_imagery(engine, layer, principal)

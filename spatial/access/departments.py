@@ -16,7 +16,7 @@ CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 def add_department(
-    engine: Engine, code: str, *, name_zh: str, name_en: str | None = None, actor: Principal | None = None
+    engine: Engine, code: str, *, name_zh: str, name_en: str | None = None, actor: Principal
 ) -> bool:
     """Add a department, or rename it when the code exists; True when it was new (audited)."""
     if not CODE_PATTERN.match(code):

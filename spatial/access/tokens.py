@@ -51,7 +51,7 @@ def secret_hash(secret: str) -> str:
 
 def create_token(
     engine: Engine, *, department_code: str, role: str, name: str | None = None,
-    expires_days: float | None = None, actor: Principal | None = None,
+    expires_days: float | None = None, actor: Principal,
 ) -> IssuedToken:
     """Issue a token for a department's person; only its hash is kept (and the issue audited)."""
     if role not in ROLES:
@@ -85,7 +85,7 @@ def create_token(
 
 
 def revoke_tokens(
-    engine: Engine, *, token_id: int | None = None, name: str | None = None, actor: Principal | None = None
+    engine: Engine, *, token_id: int | None = None, name: str | None = None, actor: Principal
 ) -> int:
     """Revoke a token by id, or every active token with a name; the number revoked (audited)."""
     if (token_id is None) == (name is None):

@@ -81,7 +81,7 @@ def build_grid(
     cell_size_m: float = DEFAULT_CELL_SIZE_M,
     min_fraction: float = DEFAULT_MIN_FRACTION,
     progress: Callable[[str], None] | None = None,
-    principal: Principal | None = None,
+    principal: Principal,
 ) -> GridReport:
     """Cut the source's areas into cells and store them as the new current grid version (audited)."""
     import time

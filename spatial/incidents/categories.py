@@ -147,7 +147,7 @@ def _rule(index: int, rule: dict, departments: dict[str, tuple[str, str]]) -> Ru
     return RuleDef(str(rule.get("name") or f"rule {index + 1}"), pattern, districts, streets, target, priority)
 
 
-def load_catalogue(engine: Engine, catalogue: Catalogue, *, principal: Principal | None = None) -> dict[str, int]:
+def load_catalogue(engine: Engine, catalogue: Catalogue, *, principal: Principal) -> dict[str, int]:
     """Store a catalogue: departments added, categories upserted, rules replaced; counts (audited)."""
     with engine.begin() as conn:
         for code, (zh, en) in catalogue.departments.items():

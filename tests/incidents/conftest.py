@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from spatial.access.principal import local_operator
 from spatial.config import Settings
 from spatial.db import make_engine
 from tests.live import ServedCity
@@ -56,12 +57,12 @@ def incident_city(make_database, tmp_path_factory: pytest.TempPathFactory) -> It
     migrate.upgrade(engine)
     settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("incident-var"), port=0)
     load_demo(engine, settings, size="small", seed=42, imagery=False, console=None)
-    build_grid(engine)
-    load_catalogue(engine, read_catalogue())
+    build_grid(engine, principal=local_operator())
+    load_catalogue(engine, read_catalogue(), principal=local_operator())
     with engine.begin() as conn:
         register_grid_layers(conn)
     tokens = {
-        name: create_token(engine, department_code=dept, role=role, name=name).secret
+        name: create_token(engine, department_code=dept, role=role, name=name, actor=local_operator()).secret
         for name, (dept, role) in ROLE_TOKENS.items()
     }
     with live_server(settings) as base:

@@ -6,6 +6,7 @@ import numpy as np
 import shapely
 from sqlalchemy import text
 
+from spatial.access.principal import local_operator
 from spatial.grid.build import build_grid
 from spatial.grid.codes import cell_code, geo_grid_code
 from spatial.grid.router import LatticeRouter
@@ -35,14 +36,14 @@ def test_rebuild_makes_a_new_version_and_incidents_keep_their_cell(incident_city
     from spatial.incidents.filing import IncidentReport, file_incident
 
     filed = file_incident(incident_city.engine, IncidentReport("0101", "", *GUIYI), principal=None)
-    report = build_grid(incident_city.engine, cell_size_m=200)
+    report = build_grid(incident_city.engine, cell_size_m=200, principal=local_operator())
     assert report.check.ok and report.cell_count < 4000
     with incident_city.engine.connect() as conn:
         cell = conn.execute(text("SELECT cell_id, grid_version_id FROM incidents.incident WHERE id = :i"), {"i": filed.id}).one()
         still = conn.execute(text("SELECT version_id FROM grid.unit_cell WHERE id = :c"), {"c": cell.cell_id}).scalar()
         assert still == cell.grid_version_id != report.version_id
         assert conn.execute(text("SELECT count(*) FROM grid.current_cell")).scalar() == report.cell_count
-    final = build_grid(incident_city.engine)  # back to 100 m for the other tests
+    final = build_grid(incident_city.engine, principal=local_operator())  # back to 100 m for the other tests
     assert final.check.ok
 
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from spatial.access.principal import local_operator
 from spatial.config import Settings
 from spatial.db import make_engine
 from tests.conftest import realdata_path
@@ -55,13 +56,13 @@ def nyc(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     url = make_database("onemap_nyc")
     engine = make_engine(url, pool_size=4)
     migrate.upgrade(engine)
-    load_catalogue(engine, read_catalogue())
+    load_catalogue(engine, read_catalogue(), principal=local_operator())
     spec = LayerSpec(id="nyc_community_districts", title_zh="纽约社区区", title_en="NYC community districts",
                      department_code="urban")  # fmt: skip
-    load_vector_file(engine, districts, spec)
-    report = build_grid(engine, GridSource(layer=spec.id, code_field="borocd"))
+    load_vector_file(engine, districts, spec, principal=local_operator())
+    report = build_grid(engine, GridSource(layer=spec.id, code_field="borocd"), principal=local_operator())
     assert report.area_count == 71 and report.check.ok, report.describe()
-    key = create_token(engine, department_code="urban", role="viewer", name="nyc-311-app").secret
+    key = create_token(engine, department_code="urban", role="viewer", name="nyc-311-app", actor=local_operator()).secret
     # a bulk import through one api_key: no per-token rate limit (ONEMAP_RATE_LIMIT_WRITES=off)
     settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("nyc-var"), port=0, rate_limit_writes="off")
     with live_server(settings) as base:

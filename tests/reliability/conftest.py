@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from spatial.access.principal import local_operator
 from spatial.config import Settings
 from spatial.db import make_engine
 from tests.live import ServedCity
@@ -57,8 +58,8 @@ def build_city(url: str, dump: Path, var_dir: Path) -> dict[str, str]:
 
     engine = make_engine(url, pool_size=2)
     restore(engine, dump)
-    build_grid(engine)
-    load_catalogue(engine, read_catalogue())
+    build_grid(engine, principal=local_operator())
+    load_catalogue(engine, read_catalogue(), principal=local_operator())
     with engine.begin() as conn:
         register_grid_layers(conn)
     n = 40
@@ -69,9 +70,9 @@ def build_city(url: str, dump: Path, var_dir: Path) -> dict[str, str]:
     )
     path = var_dir / f"{OVERLAY}.geojson"
     sites.to_file(path)
-    load_vector_file(engine, path, LayerSpec(OVERLAY, "站点", "Sites", "emergency"))
+    load_vector_file(engine, path, LayerSpec(OVERLAY, "站点", "Sites", "emergency"), principal=local_operator())
     tokens = {
-        role: create_token(engine, department_code=dept, role=kind, name=role).secret
+        role: create_token(engine, department_code=dept, role=kind, name=role, actor=local_operator()).secret
         for role, (dept, kind) in ROLE_TOKENS.items()
     }
     engine.dispose()

@@ -222,23 +222,23 @@ def test_administrative_actions_are_audited(reliable_city: ReliableCity, tmp_pat
 
     engine = reliable_city.engine
     start = list_audit(engine, limit=1)[0]["id"] if list_audit(engine, limit=1) else 0
-    add_department(engine, "audit_dept", name_zh="审计局")
-    add_department(engine, "audit_dept", name_zh="审计署")
-    issued = create_token(engine, department_code="audit_dept", role="editor", name="审计员")
-    revoke_tokens(engine, token_id=issued.id)
+    add_department(engine, "audit_dept", name_zh="审计局", actor=local_operator())
+    add_department(engine, "audit_dept", name_zh="审计署", actor=local_operator())
+    issued = create_token(engine, department_code="audit_dept", role="editor", name="审计员", actor=local_operator())
+    revoke_tokens(engine, token_id=issued.id, actor=local_operator())
     points().to_file(tmp_path / "a.geojson")
     spec = LayerSpec("audit_layer", "审计", "Audit", "audit_dept")
-    load_vector_file(engine, tmp_path / "a.geojson", spec)
+    load_vector_file(engine, tmp_path / "a.geojson", spec, principal=local_operator())
     moment = dt.datetime.now(dt.UTC)
-    load_vector_file(engine, tmp_path / "a.geojson", spec)
+    load_vector_file(engine, tmp_path / "a.geojson", spec, principal=local_operator())
     upload = httpx.post(f"{reliable_city.base}/api/v1/layers", headers=reliable_city.auth("editor"), timeout=60,
                         data={"name": "audit_upload", "title": "上传"},
                         files={"file": ("u.geojson", (tmp_path / "a.geojson").read_bytes())})  # fmt: skip
     assert upload.status_code == 201, upload.text
     rollback_layer(engine, OVERLAY, moment, principal=local_operator())
-    remove_layer(engine, "audit_layer")
-    load_catalogue(engine, read_catalogue())
-    build_grid(engine)
+    remove_layer(engine, "audit_layer", principal=local_operator())
+    load_catalogue(engine, read_catalogue(), principal=local_operator())
+    build_grid(engine, principal=local_operator())
     rows = [r for r in list_audit(engine) if r["id"] > start]
     actions = [r["action"] for r in reversed(rows)]
     for wanted in ("department.add", "department.rename", "token.create", "token.revoke", "layer.publish",

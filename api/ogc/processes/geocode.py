@@ -118,7 +118,7 @@ class GeocodeProcessor(DatabaseProcessor):
 
     def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, Any]:
         try:
-            fields = {k: _text(data.get(k)) for k in STRUCTURED_FIELDS if data.get(k) is not None}
+            fields: dict[str, str | None] = {k: _text(data.get(k)) for k in STRUCTURED_FIELDS if data.get(k) is not None}
             matches = geocode(
                 self.engine(),
                 _text(data["q"]) if "q" in data else None,
