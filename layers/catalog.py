@@ -37,6 +37,9 @@ class LayerSpec:
     keywords: list[str] = field(default_factory=list)
     licence: str = "CC-BY-4.0"
     style: dict[str, Any] = field(default_factory=dict)
+    # a loader's expectation, not a column: the identity (``catalog.layer.uid``) of the layer
+    # this load replaces, None for a new layer; checked under the layer's write lock
+    replaces: str | None = None
 
     def validate(self) -> None:
         import re
@@ -70,7 +73,7 @@ def register_layer(conn: Connection, spec: LayerSpec) -> None:
     ).first()
     if not exists:
         raise InvalidInput(f"department {spec.department_code!r} does not exist")
-    values = dict(spec.__dict__.items())
+    values = {k: v for k, v in spec.__dict__.items() if k != "replaces"}
     stmt = insert(Layer).values(**values)
     changes = {k: v for k, v in values.items() if k != "id"}
     changes["updated_at"] = dt.datetime.now(dt.UTC)
@@ -78,6 +81,28 @@ def register_layer(conn: Connection, spec: LayerSpec) -> None:
     conn.execute(stmt.on_conflict_do_update(index_elements=[Layer.id], set_=changes))
     if spec.storage_table:
         refresh_layer_stats(conn, spec.id)
+
+
+LOCK_NAMESPACE = "onemap.layer"
+
+
+def lock_layer(conn: Connection, name: str, *, shared: bool = False) -> None:
+    """THE write lock of one layer, held until the caller's transaction ends.
+
+    Every write takes it: feature edits (create, replace, patch, delete) share it, so they run
+    side by side (rows are locked one by one); whole-layer writes (upload-replace, removal,
+    rollback) take it alone, so an edit arriving meanwhile waits and then applies to the new
+    version (or is refused when its wait passes the transaction's ``lock_timeout``). Keyed on
+    the name, the one thing a creator, a replacer and an editor all know before they look.
+    """
+    kind = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    conn.execute(text(f"SELECT {kind}(hashtext(:ns), hashtext(:n))"), {"ns": LOCK_NAMESPACE, "n": name})
+
+
+def layer_uid(conn: Connection, layer_id: str) -> str | None:
+    """The identity of the layer now named ``layer_id`` (None: no such layer)."""
+    uid = conn.execute(text("SELECT uid FROM catalog.layer WHERE id = :id"), {"id": layer_id}).scalar()
+    return None if uid is None else str(uid)
 
 
 def refresh_layer_stats(conn: Connection, layer_id: str) -> None:
@@ -156,6 +181,7 @@ def list_layers(engine: Engine) -> list[dict[str, Any]]:
         rows = [dict(row) for row in conn.execute(query).mappings()]
     for row in rows:
         row.pop("extent", None)
+        row["uid"] = str(row["uid"])
     return rows
 
 
@@ -167,6 +193,7 @@ def find_layer(engine: Engine, layer_id: str) -> dict[str, Any] | None:
         return None
     found = dict(row)
     found.pop("extent", None)
+    found["uid"] = str(found["uid"])
     return found
 
 

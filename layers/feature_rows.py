@@ -15,6 +15,7 @@ import shapely
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DataError, DBAPIError
 
+from layers.catalog import lock_layer
 from layers.overlay_table import OverlayTable, describe_overlay, layer_row
 from spatial.access.policy import LayerRef, require_write
 from spatial.access.principal import Principal
@@ -44,15 +45,28 @@ def refusal(error: DBAPIError) -> Exception:
     """A database refusal as the user's error: constraint or value → 400, lock wait → 409."""
     orig = error.orig
     if isinstance(orig, psycopg.errors.LockNotAvailable):
-        return Conflict("the feature is being changed by someone else right now; try again")
+        return Conflict(
+            "the feature or its layer is being changed by someone else right now (an edit of the "
+            "same feature, or a replace of the whole layer); nothing was stored: try again"
+        )
     if isinstance(orig, psycopg.errors.IntegrityError | psycopg.errors.DataError):
         first = str(orig).strip().splitlines()[0]
         return InvalidInput(f"the database refused the feature, nothing was stored: {first}")
     return error
 
 
-def writable_table(conn: Connection, layer_id: str, principal: Principal | None) -> OverlayTable:
-    """The overlay's table, after THE permission check for writing."""
+def writable_table(
+    conn: Connection, layer_id: str, principal: Principal | None, *, whole_layer: bool = False
+) -> OverlayTable:
+    """The overlay's table, after the layer's write lock and THE permission check for writing.
+
+    The lock (``layers.catalog.lock_layer``) comes first, so the table described here is the
+    one the write will change: an upload-replace cannot swap it meanwhile. Feature edits share
+    it; ``whole_layer`` (a rollback) takes it alone.
+    """
+    if principal is None:
+        require_write(principal, None, layer_id)  # Unauthorized, before waiting for any lock
+    lock_layer(conn, layer_id, shared=not whole_layer)
     row = layer_row(conn, layer_id)
     require_write(principal, LayerRef.from_row(row) if row else None, layer_id)
     assert row is not None

@@ -24,7 +24,6 @@ from layers.feature_rows import (
     writable_table,
 )
 from layers.overlay_table import OverlayTable
-from layers.vector_store import lock_layer
 from spatial.access.principal import Principal
 from spatial.audit import record_audit
 from spatial.errors import Conflict
@@ -63,8 +62,8 @@ def rollback_layer(
         raise ValueError("rollback time must carry a time zone")
     report = RollbackReport(layer_id, to)
     with edit_transaction(engine) as conn:
-        table = writable_table(conn, layer_id, principal)
-        lock_layer(conn, layer_id)  # no upload or other rollback of this layer meanwhile
+        # the layer's lock alone: no upload, edit or other rollback of this layer meanwhile
+        table = writable_table(conn, layer_id, principal, whole_layer=True)
         states = states_at(conn, layer_id, to, feature)
         changes = [restore(conn, table, fid, state, report) for fid, state in states.items()]
         record_changes(conn, [c for c in changes if c], principal=principal, path="rollback")

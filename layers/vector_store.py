@@ -22,11 +22,11 @@ import geopandas as gpd
 from sqlalchemy import Connection, text
 
 from layers.bulk import copy_frame
-from layers.catalog import LayerSpec, register_layer
+from layers.catalog import LayerSpec, layer_uid, lock_layer, register_layer
 from layers.overlay_table import OverlayTable
 from spatial.access.principal import Principal
 from spatial.crs import STORAGE_SRID
-from spatial.errors import InvalidInput, NotFound
+from spatial.errors import Conflict, InvalidInput, NotFound
 from spatial.history.changes import Change, record_change
 
 SCHEMA = "thematic"
@@ -120,9 +120,12 @@ def store_layer(
     """Store ``layer`` as ``thematic.<spec.id>``: refill ``target`` if given, else stage and swap.
 
     Returns the new catalog version; with a ``context``, the replace is recorded in history.
+    Runs under the layer's write lock (``layers.catalog.lock_layer``): feature edits wait for
+    it, and the layer must still be the one the load was planned for (``spec.replaces``).
     """
     conn.execute(text("SET LOCAL TimeZone = 'UTC'"))  # naive times in files are read as UTC
     lock_layer(conn, spec.id)
+    check_still_planned(conn, spec)
     drop_stale_staging(conn, spec.id)
     table = spec.storage_table or spec.id
     before = layer_summary(conn, table) if _table_exists(conn, table) else None
@@ -163,11 +166,17 @@ def layer_summary(conn: Connection, table: str) -> dict[str, object]:
     return summary
 
 
-def lock_layer(conn: Connection, name: str) -> None:
-    """Serialise loads and removals of one layer (released when the transaction ends)."""
-    conn.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('onemap.layer'), hashtext(:n))"), {"n": name}
-    )
+def check_still_planned(conn: Connection, spec: LayerSpec) -> None:
+    """Conflict when another session created, replaced-with-new-identity or removed the layer
+    between the load's plan (permission check, schema read) and its store (under the lock)."""
+    current = layer_uid(conn, spec.id)
+    if current == spec.replaces:
+        return
+    if spec.replaces is None:
+        raise Conflict(f"layer {spec.id!r} was created by someone else while your file was being read; "
+                       "nothing was stored: load it again to replace theirs")  # fmt: skip
+    raise Conflict(f"layer {spec.id!r} was removed or re-created while your file was being read; "
+                   "nothing was stored: load it again")  # fmt: skip
 
 
 def drop_stale_staging(conn: Connection, name: str) -> list[str]:
@@ -281,6 +290,7 @@ def swap_in(conn: Connection, stage: str, name: str) -> None:
 # ----------------------------------------------------------------------------------- remove
 def drop_layer(conn: Connection, name: str) -> None:
     """Drop a thematic layer's table and its catalog row; base-map layers are refused."""
+    lock_layer(conn, name)
     row = conn.execute(
         text("SELECT storage_schema, storage_table FROM catalog.layer WHERE id = :id"), {"id": name}
     ).first()
@@ -294,7 +304,6 @@ def drop_layer(conn: Connection, name: str) -> None:
         raise InvalidInput(
             f"layer {name!r} is not a thematic vector layer; only those can be removed here"
         )
-    lock_layer(conn, name)
     conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     conn.execute(text(f"DROP TABLE IF EXISTS {qualified(row.storage_table)}"))
     conn.execute(text("DELETE FROM catalog.layer WHERE id = :id"), {"id": name})

@@ -45,7 +45,7 @@ def plan_load(
     found = conn.execute(text("SELECT * FROM catalog.layer WHERE id = :id"), {"id": spec.id}).mappings().first()
     if found is None:
         require_publish(principal, spec.department_code)
-        return LoadPlan(spec, None)
+        return LoadPlan(dataclasses.replace(spec, replaces=None), None)
     row = dict(found)
     require_write(principal, LayerRef.from_row(row))
     if row["department_code"] != spec.department_code:
@@ -63,6 +63,7 @@ def plan_load(
         style=spec.style or dict(row["style"] or {}),
         keywords=spec.keywords or list(row["keywords"] or []),
         description=spec.description or row["description"],
+        replaces=str(row["uid"]),
         **{name: row[name] for name in keep},
     )
     if not new_schema:

@@ -26,7 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SRID = 4326
@@ -90,6 +90,11 @@ class Layer(Base):
     )
 
     id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    # the layer's identity: a new one for every created layer, kept by replaces (history is
+    # keyed by it, so a name reused after a removal starts with an empty history)
+    uid: Mapped[str] = mapped_column(
+        UUID(as_uuid=False), server_default=func.gen_random_uuid(), unique=True, nullable=False
+    )
     title_zh: Mapped[str] = mapped_column(Text)
     title_en: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
