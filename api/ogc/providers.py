@@ -17,7 +17,6 @@ asking comes from ``api.ogc.calls.CURRENT_CALL``.
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
 
@@ -37,6 +36,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
+from api.ogc import feature_tables
 from api.ogc.calls import CURRENT_CALL, OgcCall
 from layers import edits, features, vector_tiles
 from spatial.db import make_engine
@@ -67,12 +67,7 @@ def engine_for(data: dict[str, Any]) -> Engine:
         return _engines[key]
 
 
-@lru_cache(maxsize=512)
-def _describe(engine: Engine, schema: str, table: str, id_field: str, geom_field: str,
-              time_field: str | None, version: Any) -> features.FeatureTable:
-    return features.describe_table(
-        engine, schema, table, id_field=id_field, geom_field=geom_field, time_field=time_field
-    )
+_describe = feature_tables.describe  # kept per (table, layer version); see api.ogc.feature_tables
 
 
 def output_crs(crs_transform_spec: Any) -> features.OutputCrs:
@@ -142,11 +137,10 @@ class PostGISFeatureProvider(BaseProvider):
         self.geom_field = provider_def.get("geom_field", "geom")
         self.layer_id = provider_def.get("layer_id", self.table)
         self.engine = engine_for(provider_def["data"])
+        self.describe_key = (self.engine, self.schema, self.table, self.id_field, self.geom_field,
+                             self.time_field, provider_def.get("layer_version"))  # fmt: skip
         try:
-            self.feature_table = _describe(
-                self.engine, self.schema, self.table, self.id_field, self.geom_field,
-                self.time_field, provider_def.get("layer_version"),
-            )
+            self.feature_table = _describe(*self.describe_key)
         except OperationalError as err:
             raise ProviderDatabaseUnavailable(user_msg=UNREACHABLE) from err
         except NotFound as err:
@@ -175,11 +169,11 @@ class PostGISFeatureProvider(BaseProvider):
             hits_only=resulttype == "hits",
             output=output_crs(crs_transform_spec),
         )
-        return self._guard(features.query_features, self.engine, self.feature_table, query)
+        return self._guard(feature_tables.read_current, self, features.query_features, query)
 
     def get(self, identifier: str, crs_transform_spec: Any = None, **kwargs: Any) -> dict[str, Any]:
         return self._guard(
-            features.get_feature, self.engine, self.feature_table, identifier, output_crs(crs_transform_spec)
+            feature_tables.read_current, self, features.get_feature, identifier, output_crs(crs_transform_spec)
         )
 
     # ------------------------------------------------------------------ transactions (Part 4)
@@ -266,10 +260,9 @@ class PostGISVectorTileProvider(MVTPostgreSQLProvider):
         self.geom = provider_def.get("geom_field", "geom")
         self.storage_crs = provider_def.get("storage_crs")
         self.engine = engine_for(provider_def["data"])
-        self.feature_table = _describe(
-            self.engine, self.schema, self.table, self.id_field, self.geom, self.time_field,
-            provider_def.get("layer_version"),
-        )
+        self.describe_key = (self.engine, self.schema, self.table, self.id_field, self.geom,
+                             self.time_field, provider_def.get("layer_version"))  # fmt: skip
+        self.feature_table = _describe(*self.describe_key)
 
     def get_fields(self) -> dict[str, Any]:
         return self.feature_table.fields()
@@ -288,7 +281,7 @@ class PostGISVectorTileProvider(MVTPostgreSQLProvider):
             z, y, x = int(z), int(y), int(x)
         except (TypeError, ValueError):
             raise ProviderInvalidQueryError(user_msg="tile matrix, row and column must be integers") from None
-        tile = self._guard(vector_tiles.mvt_tile, self.engine, self.feature_table, z, x, y, layer=layer)
+        tile = self._guard(feature_tables.read_current, self, vector_tiles.mvt_tile, z, x, y, layer=layer)
         return tile or None
 
     _guard = staticmethod(PostGISFeatureProvider._guard)
