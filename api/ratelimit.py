@@ -103,6 +103,8 @@ class RateLimitMiddleware:
 
 
 def client_address(scope: Any) -> str:
-    """The caller's IP (uvicorn puts a trusted proxy's X-Forwarded-For here)."""
+    """The caller's IP as the server resolved it: the connecting address, or the client a
+    proxy of ``ONEMAP_TRUSTED_PROXIES`` forwarded for (``api.server.uvicorn_options``); never
+    a header read here."""
     client = scope.get("client")
     return str(client[0]) if client else "unknown"

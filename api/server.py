@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 from spatial.config import Settings
 from spatial.db import check_database, database_url, make_engine
@@ -22,6 +23,20 @@ def ensure_port_free(host: str, port: int) -> None:
             ) from None
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn reads proxy headers: only from ``ONEMAP_TRUSTED_PROXIES`` (default: none).
+
+    uvicorn's own default believes ``X-Forwarded-For`` from 127.0.0.1 (or ``FORWARDED_ALLOW_IPS``),
+    so any local process, or a proxy that passes the header through unchanged, could pick the
+    client address the anonymous rate limit counts. ``scope["client"]`` is the resolved address
+    everyone downstream uses (``api.ratelimit.client_address``).
+    """
+    proxies = settings.trusted_proxy_list
+    if not proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": proxies}
+
+
 def run(settings: Settings, *, workers: int = 1) -> None:
     """Check, then serve until interrupted."""
     import uvicorn
@@ -38,7 +53,8 @@ def run(settings: Settings, *, workers: int = 1) -> None:
         os.environ.update({"ONEMAP_HOST": settings.host, "ONEMAP_PORT": str(settings.port)})
         uvicorn.run(
             "api.app:app_from_environment", factory=True, host=settings.host,
-            port=settings.port, workers=workers, log_level="warning",
+            port=settings.port, workers=workers, log_level="warning", **uvicorn_options(settings),
         )
         return
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
+                **uvicorn_options(settings))  # fmt: skip

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     rate_limit_anonymous: str = Field(
         default="30/minute", description="anonymous incident filings per client IP; 'off' disables"
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto are believed (e.g. '10.0.0.5,10.1.0.0/16'); "
+        "empty = none, the connecting address is the client (loopback included)",
+    )
     cors_origins: str = Field(
         default="",
         description="comma-separated origins allowed to call the API from a browser "
@@ -90,6 +96,26 @@ class Settings(BaseSettings):
         if value != "off" and not RATE_PATTERN.match(value):
             raise ValueError(f"{value!r} is not a rate: write e.g. '60/minute', '10/second' or 'off'")
         return value
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        import ipaddress
+
+        for item in (part.strip() for part in value.split(",")):
+            if item == "*":
+                raise ValueError("'*' would trust any client's X-Forwarded-For: list the proxies' addresses")
+            if item:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} in ONEMAP_TRUSTED_PROXIES is not an IP address or network") from None
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """Addresses/networks of the trusted reverse proxies (none: no proxy headers believed)."""
+        return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
 
     @property
     def cors_origin_list(self) -> list[str]:

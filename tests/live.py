@@ -13,6 +13,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from api.app import create_app
+from api.server import uvicorn_options
 from spatial.config import Settings
 from spatial.postgis import free_port
 
@@ -37,7 +38,8 @@ def live_server(settings: Settings) -> Iterator[str]:
     """Serve ``create_app(settings)`` on a free loopback port; yield its base URL."""
     port = free_port()
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port, "public_url": None})
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+                            **uvicorn_options(settings))  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
