@@ -30,7 +30,7 @@ from spatial.extent import ExtentRule
 from spatial.incidents import queries
 from spatial.incidents.categories import list_categories
 from spatial.incidents.filing import file_incident
-from spatial.incidents.photos import check_photos
+from spatial.incidents.photos import check_photos, read_photo
 from spatial.incidents.workflow import TransitionRequest, transition
 
 PUBLIC_FIELDS = ("id", "category_code", "category_zh", "category_en", "state", "description", "address",
@@ -141,12 +141,15 @@ async def photo_endpoint(request: Request) -> Response:
     if not str(raw).isdigit():
         raise NotFound(f"no photo {raw!r}")
 
+    principal = principal_of(request)
+
     def run() -> tuple[str, bytes]:
         with request.app.state.engine.connect() as conn:
-            return queries.photo(conn, the_id, int(raw))
+            return read_photo(conn, the_id, int(raw), principal)  # hidden = missing (404)
 
     content_type, data = await run_in_threadpool(run)
-    return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})
+    headers = {"Cache-Control": "private, max-age=3600", "Vary": "Authorization"}
+    return Response(data, media_type=content_type, headers=headers)
 
 
 def _int(value: float | None) -> int | None:

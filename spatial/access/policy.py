@@ -114,6 +114,31 @@ def _refusal(principal: Principal, layer: LayerRef) -> str:
     return f"{principal.label} may read layer {layer.id!r} but not change it (editors and admins may)"
 
 
+INCIDENT_CENTRES = ("supervision", "command")  # 监督中心, 指挥中心: they oversee every incident
+PUBLIC_PHOTO_STAGES = ("report",)  # what the reporter attached: part of the incident's public view
+
+
+def can_read_incident_photo(
+    principal: Principal | None, *, stage: str, incident_department: str | None
+) -> bool:
+    """Whether ``principal`` may see a photo attached to an incident at ``stage``.
+
+    The reporter's photos belong to the incident's public view (Open311 ``media_url``), so
+    anyone may; photos of the handling stages (处置反馈) are staff-only: admins, inspectors (who
+    verify the handling), the supervision and command centres, and the department the incident
+    is dispatched to. A photo hidden from a caller is answered as a missing one.
+    """
+    if stage in PUBLIC_PHOTO_STAGES:
+        return True
+    if principal is None:
+        return False
+    if principal.is_admin or principal.role == "inspector":
+        return True
+    if principal.department_code in INCIDENT_CENTRES:
+        return True
+    return incident_department is not None and principal.department_code == incident_department
+
+
 def view_key(principal: Principal | None) -> str:
     """The group of callers that see and may change exactly the same layers."""
     if principal is None:

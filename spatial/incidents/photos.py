@@ -1,11 +1,16 @@
-"""Photos of incidents (filing, 处置反馈): proven to be JPEG, PNG or WebP images of sane size."""
+"""Photos of incidents (filing, 处置反馈): proven to be JPEG, PNG or WebP images of sane size,
+and read back only by those THE policy lets see them (``spatial.access.policy``)."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
 
-from spatial.errors import InvalidInput, PayloadTooLarge
+from sqlalchemy import Connection, text
+
+from spatial.access.policy import can_read_incident_photo
+from spatial.access.principal import Principal
+from spatial.errors import InvalidInput, NotFound, PayloadTooLarge
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 MAX_PHOTOS = 5
@@ -50,3 +55,18 @@ def check_photos(items: list[tuple[str, bytes]]) -> list[Photo]:
     if len(items) > MAX_PHOTOS:
         raise InvalidInput(f"at most {MAX_PHOTOS} photos per request, not {len(items)}")
     return [check_photo(data, name) for name, data in items]
+
+
+PHOTO_SQL = text(
+    "SELECT p.content_type, p.data, p.stage, i.department_code FROM incidents.photo p "
+    "JOIN incidents.incident i ON i.id = p.incident_id WHERE p.id = :p AND p.incident_id = :i"
+)
+
+
+def read_photo(conn: Connection, incident_id: int, photo_id: int, principal: Principal | None) -> tuple[str, bytes]:
+    """(content type, bytes) of a photo ``principal`` may see; NotFound when missing or hidden
+    (the same answer, so ids cannot be probed for photos one may not see)."""
+    row = conn.execute(PHOTO_SQL, {"p": photo_id, "i": incident_id}).first()
+    if row is None or not can_read_incident_photo(principal, stage=row.stage, incident_department=row.department_code):
+        raise NotFound(f"incident {incident_id} has no photo {photo_id}")
+    return str(row.content_type), bytes(row.data)
