@@ -1,13 +1,22 @@
-"""One table from domain exception to HTTP status, installed on the app by one function.
+"""The one error contract: a domain exception becomes a status, an OGC code and a body here.
+
+Every door maps through this module: Starlette routes (the handlers installed by
+``install``), the REST and Open311 routes (``error_response`` / ``open311_body``), the pygeoapi
+providers and processes (``api.ogc.errors`` derives pygeoapi's exception classes from the same
+two attributes), and the notebooks' client (``layers.client.remote`` maps statuses back to the
+same classes). Status and code live on the exception class itself (``spatial.errors``).
 
 Bodies have the shape of an OGC API exception document (``code``, ``type``, ``description``)
 plus ``details`` (e.g. every offending feature), so /ogc and /api/v1 answer errors alike.
-A 401 carries ``WWW-Authenticate: Bearer`` (RFC 6750), a 429 ``Retry-After``.
+A 401 carries ``WWW-Authenticate: Bearer`` (RFC 6750), a 429 or 503 ``Retry-After``. Anything
+that is not a domain error is a real fault: a 500 whose body carries only a request id, logged
+with its traceback under that id.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.applications import Starlette
@@ -15,56 +24,38 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from spatial.access.tokens import InvalidToken
-from spatial.errors import (
-    Conflict,
-    DatabaseUnavailable,
-    Forbidden,
-    InsufficientStorage,
-    InvalidInput,
-    NotFound,
-    OnemapError,
-    PayloadTooLarge,
-    PreconditionFailed,
-    TooManyRequests,
-    Unauthorized,
-)
+from spatial.errors import DatabaseUnavailable, InvalidInput, NotFound, OnemapError, Unauthorized
 
 log = logging.getLogger(__name__)
 DATABASE_DOWN = (OperationalError, InterfaceError)  # connection refused, dropped, server shutting down
 DRIVER_ERRORS = (*DATABASE_DOWN, DataError)  # DataError: a value PostgreSQL refuses (SQLSTATE 22…)
-STATUS: dict[type[OnemapError], int] = {
-    PayloadTooLarge: 413,
-    InvalidInput: 400,
-    Unauthorized: 401,
-    Forbidden: 403,
-    NotFound: 404,
-    PreconditionFailed: 412,
-    Conflict: 409,
-    TooManyRequests: 429,
-    DatabaseUnavailable: 503,
-    InsufficientStorage: 507,
-}
 
 
 def status_of(err: OnemapError) -> int:
-    """The status of the most specific class of ``err`` in the table (500 if none)."""
-    for cls in type(err).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 500
+    """The HTTP status of a domain error (carried by its class)."""
+    return err.status
+
+
+def error_body(err: OnemapError) -> dict[str, object]:
+    """The OGC-API-shaped exception document of a domain error."""
+    body: dict[str, object] = {"code": err.code, "type": type(err).__name__, "description": err.message}
+    if err.details:
+        body["details"] = err.details
+    return body
 
 
 def error_response(err: OnemapError) -> JSONResponse:
     """The JSON answer for a domain error."""
-    status = status_of(err)
-    body: dict[str, object] = {"code": type(err).__name__, "type": type(err).__name__, "description": err.message}
-    if err.details:
-        body["details"] = err.details
-    return JSONResponse(body, status_code=status, headers=error_headers(err))
+    return JSONResponse(error_body(err), status_code=err.status, headers=error_headers(err))
+
+
+def open311_body(err: OnemapError) -> list[dict[str, object]]:
+    """The same error in GeoReport v2's list format."""
+    return [{"code": err.status, "description": err.message}]
 
 
 def error_headers(err: OnemapError) -> dict[str, str]:
-    """Headers an error needs: the Bearer challenge of a 401, Retry-After of a 429."""
+    """Headers an error needs: the Bearer challenge of a 401, Retry-After of a 429 or 503."""
     if isinstance(err, Unauthorized):
         return {"WWW-Authenticate": www_authenticate(err)}
     retry = getattr(err, "retry_after", None)
@@ -79,21 +70,44 @@ def www_authenticate(err: OnemapError) -> str:
     return f'Bearer realm="onemap", error="invalid_token", error_description="{reason}"'
 
 
+def as_domain_error(exc: BaseException) -> OnemapError | None:
+    """``exc`` as a domain error: itself, a driver error translated, or None (a real fault)."""
+    if isinstance(exc, OnemapError):
+        return exc
+    if isinstance(exc, DRIVER_ERRORS):
+        return from_driver(exc)
+    return None
+
+
+def fault_response(exc: BaseException, path: str) -> JSONResponse:
+    """A real fault: logged with its traceback under a new request id, which the answer carries."""
+    request_id = uuid.uuid4().hex[:16]
+    log.error("fault %s on %s", request_id, path[:200], exc_info=exc)
+    body = {"code": "ServerError", "type": "ServerError", "request_id": request_id,
+            "description": f"an internal error occurred; quote request id {request_id}"}  # fmt: skip
+    return JSONResponse(body, status_code=500, headers={"X-Request-Id": request_id})
+
+
+def response_for(exc: BaseException, path: str) -> JSONResponse:
+    """The answer for any exception: the domain error's, or a logged 500 with a request id."""
+    err = as_domain_error(exc)
+    return error_response(err) if err is not None else fault_response(exc, path)
+
+
 async def _handle(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, OnemapError)
-    return error_response(exc)
-
-
-async def _handle_database(request: Request, exc: Exception) -> Response:
-    return error_response(from_driver(exc))
+    err = as_domain_error(exc)
+    if err is not None and request.url.path.startswith("/open311/"):
+        return JSONResponse(open311_body(err), status_code=err.status, headers=error_headers(err))
+    return response_for(exc, request.url.path)
 
 
 async def _handle_not_found(request: Request, exc: Exception) -> Response:
     """No route matched: the error document (Open311's format under /open311) instead of plain text."""
-    err = NotFound(f"no such resource: {request.url.path[:200]}")
-    if request.url.path.startswith("/open311/"):
-        return JSONResponse([{"code": 404, "description": err.message}], status_code=404)
-    return error_response(err)
+    return await _handle(request, NotFound(f"no such resource: {request.url.path[:200]}"))
+
+
+async def _handle_fault(request: Request, exc: Exception) -> Response:
+    return fault_response(exc, request.url.path)
 
 
 def from_driver(exc: Exception) -> OnemapError:
@@ -115,8 +129,9 @@ def database_error(exc: Exception) -> DatabaseUnavailable:
 
 
 def install(app: Starlette) -> None:
-    """Answer every uncaught domain error with its status and message; database outages with 503."""
+    """Answer domain errors with their status, outages with 503, and real faults with a logged 500."""
     app.add_exception_handler(OnemapError, _handle)
     app.add_exception_handler(404, _handle_not_found)
     for driver_error in DRIVER_ERRORS:
-        app.add_exception_handler(driver_error, _handle_database)
+        app.add_exception_handler(driver_error, _handle)
+    app.add_exception_handler(Exception, _handle_fault)

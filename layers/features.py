@@ -9,7 +9,6 @@ Big tables never get an exact ``COUNT(*)`` on an ordinary page request.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from spatial.db import read_only
 from spatial.errors import InvalidInput, NotFound
+from spatial.params import parse_instant, parse_interval, parse_lonlat_bbox
 
 EXACT_COUNT_BELOW = 50_000
 """Tables estimated below this size get an exact numberMatched; bigger ones an omitted one."""
@@ -173,20 +173,7 @@ def where_clause(ft: FeatureTable, query: FeatureQuery) -> ColumnElement[bool]:
 
 def checked_bbox(bbox: list[float]) -> list[float]:
     """A lon/lat bbox (2D or 3D given) as [minx, miny, maxx, maxy], or a clear error."""
-    values = [float(v) for v in bbox]
-    if len(values) == 6:
-        values = [values[0], values[1], values[3], values[4]]
-    if len(values) != 4 or any(v != v for v in values):
-        raise InvalidInput("bbox must be four numbers: minx,miny,maxx,maxy")
-    xmin, ymin, xmax, ymax = values
-    if not (-180 <= xmin <= 180 and -180 <= xmax <= 180 and -90 <= ymin <= 90 and -90 <= ymax <= 90):
-        raise InvalidInput(
-            f"bbox {values} is outside lon -180..180 / lat -90..90 (coordinates in the wrong CRS "
-            "or axis order? give bbox-crs for other systems)"
-        )
-    if xmin > xmax or ymin > ymax:
-        raise InvalidInput(f"bbox {values} has its minimum above its maximum: use minx,miny,maxx,maxy")
-    return values
+    return parse_lonlat_bbox(bbox).as_list()
 
 
 def cql_clause(ft: FeatureTable, ast: Any) -> ColumnElement[bool]:
@@ -225,23 +212,15 @@ def datetime_clause(ft: FeatureTable, value: str) -> ColumnElement[bool]:
     if not ft.time_field:
         raise InvalidInput(f"collection {ft.table!r} has no time dimension: datetime is not supported")
     column = ft.sa_table.c[ft.time_field]
-    if "/" not in value:
-        return column == parse_instant(value)
-    start, end = (part.strip() for part in value.split("/", 1))
+    interval = parse_interval(value, whole_days=False)
+    if interval.is_instant:
+        return column == interval.start
     clauses = []
-    if start not in ("", ".."):
-        clauses.append(column >= parse_instant(start))
-    if end not in ("", ".."):
-        clauses.append(column <= parse_instant(end))
+    if interval.start is not None:
+        clauses.append(column >= interval.start)
+    if interval.end is not None:
+        clauses.append(column <= interval.end)
     return and_(true(), *clauses)
-
-
-def parse_instant(value: str) -> dt.datetime:
-    try:
-        instant = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"datetime {value!r} is not an RFC 3339 date-time") from None
-    return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
 
 
 def coerce_value(ft: FeatureTable, name: str, value: str) -> Any:

@@ -1,6 +1,8 @@
 """Domain exceptions, each carrying a message fit for the person who caused it.
 
-The API maps these classes to HTTP statuses in one table (api/errors.py); the CLI prints the
+Every class carries its HTTP ``status`` and its OGC API exception ``code``; the doors (REST,
+OGC API routes, pygeoapi providers and processes, Open311, the notebooks' client) all map
+through ``api.errors``, which reads these two attributes and nothing else. The CLI prints the
 message on one line and exits non-zero.
 """
 
@@ -9,6 +11,9 @@ from __future__ import annotations
 
 class OnemapError(Exception):
     """Base class: ``str(err)`` is the message shown to the user."""
+
+    status = 500
+    code = "ServerError"
 
     def __init__(self, message: str, *, details: list[str] | None = None) -> None:
         super().__init__(message)
@@ -19,33 +24,70 @@ class OnemapError(Exception):
 class InvalidInput(OnemapError):
     """The request or file is malformed or breaks a rule; nothing was changed."""
 
+    status = 400
+    code = "InvalidParameterValue"
+
+
+class BudgetExceeded(InvalidInput):
+    """The request asks for more work than one request may cost (pixels, features, vertices)."""
+
+    code = "BudgetExceeded"
+
 
 class NotFound(OnemapError):
     """The named thing does not exist (or is hidden from the caller)."""
+
+    status = 404
+    code = "NotFound"
 
 
 class Conflict(OnemapError):
     """The request clashes with the current state (a concurrent change, a duplicate)."""
 
+    status = 409
+    code = "Conflict"
+
 
 class PreconditionFailed(Conflict):
     """The caller's copy is stale: an If-Match ETag no longer matches the stored state."""
+
+    status = 412
+    code = "PreconditionFailed"
 
 
 class Forbidden(OnemapError):
     """The caller is known but may not do this."""
 
+    status = 403
+    code = "Forbidden"
+
 
 class Unauthorized(OnemapError):
     """No valid credentials were given."""
 
+    status = 401
+    code = "Unauthorized"
+
 
 class PayloadTooLarge(InvalidInput):
-    """An upload or batch is over the configured limit."""
+    """An upload, body or batch is over the configured limit."""
+
+    status = 413
+    code = "PayloadTooLarge"
+
+
+class HeadersTooLarge(InvalidInput):
+    """The request's header block is over the configured limit."""
+
+    status = 431
+    code = "RequestHeaderFieldsTooLarge"
 
 
 class TooManyRequests(OnemapError):
     """The caller is over a rate limit; ``retry_after`` says in how many seconds to try again."""
+
+    status = 429
+    code = "TooManyRequests"
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
@@ -55,13 +97,25 @@ class TooManyRequests(OnemapError):
 class InsufficientStorage(OnemapError):
     """The server's disk is full: what was being written was discarded, nothing changed."""
 
+    status = 507
+    code = "InsufficientStorage"
+
 
 class DatabaseUnavailable(OnemapError):
     """The database cannot be reached (``retry_after``: seconds worth waiting, when known)."""
 
+    status = 503
+    code = "ServiceUnavailable"
+
     def __init__(self, message: str, *, details: list[str] | None = None, retry_after: int | None = None) -> None:
         super().__init__(message, details=details)
         self.retry_after = retry_after
+
+
+class ServerBusy(DatabaseUnavailable):
+    """Heavy work could not start or finish within its time budget (worker pool full, timed out)."""
+
+    code = "ServerBusy"
 
 
 class ClusterError(OnemapError):

@@ -17,6 +17,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from spatial.errors import InvalidInput
+from spatial.params import parse_lonlat_bbox
 
 METRES_PER_DEGREE = 111_320.0
 DEFAULT_MARGIN_M = 10_000.0
@@ -49,14 +50,11 @@ class CityExtent:
 
 
 def parse_bbox(value: str) -> tuple[float, float, float, float]:
-    """'minx,miny,maxx,maxy' in lon/lat; InvalidInput when it is not one."""
-    try:
-        minx, miny, maxx, maxy = (float(v) for v in value.split(","))
-    except ValueError:
-        raise InvalidInput(f"ONEMAP_CITY_EXTENT {value!r} is not minx,miny,maxx,maxy") from None
-    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
+    """'minx,miny,maxx,maxy' in lon/lat; InvalidInput when it is not one (``spatial.params``)."""
+    box = parse_lonlat_bbox(value, name="ONEMAP_CITY_EXTENT")
+    if box.is_empty:
         raise InvalidInput(f"ONEMAP_CITY_EXTENT {value!r} is not a lon/lat box (minimum first)")
-    return minx, miny, maxx, maxy
+    return box.as_tuple()
 
 
 DIVISIONS_BOX_SECONDS = 30.0

@@ -49,9 +49,9 @@ def caller_defaults(source: str, where: str) -> list[str]:
         elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
             if _name(node.values[0]) in CALLER_NAMES:
                 found.append(f"{where}:{node.lineno} falls back from {_name(node.values[0])} to another caller")
-        elif isinstance(node, ast.Call) and _name(node.func) == "local_operator":
-            if not where.startswith(OPERATOR_ALLOWED):
-                found.append(f"{where}:{node.lineno} calls local_operator() outside the command line")
+        elif (isinstance(node, ast.Call) and _name(node.func) == "local_operator"
+              and not where.startswith(OPERATOR_ALLOWED)):  # fmt: skip
+            found.append(f"{where}:{node.lineno} calls local_operator() outside the command line")
     return found
 
 

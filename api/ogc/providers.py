@@ -17,39 +17,27 @@ asking comes from ``api.ogc.calls.CURRENT_CALL``.
 from __future__ import annotations
 
 import threading
-from http import HTTPStatus
 from typing import Any
 
 import orjson
 import pyproj
 from pygeoapi.models.provider.base import TileMatrixSetEnum
-from pygeoapi.provider.base import (
-    BaseProvider,
-    ProviderConnectionError,
-    ProviderGenericError,
-    ProviderInvalidQueryError,
-    ProviderItemNotFoundError,
-)
+from pygeoapi.provider.base import BaseProvider, ProviderGenericError
 from pygeoapi.provider.base_mvt import BaseMVTProvider
 from pygeoapi.provider.mvt_postgresql import MVTPostgreSQLProvider
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
+from api.errors import DRIVER_ERRORS
 from api.ogc import feature_tables
 from api.ogc.calls import CURRENT_CALL, OgcCall
+from api.ogc.errors import provider_error
 from layers import edits, features, vector_tiles
 from spatial.db import make_engine
-from spatial.errors import (
-    Conflict,
-    DatabaseUnavailable,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    PreconditionFailed,
-    Unauthorized,
-)
+from spatial.errors import InvalidInput, OnemapError, Unauthorized
 from spatial.extent import ExtentRule
+from spatial.params import parse_tile
 
 _engines: dict[tuple, Engine] = {}
 _engines_lock = threading.Lock()
@@ -80,51 +68,12 @@ def output_crs(crs_transform_spec: Any) -> features.OutputCrs:
     return features.OutputCrs(srid=epsg, lat_first=lat_first)
 
 
-UNREACHABLE = "the database is not reachable at the moment: try again shortly"
 
-class ProviderUnauthorized(ProviderGenericError):
-    ogc_exception_code = "Unauthorized"
-    http_status_code = HTTPStatus.UNAUTHORIZED
-
-
-class ProviderForbidden(ProviderGenericError):
-    ogc_exception_code = "Forbidden"
-    http_status_code = HTTPStatus.FORBIDDEN
-
-
-class ProviderConflict(ProviderGenericError):
-    ogc_exception_code = "Conflict"
-    http_status_code = HTTPStatus.CONFLICT
-
-
-class ProviderPreconditionFailed(ProviderGenericError):
-    ogc_exception_code = "PreconditionFailed"
-    http_status_code = HTTPStatus.PRECONDITION_FAILED
-
-
-class ProviderDatabaseUnavailable(ProviderConnectionError):
-    """The database cannot be reached (restarting, down): 503, try again, not a server bug."""
-
-    ogc_exception_code = "ServiceUnavailable"
-    http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
-
-
-PROVIDER_ERRORS: list[tuple[type[Exception], type[ProviderGenericError]]] = [
-    (InvalidInput, ProviderInvalidQueryError),
-    (NotFound, ProviderItemNotFoundError),
-    (PreconditionFailed, ProviderPreconditionFailed),
-    (Conflict, ProviderConflict),
-    (Unauthorized, ProviderUnauthorized),
-    (Forbidden, ProviderForbidden),
-]
-
-
-def _user_message(err: Exception) -> str:
-    """The error's message, with its details (e.g. each offending feature) appended."""
-    message = getattr(err, "message", str(err))
-    details = getattr(err, "details", None) or []
-    extra = [d for d in details if d not in message]
-    return message + ("".join(f"\n- {d}" for d in extra[:50]) if extra else "")
+def as_provider_error(err: BaseException) -> ProviderGenericError:
+    """A domain or driver error as the pygeoapi error that carries its status and code."""
+    wrapped = provider_error(err)
+    assert wrapped is not None
+    return wrapped
 
 
 class PostGISFeatureProvider(BaseProvider):
@@ -141,10 +90,8 @@ class PostGISFeatureProvider(BaseProvider):
                              self.time_field, provider_def.get("layer_version"))  # fmt: skip
         try:
             self.feature_table = _describe(*self.describe_key)
-        except OperationalError as err:
-            raise ProviderDatabaseUnavailable(user_msg=UNREACHABLE) from err
-        except NotFound as err:
-            raise ProviderItemNotFoundError(err.message) from err
+        except (OnemapError, OperationalError) as err:
+            raise as_provider_error(err) from err
         self.get_fields()
 
     def get_fields(self) -> dict[str, dict[str, str]]:
@@ -211,7 +158,7 @@ class PostGISFeatureProvider(BaseProvider):
     def _call() -> OgcCall:
         call = CURRENT_CALL.get()
         if call is None:  # only onemap's routes may drive edits: they know who is asking
-            raise ProviderUnauthorized(user_msg="edits need an authenticated request")
+            raise as_provider_error(Unauthorized("edits need an authenticated request"))
         return call
 
     @staticmethod
@@ -226,21 +173,21 @@ class PostGISFeatureProvider(BaseProvider):
         try:
             return orjson.loads(item)
         except orjson.JSONDecodeError as err:
-            raise ProviderInvalidQueryError(user_msg=f"the body is not JSON: {err}") from None
+            raise as_provider_error(InvalidInput(f"the body is not JSON: {err}")) from None
 
     @staticmethod
     def _guard(func: Any, *args: Any, **kwargs: Any) -> Any:
         """Our errors as pygeoapi's, so clients get a 4xx OGC exception document."""
         try:
             return func(*args, **kwargs)
-        except (OperationalError, DatabaseUnavailable) as err:
-            raise ProviderDatabaseUnavailable(user_msg=UNREACHABLE) from err
-        except tuple(domain for domain, _ in PROVIDER_ERRORS) as err:
-            provider_error = next(p for d, p in PROVIDER_ERRORS if isinstance(err, d))
-            raise provider_error(user_msg=_user_message(err)) from err
+        except (OnemapError, *DRIVER_ERRORS) as err:
+            raise as_provider_error(err) from err
 
     def __repr__(self) -> str:
         return f"<PostGISFeatureProvider {self.schema}.{self.table}>"
+
+
+MAX_VECTOR_ZOOM = 22
 
 
 class PostGISVectorTileProvider(MVTPostgreSQLProvider):
@@ -276,13 +223,31 @@ class PostGISVectorTileProvider(MVTPostgreSQLProvider):
     def get_tiles(self, layer: str = "default", tileset: str | None = None, z: Any = None,
                   y: Any = None, x: Any = None, format_: str | None = None) -> bytes | None:
         if tileset != TileMatrixSetEnum.WEBMERCATORQUAD.value.tileMatrixSet:
-            raise ProviderInvalidQueryError(user_msg=f"tile matrix set {tileset!r} is not offered; use WebMercatorQuad")
+            raise as_provider_error(InvalidInput(f"tile matrix set {tileset!r} is not offered; use WebMercatorQuad"))
         try:
-            z, y, x = int(z), int(y), int(x)
-        except (TypeError, ValueError):
-            raise ProviderInvalidQueryError(user_msg="tile matrix, row and column must be integers") from None
+            address = parse_tile(z, x, y, max_zoom=MAX_VECTOR_ZOOM)
+        except InvalidInput as err:
+            raise as_provider_error(err) from None
+        z, x, y = address.z, address.x, address.y
         tile = self._guard(feature_tables.read_current, self, vector_tiles.mvt_tile, z, x, y, layer=layer)
         return tile or None
+
+    def get_metadata(self, dataset: str, server_url: str, layer: Any = None, tileset: Any = None,
+                     metadata_format: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Tile-set metadata; no ``f=`` means the OGC JSON document (pygeoapi called .upper() on None)."""
+        return super().get_metadata(dataset, server_url, layer, tileset, metadata_format or "json", **kwargs)
+
+    def get_vendor_metadata(self, dataset: str, server_url: str, layer: Any, tileset: Any, title: Any,
+                            description: Any, keywords: Any, **kwargs: Any) -> dict[str, Any]:
+        """The tile set as TileJSON 3.0.0 (``f=tilejson``), for MapLibre, Leaflet plugins and GDAL."""
+        url = f"{server_url}/collections/{dataset}/tiles/{tileset}/{{z}}/{{y}}/{{x}}?f=mvt"
+        fields = self.get_fields()
+        return {
+            "tilejson": "3.0.0", "name": str(title or dataset), "description": str(description or ""),
+            "tiles": [url], "minzoom": 0, "maxzoom": MAX_VECTOR_ZOOM, "scheme": "xyz",
+            "vector_layers": [{"id": self.get_layer(), "fields": {k: str(v.get("type", "string")) if isinstance(v, dict)
+                                                                  else str(v) for k, v in fields.items()}}],
+        }  # fmt: skip
 
     _guard = staticmethod(PostGISFeatureProvider._guard)
 

@@ -18,25 +18,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from spatial.errors import InvalidInput, NotFound, OnemapError, PayloadTooLarge
+from api.errors import error_response
+from spatial.errors import InvalidInput, OnemapError, PayloadTooLarge
 from spatial.geocoding import geocode_parsed, parse, parse_structured
 from spatial.geocoding.batch import geocode_batch, read_batch
+from spatial.geocoding.match import MAX_LIMIT
 from spatial.geocoding.parse import STRUCTURED_FIELDS
 from spatial.geocoding.result import Match
 from spatial.geocoding.reverse import DEFAULT_RADIUS_M, reverse
 from spatial.geocoding.suggest import suggest
+from spatial.params import parse_limit, parse_number
 
 CSV_FIELDS = ("id", "query", "lon", "lat", "level", "confidence", "label", "district_code",
               "subdistrict_code", "community_code", "error")  # fmt: skip
-
-
-STATUS = ((PayloadTooLarge, 413), (InvalidInput, 400), (NotFound, 404))  # most specific first
-
-
-def error_response(err: OnemapError) -> JSONResponse:
-    """The status and message of a domain error (503 for the database being unavailable)."""
-    status = next((code for kind, code in STATUS if isinstance(err, kind)), 503)
-    return JSONResponse({"code": type(err).__name__, "description": err.message}, status_code=status)
 
 
 async def answer(func: Callable[[], Response]) -> Response:
@@ -54,10 +48,12 @@ def number(request: Request, name: str, default: float | None = None) -> float:
         if default is None:
             raise InvalidInput(f"the {name} parameter is required")
         return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a number, not {raw[:40]!r}") from None
+    return parse_number(raw, name=name)
+
+
+def limit_of(request: Request, default: int) -> int:
+    """``limit``: 1 … MAX_LIMIT matches (the shared parser)."""
+    return parse_limit(request.query_params.get("limit"), default=default, maximum=MAX_LIMIT)
 
 
 def collection(matches: list[Match], **members: Any) -> dict[str, Any]:
@@ -72,7 +68,7 @@ async def geocode_endpoint(request: Request) -> Response:
     engine = request.app.state.engine
 
     def run() -> Response:
-        limit = int(number(request, "limit", 5))
+        limit = limit_of(request, 5)
         crs = params.get("crs")
         if "q" in params:
             query = parse(params["q"])
@@ -95,7 +91,7 @@ async def reverse_endpoint(request: Request) -> Response:
             engine,
             number(request, "lon"),
             number(request, "lat"),
-            limit=int(number(request, "limit", 1)),
+            limit=limit_of(request, 1),
             radius_m=number(request, "radius", DEFAULT_RADIUS_M),
             crs=request.query_params.get("crs"),
         )
@@ -111,7 +107,7 @@ async def suggest_endpoint(request: Request) -> Response:
     def run() -> Response:
         if "q" not in request.query_params:
             raise InvalidInput("the q parameter is required: the start of an address or name")
-        matches = suggest(engine, request.query_params["q"], limit=int(number(request, "limit", 10)),
+        matches = suggest(engine, request.query_params["q"], limit=limit_of(request, 10),
                           crs=request.query_params.get("crs"))  # fmt: skip
         return JSONResponse(collection(matches, query=request.query_params["q"]))
 
@@ -162,7 +158,7 @@ async def uploaded_file(request: Request, max_bytes: int) -> tuple[bytes, str]:
     upload = next((v for v in form.values() if hasattr(v, "read")), None)
     if upload is None:
         raise InvalidInput("the form holds no file: upload the CSV as a file field")
-    data = await upload.read(max_bytes + 1)  # type: ignore[union-attr]
+    data = await upload.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"the uploaded file is over {max_bytes:,} bytes: split it")
     name = (getattr(upload, "filename", "") or "").lower()

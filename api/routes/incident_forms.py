@@ -14,6 +14,7 @@ from api.uploads import disk_full, limited_stream
 from spatial.errors import InvalidInput, PayloadTooLarge
 from spatial.incidents.filing import IncidentReport
 from spatial.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, check_photos
+from spatial.params import parse_instant, parse_number
 
 MAX_BODY = MAX_PHOTOS * MAX_PHOTO_BYTES + 1024 * 1024
 
@@ -62,10 +63,7 @@ def number(fields: dict[str, Any], *names: str) -> float | None:
         value = fields.get(name)
         if value is None or value == "":
             continue
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"{name} must be a number, not {str(value)[:40]!r}") from None
+        return parse_number(value, name=name)
     return None
 
 
@@ -73,10 +71,7 @@ def instant(value: Any, name: str) -> dt.datetime | None:
     """An ISO 8601 / W3C datetime, or None."""
     if value in (None, ""):
         return None
-    try:
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{name} is not an ISO 8601 time: {str(value)[:40]!r}") from None
+    return parse_instant(value, name=name)
 
 
 def text_field(fields: dict[str, Any], name: str) -> str | None:

@@ -25,13 +25,14 @@ from starlette.routing import Route
 
 from api.auth import principal_of
 from api.routes.incident_forms import number, read_body, report_from
-from spatial.errors import InvalidInput, NotFound
+from spatial.errors import NotFound
 from spatial.extent import ExtentRule
 from spatial.incidents import queries
 from spatial.incidents.categories import list_categories
 from spatial.incidents.filing import file_incident
 from spatial.incidents.photos import check_photos, read_photo
 from spatial.incidents.workflow import TransitionRequest, transition
+from spatial.params import parse_int, parse_path_id
 
 PUBLIC_FIELDS = ("id", "category_code", "category_zh", "category_en", "state", "description", "address",
                  "department_code", "cell_code", "community_code", "street_code", "district_code",
@@ -50,10 +51,7 @@ def plain(value: Any) -> Any:
 
 
 def incident_id(request: Request) -> int:
-    raw = request.path_params["incident"]
-    if not str(raw).isdigit():
-        raise NotFound(f"no incident {raw!r}")
-    return int(raw)
+    return parse_path_id(request.path_params["incident"], what="incident")
 
 
 async def categories_index(request: Request) -> Response:
@@ -137,15 +135,13 @@ async def merge_endpoint(request: Request) -> Response:
 
 async def photo_endpoint(request: Request) -> Response:
     the_id = incident_id(request)
-    raw = request.path_params["photo"]
-    if not str(raw).isdigit():
-        raise NotFound(f"no photo {raw!r}")
+    photo_id = parse_path_id(request.path_params["photo"], what="photo")
 
     principal = principal_of(request)
 
     def run() -> tuple[str, bytes]:
         with request.app.state.engine.connect() as conn:
-            return read_photo(conn, the_id, int(raw), principal)  # hidden = missing (404)
+            return read_photo(conn, the_id, photo_id, principal)  # hidden = missing (404)
 
     content_type, data = await run_in_threadpool(run)
     headers = {"Cache-Control": "private, max-age=3600", "Vary": "Authorization"}
@@ -153,11 +149,7 @@ async def photo_endpoint(request: Request) -> Response:
 
 
 def _int(value: float | None) -> int | None:
-    if value is None:
-        return None
-    if value != int(value):
-        raise InvalidInput(f"{value} is not a whole number")
-    return int(value)
+    return None if value is None else parse_int(value, name="a count or id")
 
 
 routes = [

@@ -27,13 +27,13 @@ from api.auth import principal_of
 from api.uploads import SavedUpload, save_upload
 from layers.catalog import LayerSpec, find_layer, list_layers
 from layers.download import layer_download
-from layers.features import parse_instant
 from layers.vector import load_vector_file
 from spatial.access.policy import LayerRef, can_read, require_read
 from spatial.access.principal import Principal
 from spatial.errors import InvalidInput, Unauthorized
 from spatial.extent import ExtentRule
 from spatial.history.changes import list_changes
+from spatial.params import parse_instant
 
 PUBLIC_FIELDS = (
     "id", "title_zh", "title_en", "description", "department_code", "department_name_zh",

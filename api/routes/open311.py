@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.errors import DRIVER_ERRORS, error_headers, from_driver, status_of
+from api.errors import DRIVER_ERRORS, as_domain_error, error_headers, open311_body
 from api.routes.incident_forms import instant, number, read_body
 from spatial.access.principal import Principal
 from spatial.access.tokens import authenticate
@@ -35,6 +35,7 @@ from spatial.incidents import queries
 from spatial.incidents.categories import list_categories
 from spatial.incidents.filing import IncidentReport, file_incident
 from spatial.incidents.photos import check_photos
+from spatial.params import parse_id
 
 DEFAULT_WINDOW = dt.timedelta(days=90)
 FORMATS = ("json", "xml")
@@ -74,10 +75,9 @@ def open311(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
         try:
             return await handler(request)
         except (OnemapError, *DRIVER_ERRORS) as caught:
-            err = caught if isinstance(caught, OnemapError) else from_driver(caught)
-            status = status_of(err)
-            rows = [{"code": status, "description": err.message}]
-            headers = error_headers(err)
+            err = as_domain_error(caught)
+            assert err is not None
+            status, rows, headers = err.status, open311_body(err), error_headers(err)
             if request.path_params.get("fmt") == "xml":
                 return Response(to_xml("errors", "error", rows), status_code=status, headers=headers,
                                 media_type="text/xml; charset=utf-8")  # fmt: skip
@@ -165,7 +165,10 @@ async def list_requests(request: Request) -> Response:
 async def one_request(request: Request) -> Response:
     fmt_of(request)
     raw = request.path_params["id"]
-    ids = _ids(raw)
+    try:
+        ids = _ids(raw)
+    except InvalidInput:  # a path that names no request
+        raise NotFound(f"no service request {raw[:40]!r}") from None
 
     def run() -> list[dict[str, Any]]:
         with request.app.state.engine.connect() as conn:
@@ -182,7 +185,7 @@ async def one_request(request: Request) -> Response:
 async def post_request(request: Request) -> Response:
     fmt_of(request)
     if request.headers.get("content-type", "").split(";")[0].strip() in ("application/xml", "text/xml"):
-        fields, photos = xml_fields(await request.body()), []
+        fields, photos = xml_fields(await request.body()), []  # type: ignore[var-annotated]
     else:
         fields, photos = await read_body(request, photo_fields=("media",))
     principal = await run_in_threadpool(_principal, request, fields.get("api_key"))
@@ -238,9 +241,9 @@ def _ids(value: str | None) -> list[int] | None:
     if value is None:
         return None
     parts = [p.strip() for p in value.split(",") if p.strip()]
-    if not parts or not all(p.isdigit() for p in parts):
+    if not parts:
         raise InvalidInput("service_request_id must be numbers separated by commas")
-    return [int(p) for p in parts]
+    return [parse_id(p, name="service_request_id") for p in parts]
 
 
 routes = [

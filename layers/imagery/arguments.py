@@ -7,11 +7,11 @@ booleans, numbers); both become the keyword arguments of ``zonal_statistics`` an
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from spatial.errors import InvalidInput
+from spatial.params import parse_lonlat_bbox
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
@@ -94,15 +94,8 @@ def names(value: Any, name: str) -> tuple[str, ...]:
 
 
 def bbox_value(value: Any) -> tuple[float, float, float, float]:
-    """A lon/lat box from '[minx, miny, maxx, maxy]' or 'minx,miny,maxx,maxy'."""
-    items = value.split(",") if isinstance(value, str) else value
-    try:
-        numbers = tuple(float(v) for v in items)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"bbox {value!r}: give four numbers minlon,minlat,maxlon,maxlat") from None
-    if len(numbers) != 4 or not all(math.isfinite(v) for v in numbers):
-        raise InvalidInput(f"bbox {value!r}: give four numbers minlon,minlat,maxlon,maxlat")
-    return (numbers[0], numbers[1], numbers[2], numbers[3])
+    """A lon/lat box from '[minx, miny, maxx, maxy]' or 'minx,miny,maxx,maxy' (``spatial.params``)."""
+    return parse_lonlat_bbox(value).as_tuple()
 
 
 def save_arguments(given: Any) -> dict[str, Any] | None:

@@ -9,68 +9,18 @@ Scenes without an acquisition time never match a time filter. Order is kept: lat
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from layers.imagery.scenes import Scene
 from spatial.errors import InvalidInput, NotFound
+from spatial.params import Interval, parse_interval
 
-DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
-OPEN = ("", "..")
-
-
-@dataclass(frozen=True)
-class TimeFilter:
-    """A closed time interval; None at an end means open."""
-
-    start: dt.datetime | None
-    end: dt.datetime | None
-    text: str
-
-    def matches(self, moment: dt.datetime | None) -> bool:
-        """Whether a scene acquired at ``moment`` falls in the interval."""
-        if moment is None:
-            return False
-        return (self.start is None or moment >= self.start) and (
-            self.end is None or moment <= self.end
-        )
+TimeFilter = Interval  # the one time-interval model (spatial.params)
 
 
-def parse_datetime(value: str) -> TimeFilter:
-    """``datetime=`` text as a TimeFilter; InvalidInput when malformed or inverted."""
-    text = value.strip()
-    if "/" not in text:
-        if DATE_ONLY.fullmatch(text):
-            day = _instant(text)
-            return TimeFilter(day, day + dt.timedelta(days=1, microseconds=-1), text)
-        instant = _instant(text)
-        return TimeFilter(instant, instant, text)
-    first, last = (part.strip() for part in text.split("/", 1))
-    start = None if first in OPEN else _instant(first)
-    end = None if last in OPEN else _day_end(last)
-    if start is not None and end is not None and start > end:
-        raise InvalidInput(f"datetime {value!r}: the interval ends before it starts")
-    return TimeFilter(start, end, text)
-
-
-def _instant(text: str) -> dt.datetime:
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"datetime {text!r} is not an RFC 3339 date-time or date "
-            "(e.g. 2024-05-01T03:30:00Z, 2024-05-01, 2024-01-01/2024-06-30, ../2024-06-30)"
-        ) from None
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
-
-
-def _day_end(text: str) -> dt.datetime:
-    """An interval's end: a bare date includes its whole day."""
-    moment = _instant(text)
-    if DATE_ONLY.fullmatch(text):
-        return moment + dt.timedelta(days=1, microseconds=-1)
-    return moment
+def parse_datetime(value: str) -> Interval:
+    """``datetime=`` text as an interval (a bare date: its whole UTC day); InvalidInput when malformed."""
+    return parse_interval(value, whole_days=True)
 
 
 def select_scenes(

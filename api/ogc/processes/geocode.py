@@ -3,7 +3,7 @@
 Executed at ``/ogc/processes/{id}/execution`` (synchronously). The database connection comes
 from the processor definition: resources that say ``database: true`` in pygeoapi-config.yml
 get the platform's connection filled in by ``layers.ogc`` when the configuration is built.
-Bad input is a ProcessorExecuteError carrying the user's message (pygeoapi answers 400).
+Bad input is a domain error, raised to pygeoapi through ``api.ogc.errors`` with its status and code.
 """
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
+from pygeoapi.process.base import BaseProcessor
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from spatial.db import make_engine
-from spatial.errors import OnemapError
+from spatial.errors import InvalidInput
 from spatial.geocoding import geocode
+from spatial.geocoding.match import MAX_LIMIT
 from spatial.geocoding.parse import STRUCTURED_FIELDS
 from spatial.geocoding.reverse import DEFAULT_RADIUS_M, reverse
+from spatial.params import parse_limit, parse_number
 
 LINKS = [{"type": "text/html", "rel": "about", "title": "onemap geocoding",
           "href": "https://github.com/onemap/onemap", "hreflang": "en"}]  # fmt: skip
@@ -102,7 +104,7 @@ class DatabaseProcessor(BaseProcessor):
     def engine(self) -> Engine:
         data = self.processor_def.get("data")
         if not isinstance(data, dict):
-            raise ProcessorExecuteError(user_msg="the process has no database configured")
+            raise RuntimeError("the process has no database configured")  # a deployment fault
         return _engine(data["host"], int(data["port"]), data["dbname"], data["user"], data["password"])
 
     def __init__(self, processor_def: dict, metadata: dict) -> None:
@@ -117,17 +119,14 @@ class GeocodeProcessor(DatabaseProcessor):
         super().__init__(processor_def, GEOCODE_METADATA)
 
     def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, Any]:
-        try:
-            fields: dict[str, str | None] = {k: _text(data.get(k)) for k in STRUCTURED_FIELDS if data.get(k) is not None}
-            matches = geocode(
-                self.engine(),
-                _text(data["q"]) if "q" in data else None,
-                fields=None if "q" in data else fields,
-                limit=_int(data.get("limit"), 5),
-                crs=_text(data.get("crs")) if data.get("crs") else None,
-            )
-        except OnemapError as err:
-            raise ProcessorExecuteError(user_msg=err.message) from None
+        fields: dict[str, str | None] = {k: _text(data.get(k)) for k in STRUCTURED_FIELDS if data.get(k) is not None}
+        matches = geocode(
+            self.engine(),
+            _text(data["q"]) if "q" in data else None,
+            fields=None if "q" in data else fields,
+            limit=_int(data.get("limit"), 5),
+            crs=_text(data.get("crs")) if data.get("crs") else None,
+        )
         return "application/json", _collection(matches)
 
 
@@ -138,18 +137,14 @@ class ReverseGeocodeProcessor(DatabaseProcessor):
         super().__init__(processor_def, REVERSE_METADATA)
 
     def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, Any]:
-        try:
-            if "lon" not in data or "lat" not in data:
-                raise ProcessorExecuteError(user_msg="inputs lon and lat are required")
-            location, matches = reverse(
-                self.engine(), data["lon"], data["lat"], limit=_int(data.get("limit"), 1),
-                radius_m=float(data.get("radius") or DEFAULT_RADIUS_M),
-                crs=_text(data.get("crs")) if data.get("crs") else None,
-            )  # fmt: skip
-        except OnemapError as err:
-            raise ProcessorExecuteError(user_msg=err.message) from None
-        except (TypeError, ValueError):
-            raise ProcessorExecuteError(user_msg="radius must be a number") from None
+        if "lon" not in data or "lat" not in data:
+            raise InvalidInput("inputs lon and lat are required")
+        location, matches = reverse(
+            self.engine(), parse_number(data["lon"], name="lon"), parse_number(data["lat"], name="lat"),
+            limit=_int(data.get("limit"), 1),
+            radius_m=parse_number(data.get("radius") or DEFAULT_RADIUS_M, name="radius", minimum=0),
+            crs=_text(data.get("crs")) if data.get("crs") else None,
+        )  # fmt: skip
         return "application/json", _collection(matches) | {"location": location.__dict__}
 
 
@@ -159,14 +154,9 @@ def _collection(matches: list[Any]) -> dict[str, Any]:
 
 def _text(value: Any) -> str:
     if not isinstance(value, str | int | float):
-        raise ProcessorExecuteError(user_msg="address inputs must be text")
+        raise InvalidInput("address inputs must be text")
     return str(value)
 
 
 def _int(value: Any, default: int) -> int:
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ProcessorExecuteError(user_msg=f"limit must be an integer, not {value!r}") from None
+    return parse_limit(value, default=default, maximum=MAX_LIMIT)

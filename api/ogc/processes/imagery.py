@@ -3,15 +3,13 @@
 Inputs name the imagery ``layer`` and the polygon ``collection``: ``api.ogc.routes`` puts both
 through THE read check before the process runs (a hidden layer is a 404, as everywhere), and
 the processor checks again as the caller (from ``api.ogc.calls``). ``save_as`` keeps the
-result as a new overlay layer of the caller's department. Bad input is a ProcessorExecuteError
+result as a new overlay layer of the caller's department. Bad input is a domain error (api.ogc.errors)
 with the user's message (pygeoapi answers 400).
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from pygeoapi.process.base import ProcessorExecuteError
 
 from api.ogc.calls import CURRENT_CALL
 from api.ogc.processes.geocode import LINKS, DatabaseProcessor
@@ -21,7 +19,7 @@ from layers.imagery.overlay import save_as_layer
 from layers.imagery.zonal import zonal_statistics
 from layers.imagery.zonal_result import ZonalResult
 from spatial.access.principal import Principal
-from spatial.errors import OnemapError
+from spatial.errors import InvalidInput, Unauthorized
 
 TEXT = {"type": "string"}
 ONE = {"minOccurs": 0, "maxOccurs": 1}
@@ -109,16 +107,15 @@ class _ImageryProcessor(DatabaseProcessor):
 
     def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, Any]:
         principal = _caller()
-        try:
-            given = {**data, "zones": data.get("collection")}
-            kwargs = type(self).arguments(given)
-            save = save_arguments(data.get("save_as"))
-            result = type(self).compute(self.engine(), _text(data.get("layer"), "layer"),
-                                        principal=principal, **kwargs)  # fmt: skip
-            if save is not None:
-                save_as_layer(self.engine(), result, principal=principal, door="ogc", **save)
-        except OnemapError as err:
-            raise ProcessorExecuteError(user_msg=err.message) from None
+        given = {**data, "zones": data.get("collection")}
+        kwargs = type(self).arguments(given)
+        save = save_arguments(data.get("save_as"))
+        if save is not None and principal is None:  # refused before any layer is looked at
+            raise Unauthorized("saving a result as a layer needs credentials: send Authorization: Bearer <token>")
+        result = type(self).compute(self.engine(), _text(data.get("layer"), "layer"),
+                                    principal=principal, **kwargs)  # fmt: skip
+        if save is not None:
+            save_as_layer(self.engine(), result, principal=principal, door="ogc", **save)
         return "application/json", _output(result, data.get("f"), save)
 
 
@@ -149,7 +146,7 @@ def _caller() -> Principal | None:
 
 def _text(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value:
-        raise ProcessorExecuteError(user_msg=f"input {name} is required (a layer id)")
+        raise InvalidInput(f"input {name} is required (a layer id)")
     return value
 
 

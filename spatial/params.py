@@ -1,0 +1,249 @@
+"""The request vocabulary: one typed parser per parameter kind, shared by every door.
+
+REST and Open311 routes, the OGC API routes (before pygeoapi sees a request), pygeoapi
+providers and processes, the CLI and the notebooks' client all read their shared parameters
+here, so a bbox, a datetime, a limit or an id means the same thing, and is refused with the same
+words, whichever door it comes by. Each kind is a pydantic model or constrained type; the
+``parse_*`` functions turn a raw value (query text, JSON, a path segment) into it and a bad value
+into ``InvalidInput`` (400) naming the parameter.
+
+Hostile values are refused here once: NaN and infinities, numbers past what the database or
+the kind can hold (``1e400``), non-ASCII digits (``²``, ``١٢``: ``str.isdigit`` accepts them,
+``int`` may not), inverted boxes and intervals, and tile coordinates outside their matrix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from spatial.errors import InvalidInput, NotFound
+
+ASCII_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+OPEN_ENDS = ("", "..")
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _first_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    return str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+
+
+# ------------------------------------------------------------------------------ numbers
+def parse_int(value: Any, *, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer from ASCII digits (or a JSON integer), within [minimum, maximum]."""
+    if isinstance(value, bool):
+        raise InvalidInput(f"{name} must be an integer, not {value!r}")
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and ASCII_INTEGER.fullmatch(value.strip()):
+        value = int(value.strip())
+    if not isinstance(value, int):
+        raise InvalidInput(f"{name} must be an integer written with the digits 0-9, not {_shown(value)}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise InvalidInput(f"{name} must lie between {minimum} and {maximum}, not {value}")
+    return value
+
+
+def parse_number(value: Any, *, name: str, minimum: float | None = None, maximum: float | None = None) -> float:
+    """A finite number (no NaN, no infinity, no 1e400), within [minimum, maximum]."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidInput(f"{name} must be a number, not {_shown(value)}")
+    try:
+        number = float(value.strip()) if isinstance(value, str) and value.strip().isascii() else float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInput(f"{name} must be a number, not {_shown(value)}") from None
+    if not math.isfinite(number) or (isinstance(value, str) and not value.strip().isascii()):
+        raise InvalidInput(f"{name} must be a finite number written with ASCII digits, not {_shown(value)}")
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise InvalidInput(f"{name} must lie between {minimum} and {maximum}, not {value}")
+    return number
+
+
+def parse_limit(value: Any, *, default: int, maximum: int, name: str = "limit") -> int:
+    """``limit``: how many items a page or a search returns (1 … maximum); ``default`` when absent."""
+    if value is None or value == "":
+        return default
+    return parse_int(value, name=name, minimum=1, maximum=maximum)
+
+
+def parse_offset(value: Any, *, name: str = "offset") -> int:
+    """``offset``: how many items to skip (0 … a bigint)."""
+    if value is None or value == "":
+        return 0
+    return parse_int(value, name=name, minimum=0, maximum=MAX_ID)
+
+
+def parse_id(value: Any, *, name: str = "id") -> int:
+    """A numeric identifier (incident, photo, token, Open311 request): 1 … a bigint."""
+    return parse_int(value, name=name, minimum=1, maximum=MAX_ID)
+
+
+def parse_path_id(value: Any, *, what: str) -> int:
+    """The numeric id in a resource's path: anything else names no resource (NotFound, 404)."""
+    try:
+        return parse_id(value, name=what)
+    except InvalidInput:
+        raise NotFound(f"no {what} {_shown(value)}") from None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+# ------------------------------------------------------------------------------ bbox
+class LonLatBox(BaseModel):
+    """A lon/lat box (CRS84 axis order), minimum first; ``crs`` names the CRS the numbers came in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    minx: FiniteFloat
+    miny: FiniteFloat
+    maxx: FiniteFloat
+    maxy: FiniteFloat
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LonLatBox:
+        if not (-180 <= self.minx <= 180 and -180 <= self.maxx <= 180 and -90 <= self.miny <= 90
+                and -90 <= self.maxy <= 90):  # fmt: skip
+            raise ValueError(
+                f"{self.as_list()} is outside lon -180..180 / lat -90..90 (coordinates in the wrong "
+                "CRS or axis order? give bbox-crs for other systems)"
+            )
+        if self.minx > self.maxx or self.miny > self.maxy:
+            raise ValueError(f"{self.as_list()} has its minimum above its maximum: use minx,miny,maxx,maxy")
+        return self
+
+    def as_list(self) -> list[float]:
+        return [self.minx, self.miny, self.maxx, self.maxy]
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        return (self.minx, self.miny, self.maxx, self.maxy)
+
+    @property
+    def is_empty(self) -> bool:
+        """Zero width or height."""
+        return self.minx == self.maxx or self.miny == self.maxy
+
+
+def bbox_numbers(value: Any, *, name: str = "bbox") -> list[float]:
+    """Four (or six, 3D) finite numbers from 'a,b,c,d' or a JSON list; the 2D four of them."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, Sequence) or isinstance(items, str) or len(items) not in (4, 6):
+        raise InvalidInput(f"{name} must be four numbers: minx,miny,maxx,maxy")
+    numbers = [parse_number(v, name=name) for v in items]
+    return [numbers[0], numbers[1], numbers[3], numbers[4]] if len(numbers) == 6 else numbers
+
+
+def parse_lonlat_bbox(value: Any, *, name: str = "bbox") -> LonLatBox:
+    """A lon/lat box from 'minx,miny,maxx,maxy' (or six numbers, 3D) or a JSON list."""
+    minx, miny, maxx, maxy = bbox_numbers(value, name=name)
+    try:
+        return LonLatBox(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
+    except ValidationError as err:
+        raise InvalidInput(f"{name} {_first_error(err)}") from None
+
+
+# ------------------------------------------------------------------------------ time
+class Interval(BaseModel):
+    """A closed time interval in UTC-aware datetimes; None at an end means open (``..``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: dt.datetime | None
+    end: dt.datetime | None
+    text: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Interval:
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError("the interval ends before it starts")
+        return self
+
+    @property
+    def is_instant(self) -> bool:
+        return self.start is not None and self.start == self.end
+
+    def matches(self, moment: dt.datetime | None) -> bool:
+        """Whether ``moment`` falls in the interval."""
+        if moment is None:
+            return False
+        return (self.start is None or moment >= self.start) and (self.end is None or moment <= self.end)
+
+
+def parse_instant(value: Any, *, name: str = "datetime") -> dt.datetime:
+    """An RFC 3339 date-time (or date: its first instant) as an aware datetime (naive = UTC)."""
+    text = value.strip() if isinstance(value, str) else None
+    if not text or not text.isascii():
+        raise InvalidInput(f"{name} {_shown(value)} is not an RFC 3339 date-time or date (e.g. 2024-05-01T03:30:00Z)")
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"{name} {_shown(value)} is not an RFC 3339 date-time or date "
+            "(e.g. 2024-05-01T03:30:00Z, 2024-05-01, 2024-01-01/2024-06-30, ../2024-06-30)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def parse_interval(value: Any, *, name: str = "datetime", whole_days: bool = True) -> Interval:
+    """``datetime=``: an instant, a date (with ``whole_days``: the whole day), or 'start/end' with open ends."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{name} must be an RFC 3339 date-time or an interval start/end")
+    text = value.strip()
+    if "/" not in text:
+        start = parse_instant(text, name=name)
+        end = _day_end(start, text) if whole_days else start
+        return _interval(start, end, text, name)
+    first, last = (part.strip() for part in text.split("/", 1))
+    start = None if first in OPEN_ENDS else parse_instant(first, name=name)
+    end = None if last in OPEN_ENDS else parse_instant(last, name=name)
+    if end is not None and whole_days:
+        end = _day_end(end, last)
+    return _interval(start, end, text, name)
+
+
+def _day_end(moment: dt.datetime, text: str) -> dt.datetime:
+    """A bare date as an interval's end includes its whole day."""
+    return moment + dt.timedelta(days=1, microseconds=-1) if DATE_ONLY.fullmatch(text) else moment
+
+
+def _interval(start: dt.datetime | None, end: dt.datetime | None, text: str, name: str) -> Interval:
+    try:
+        return Interval(start=start, end=end, text=text)
+    except ValidationError as err:
+        raise InvalidInput(f"{name} {text!r}: {_first_error(err)}") from None
+
+
+# ------------------------------------------------------------------------------ tiles
+class TileAddress(BaseModel):
+    """A WebMercatorQuad tile: zoom, column (x) and row (y), inside the matrix of its zoom."""
+
+    model_config = ConfigDict(frozen=True)
+
+    z: int
+    x: int
+    y: int
+
+    @model_validator(mode="after")
+    def _inside(self) -> TileAddress:
+        side = 2**self.z
+        if not (0 <= self.x < side and 0 <= self.y < side):
+            raise ValueError(f"tile {self.z}/{self.x}/{self.y} is outside the {side}×{side} matrix of zoom {self.z}")
+        return self
+
+
+def parse_tile(z: Any, x: Any, y: Any, *, max_zoom: int = 24) -> TileAddress:
+    """A tile address from path segments; zoom 0 … ``max_zoom``."""
+    zoom = parse_int(z, name="tile zoom", minimum=0, maximum=max_zoom)
+    column = parse_int(x, name="tile column", minimum=0, maximum=2**zoom - 1)
+    row = parse_int(y, name="tile row", minimum=0, maximum=2**zoom - 1)
+    return TileAddress(z=zoom, x=column, y=row)
