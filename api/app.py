@@ -32,7 +32,7 @@ from api.routes import tiles as tile_routes
 from api.security import SecurityHeadersMiddleware, cors_middleware
 from api.web import inspector, pages
 from spatial.config import Settings
-from spatial.db import check_database, database_url, make_engine
+from spatial.db import check_database, database_url, shared_engine
 from spatial.errors import OnemapError
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -58,7 +58,7 @@ async def favicon(request: Request) -> Response:
 def create_app(settings: Settings) -> Starlette:
     """Build the platform's ASGI app for ``settings``."""
     compat.install()
-    engine = make_engine(database_url(settings), pool_size=settings.db_pool_size, interactive=True)
+    engine = shared_engine(database_url(settings), pool_size=settings.db_pool_size)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
