@@ -12,7 +12,7 @@ import errno
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +40,7 @@ class SavedUpload:
         return value
 
 
-async def limited_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
+async def limited_stream(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
     """The request body, refused with PayloadTooLarge once it passes ``limit`` bytes."""
     received = 0
     async for chunk in request.stream():

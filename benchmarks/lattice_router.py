@@ -1,4 +1,4 @@
-"""The lattice router: millions of points → unit cells in memory, by arithmetic first.
+"""The lattice router (a benchmark, not part of the platform): millions of points → unit cells in memory, by arithmetic first.
 
 Cells are cut from a square lattice, so a point's lattice square is two divisions away once it
 is in the grid's metric CRS. Squares wholly inside one cell answer at once; only squares on an

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from spatial.config import Settings
 from spatial.errors import DatabaseUnavailable, InvalidInput
@@ -96,6 +95,35 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False, interactiv
     )
 
 
+_registry: dict[tuple[object, ...], Engine] = {}
+_registry_lock = threading.Lock()
+
+
+def shared_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """The process's one pooled engine for the database at ``url`` (the one engine registry).
+
+    The app opens it first, sized by ``ONEMAP_DB_POOL_SIZE``; pygeoapi's providers and processes,
+    which pygeoapi builds from plain connection fields, find the same engine here instead of
+    opening pools of their own. Disposing it (the app's shutdown) closes its connections; a
+    later use opens new ones.
+    """
+    parsed = make_url(normalise_url(url))
+    key = (parsed.host, parsed.port, parsed.database, parsed.username, parsed.password)
+    with _registry_lock:
+        engine = _registry.get(key)
+        if engine is None:
+            engine = _registry[key] = make_engine(parsed.render_as_string(hide_password=False),
+                                                  pool_size=pool_size, interactive=True)  # fmt: skip
+        return engine
+
+
+def engine_of(info: dict[str, Any]) -> Engine:
+    """The shared engine of a pygeoapi-style connection dict (host, port, dbname, user, password)."""
+    url = URL.create("postgresql+psycopg", username=info["user"], password=info["password"],
+                     host=info["host"], port=int(info["port"]), database=info["dbname"])  # fmt: skip
+    return shared_engine(url.render_as_string(hide_password=False))
+
+
 def read_only(engine: Engine) -> Connection:
     """A connection for a single read: no BEGIN/ROLLBACK round trips around its statements.
 
@@ -103,17 +131,6 @@ def read_only(engine: Engine) -> Connection:
     wants; use ``engine.begin()`` when several reads must agree or anything is written.
     """
     return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
-
-
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
-    """A session whose work commits together or not at all."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        yield session
 
 
 def check_database(engine: Engine) -> str:

@@ -204,11 +204,11 @@ def parse_interval(value: Any, *, name: str = "datetime", whole_days: bool = Tru
         end = _day_end(start, text) if whole_days else start
         return _interval(start, end, text, name)
     first, last = (part.strip() for part in text.split("/", 1))
-    start = None if first in OPEN_ENDS else parse_instant(first, name=name)
-    end = None if last in OPEN_ENDS else parse_instant(last, name=name)
-    if end is not None and whole_days:
-        end = _day_end(end, last)
-    return _interval(start, end, text, name)
+    opening = None if first in OPEN_ENDS else parse_instant(first, name=name)
+    closing = None if last in OPEN_ENDS else parse_instant(last, name=name)
+    if closing is not None and whole_days:
+        closing = _day_end(closing, last)
+    return _interval(opening, closing, text, name)
 
 
 def _day_end(moment: dt.datetime, text: str) -> dt.datetime:

@@ -7,26 +7,34 @@ pooled engine per database, kept for the process.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlalchemy.engine import URL
-
+from api.ogc.errors import provider_error
 from layers.imagery.store import ImagerySource, imagery_source
-from spatial.db import make_engine
-
-
-@lru_cache(maxsize=8)
-def _engine(host: str, port: int, dbname: str, user: str, password: str) -> Engine:
-    url = URL.create("postgresql+psycopg", username=user, password=password, host=host,
-                     port=port, database=dbname)  # fmt: skip
-    return make_engine(url.render_as_string(hide_password=False), pool_size=2)
+from spatial.db import engine_of
+from spatial.errors import OnemapError
 
 
 def source_of(provider_def: dict[str, Any]) -> ImagerySource:
     """The imagery layer (with its scenes) a provider definition names."""
     database = provider_def["database"]
-    engine = _engine(database["host"], int(database["port"]), database["dbname"],
-                     database["user"], database["password"])  # fmt: skip
+    engine = engine_of(database)  # the process's one engine of that database
     return imagery_source(engine, provider_def["layer_id"])
+
+
+
+@contextmanager
+def with_provider_errors() -> Iterator[None]:
+    """Domain errors of imagery work raised as pygeoapi provider errors (``api.ogc.errors``).
+
+    BudgetExceeded stays a 400 with the limit and how to ask less; ServerBusy a 503.
+    """
+    try:
+        yield
+    except OnemapError as err:
+        wrapped = provider_error(err)
+        if wrapped is None:
+            raise
+        raise wrapped from err

@@ -42,7 +42,7 @@ class ContractManager(DummyManager):
             except Exception as err:
                 raise _Escaped(err) from err
 
-        processor.execute = execute  # type: ignore[method-assign]
+        processor.execute = execute
         return processor
 
     def execute_process(self, *args: Any, **kwargs: Any) -> Any:

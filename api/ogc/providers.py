@@ -16,7 +16,6 @@ asking comes from ``api.ogc.calls.CURRENT_CALL``.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import orjson
@@ -26,7 +25,6 @@ from pygeoapi.provider.base import BaseProvider, ProviderGenericError
 from pygeoapi.provider.base_mvt import BaseMVTProvider
 from pygeoapi.provider.mvt_postgresql import MVTPostgreSQLProvider
 from sqlalchemy import Engine
-from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
 from api.errors import DRIVER_ERRORS
@@ -34,25 +32,15 @@ from api.ogc import feature_tables
 from api.ogc.calls import CURRENT_CALL, OgcCall
 from api.ogc.errors import provider_error
 from layers import edits, features, vector_tiles
-from spatial.db import make_engine
+from spatial.db import engine_of
 from spatial.errors import InvalidInput, OnemapError, Unauthorized
 from spatial.extent import ExtentRule
 from spatial.params import parse_tile
 
-_engines: dict[tuple, Engine] = {}
-_engines_lock = threading.Lock()
-
 
 def engine_for(data: dict[str, Any]) -> Engine:
-    """One pooled engine per database per process."""
-    key = (data["host"], int(data["port"]), data["dbname"], data["user"], data["password"])
-    with _engines_lock:
-        if key not in _engines:
-            url = URL.create(
-                "postgresql+psycopg", username=key[3], password=key[4], host=key[0], port=key[1], database=key[2]
-            )
-            _engines[key] = make_engine(url.render_as_string(hide_password=False), pool_size=10, interactive=True)
-        return _engines[key]
+    """The process's one engine of the provider's database (``spatial.db.shared_engine``)."""
+    return engine_of(data)
 
 
 _describe = feature_tables.describe  # kept per (table, layer version); see api.ogc.feature_tables
@@ -96,7 +84,7 @@ class PostGISFeatureProvider(BaseProvider):
 
     def get_fields(self) -> dict[str, dict[str, str]]:
         if not self._fields:
-            self._fields = self.feature_table.fields()
+            self._fields: dict[str, dict[str, str]] = self.feature_table.fields()
         return self._fields
 
     def query(self, offset: int = 0, limit: int = 10, resulttype: str = "results", bbox: list | None = None,

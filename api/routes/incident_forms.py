@@ -81,7 +81,8 @@ def text_field(fields: dict[str, Any], name: str) -> str | None:
 
 def report_from(fields: dict[str, Any], photos: list[tuple[str, bytes]], default_source: str = "public") -> IncidentReport:
     """An IncidentReport from the fields of POST /api/v1/incidents."""
-    location = fields.get("location") if isinstance(fields.get("location"), dict) else {}
+    given = fields.get("location")
+    location: dict[str, Any] = given if isinstance(given, dict) else {}
     merged = {**fields, **location}
     return IncidentReport(
         category_code=str(fields.get("category_code") or fields.get("category") or ""),

@@ -44,7 +44,7 @@ HISTORY_FIELDS = ("id", "at", "layer_id", "feature_id", "operation", "path", "ac
 
 
 def layer_view(row: dict[str, Any], base_url: str) -> dict[str, Any]:
-    view = {key: row.get(key) for key in PUBLIC_FIELDS}
+    view: dict[str, Any] = {key: row.get(key) for key in PUBLIC_FIELDS}
     for key in ("time_start", "time_end", "updated_at"):
         if view[key] is not None:
             view[key] = view[key].isoformat()
@@ -134,7 +134,7 @@ async def publish_layer(request: Request) -> Response:
             extent=ExtentRule.from_settings(settings),
         )
     request.app.state.ogc_gateway.recheck()  # the new version is served from the next request on
-    body = {"report": report.as_dict(), "summary": report.summary()}
+    body: dict[str, Any] = {"report": report.as_dict(), "summary": report.summary()}
     body["layer"] = f"{settings.base_url}/api/v1/layers/{spec.id}"
     return JSONResponse(body, status_code=200 if existing else 201, headers={"Location": body["layer"]})
 

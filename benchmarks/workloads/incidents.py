@@ -68,8 +68,8 @@ def grid_build(engine) -> list[Result]:  # type: ignore[no-untyped-def]
 
 def routing(engine, n: int) -> list[Result]:  # type: ignore[no-untyped-def]
     """Points → unit cells: lattice router vs STRtree, same points, answers compared."""
+    from benchmarks.lattice_router import LatticeRouter
     from spatial.grid.lookup import cells_at
-    from spatial.grid.router import LatticeRouter
 
     with engine.connect() as conn:
         started = time.perf_counter()

@@ -1,5 +1,7 @@
-"""Point → unit cell of the current grid: one point through PostGIS (GiST), many in one query,
-or millions in memory with the lattice router (``spatial.grid.router``)."""
+"""Point → unit cell of the current grid: one point through PostGIS (GiST), or many in one query.
+
+(The in-memory lattice router that bulk-routes millions of points is a benchmark of its own,
+``benchmarks/lattice_router.py``: nothing in the platform calls it.)"""
 
 from __future__ import annotations
 

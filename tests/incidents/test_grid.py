@@ -6,10 +6,10 @@ import numpy as np
 import shapely
 from sqlalchemy import text
 
+from benchmarks.lattice_router import LatticeRouter
 from spatial.access.principal import local_operator
 from spatial.grid.build import build_grid
 from spatial.grid.codes import cell_code, geo_grid_code
-from spatial.grid.router import LatticeRouter
 from tests.incidents.conftest import GUIYI, IncidentCity
 
 

@@ -8,14 +8,12 @@ Bad input is a domain error, raised to pygeoapi through ``api.ogc.errors`` with 
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from pygeoapi.process.base import BaseProcessor
 from sqlalchemy import Engine
-from sqlalchemy.engine import URL
 
-from spatial.db import make_engine
+from spatial.db import engine_of
 from spatial.errors import InvalidInput
 from spatial.geocoding import geocode
 from spatial.geocoding.match import MAX_LIMIT
@@ -90,12 +88,7 @@ REVERSE_METADATA: dict[str, Any] = {
 }
 
 
-@lru_cache(maxsize=8)
-def _engine(host: str, port: int, dbname: str, user: str, password: str) -> Engine:
-    """One pooled engine per database, shared by every execution (pygeoapi makes a processor each time)."""
-    url = URL.create("postgresql+psycopg", username=user, password=password, host=host,
-                     port=port, database=dbname)  # fmt: skip
-    return make_engine(url.render_as_string(hide_password=False), pool_size=4)
+
 
 
 class DatabaseProcessor(BaseProcessor):
@@ -105,7 +98,7 @@ class DatabaseProcessor(BaseProcessor):
         data = self.processor_def.get("data")
         if not isinstance(data, dict):
             raise RuntimeError("the process has no database configured")  # a deployment fault
-        return _engine(data["host"], int(data["port"]), data["dbname"], data["user"], data["password"])
+        return engine_of(data)  # the process's one engine of that database
 
     def __init__(self, processor_def: dict, metadata: dict) -> None:
         super().__init__(processor_def, metadata)
