@@ -24,10 +24,10 @@ from rasterio.windows import Window
 
 from layers.imagery.describe import band_name
 from spatial.crs import CRS84_URI, EPSG_URI, parse_crs
-from spatial.errors import InvalidInput, NotFound, PayloadTooLarge
+from spatial.errors import BudgetExceeded, InvalidInput, NotFound, PayloadTooLarge
 
 MAX_JSON_VALUES = 4_000_000  # CoverageJSON is text: beyond this, ask for a smaller bbox
-MAX_TIFF_CELLS = 200_000_000
+MAX_TIFF_CELLS = 4096 * 4096  # default of ONEMAP_MAX_SOURCE_PIXELS: the doors pass the setting
 BBox = tuple[float, float, float, float]
 
 
@@ -193,9 +193,11 @@ def read_subset(
             else Window(0, 0, dataset.width, dataset.height)
         )
         cells = int(window.width) * int(window.height) * len(indexes)
-        if cells > max_cells:
-            raise PayloadTooLarge(
-                f"the subset would hold {cells:,} values, over the limit of {max_cells:,}: ask for a smaller bbox"
+        if cells > max_cells:  # decided from the window, before a pixel is read
+            raise BudgetExceeded(
+                f"the subset would hold {cells:,} values ({int(window.width)}×{int(window.height)} pixels × "
+                f"{len(indexes)} bands), over the limit of {max_cells:,} (ONEMAP_MAX_SOURCE_PIXELS): ask for "
+                "a smaller bbox or fewer bands (properties=)"
             )
         data = dataset.read(indexes, window=window, masked=True)
         return CoverageSubset(
@@ -227,6 +229,21 @@ def _unique_names(names: list[str]) -> tuple[str, ...]:
         seen[name] = seen.get(name, 0) + 1
         unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
     return tuple(unique)
+
+
+def encoded_subset(
+    path: Path,
+    *,
+    bbox: Sequence[float] | None,
+    bbox_crs: str | int | None,
+    bands: Sequence[int] | None,
+    max_cells: int,
+    want_json: bool,
+) -> bytes | dict[str, Any]:
+    """A subset read and encoded in one call (CoverageJSON or GeoTIFF): the unit of work a
+    render worker runs, so the pixels never enter the server process as arrays."""
+    subset = read_subset(path, bbox=bbox, bbox_crs=bbox_crs, bands=bands, max_cells=max_cells)
+    return to_coveragejson(subset) if want_json else to_geotiff(subset)
 
 
 def to_geotiff(subset: CoverageSubset) -> bytes:

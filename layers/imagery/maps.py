@@ -1,7 +1,9 @@
 """Map images of an imagery layer for a lon/lat box (OGC API Maps): the tile styling, any size.
 
-The picked scenes are mosaicked latest first, as for tiles, with rio-tiler's ``Reader.part``
-reading each scene into the box's grid (EPSG:4326, ``width`` × ``height``).
+The picked scenes are mosaicked latest first, as for tiles (``layers.imagery.mosaic``): each
+scene is read only where it meets the box, from the overview that suits the output pixels,
+straight into the box's grid (EPSG:4326, ``width`` × ``height``). ``width × height`` and the
+source pixels the reads touch are checked against the budget before anything is read.
 """
 
 from __future__ import annotations
@@ -9,16 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import rasterio
 import shapely
 from rasterio.crs import CRS
-from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
-from rio_tiler.models import ImageData
-from rio_tiler.mosaic import mosaic_reader
-from rio_tiler.mosaic.methods.defaults import FirstMethod
 
+from layers.imagery.budget import RenderBudget
+from layers.imagery.mosaic import read_grid
 from layers.imagery.readers import GDAL_ENV, open_reader
 from layers.imagery.selection import select_scenes
 from layers.imagery.store import ImagerySource
@@ -38,37 +37,60 @@ def render_map(
     *,
     datetime: str | None = None,
     scene: str | None = None,
+    budget: RenderBudget | None = None,
 ) -> bytes | None:
     """The layer inside ``bbox`` (lon/lat) as an image; None where no picked scene has pixels."""
+    paths = map_paths(source, bbox, width, height, style, datetime=datetime, scene=scene,
+                      budget=budget)  # fmt: skip
+    return draw_map(paths, bbox, width, height, style, budget) if paths else None
+
+
+def map_paths(
+    source: ImagerySource,
+    bbox: Sequence[float],
+    width: int,
+    height: int,
+    style: TileStyle,
+    *,
+    datetime: str | None = None,
+    scene: str | None = None,
+    budget: RenderBudget | None = None,
+) -> list[Path]:
+    """The files a map is drawn from, latest first, after the checks that need no pixels.
+
+    InvalidInput for a malformed box or size, BudgetExceeded for an image over the output budget.
+    """
     box = _check(bbox, width, height)
+    (budget or RenderBudget()).check_output(width, height)
     scenes = select_scenes(source.scenes, layer_id=source.layer_id, datetime=datetime, scene=scene)
     area = shapely.box(*box)
-    paths = [s.path for s in scenes if s.footprint.intersects(area)]
-    if not paths:
-        return None
     with rasterio.Env(**GDAL_ENV):
-        first = open_reader(scenes[0].path)
+        read_options(open_reader(scenes[0].path), style)
+    return [s.path for s in scenes if s.footprint.intersects(area)]
+
+
+def draw_map(
+    paths: list[Path],
+    bbox: Sequence[float],
+    width: int,
+    height: int,
+    style: TileStyle,
+    budget: RenderBudget | None = None,
+) -> bytes | None:
+    """The encoded map from the scenes at ``paths`` (latest first); None where they have no pixels."""
+    box = _check(bbox, width, height)
+    budget = budget or RenderBudget()
+    budget.check_output(width, height)
+    with rasterio.Env(**GDAL_ENV):
+        first = open_reader(paths[0])
         options = read_options(first, style)
-        try:
-            image, _ = mosaic_reader(
-                paths, _part, box, width=width, height=height, threads=0, chunk_size=1,
-                pixel_selection=FirstMethod(), **options,
-            )  # fmt: skip
-        except EmptyMosaicError:
+        image = read_grid(paths, box, LONLAT, width, height, budget, **options)
+        if image is None:
             return None
-        ranges = style.rescale or default_rescale(scenes[0].path, first, style)
+        ranges = style.rescale or default_rescale(paths[0], first, style)
         if ranges:
             image = image.rescale(in_range=per_band(ranges, image.count))
         return encode(image, style)
-
-
-def _part(path: Path, box: tuple[float, float, float, float], **options: Any) -> ImageData:
-    """One scene's pixels in the box (TileOutsideBounds when it has none)."""
-    reader = open_reader(path)
-    west, south, east, north = reader.get_geographic_bounds(LONLAT)
-    if box[0] >= east or box[2] <= west or box[1] >= north or box[3] <= south:
-        raise TileOutsideBounds(f"{path.name} is outside the map")
-    return reader.part(box, dst_crs=LONLAT, bounds_crs=LONLAT, **options)
 
 
 def _check(bbox: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:

@@ -49,6 +49,11 @@ def open_reader(path: Path, zoom: int | None = None) -> Reader:
     return full.reader if level is None else _open(path, level).reader
 
 
+def open_level(path: Path, level: int | None) -> Reader:
+    """A Reader kept open for this thread on one overview level (None: full resolution)."""
+    return _open(path, level).reader
+
+
 def _overview_level(full: _OpenImage, zoom: int) -> int | None:
     """The coarsest overview still at least as fine as the tile's pixels (None: full resolution)."""
     tile_res = WEB_MERCATOR.matrix(zoom).cellSize

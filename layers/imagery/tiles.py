@@ -24,6 +24,7 @@ from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
 from rio_tiler.types import ColorMapType
 
+from layers.imagery.budget import RenderBudget
 from layers.imagery.describe import STATS_MAX_SIZE, band_statistics
 from layers.imagery.expression import BandMath, parse_band_math
 from layers.imagery.mosaic import WEB_MERCATOR, read_tile, scenes_for_tile
@@ -139,12 +140,18 @@ def _parse_range(text: str) -> Range:
     return (low, high)
 
 
-def render_tile(paths: list[Path], tile: Tile, style: TileStyle) -> bytes | None:
-    """The encoded tile from the scenes at ``paths`` (latest first); None where they have no pixels."""
+def render_tile(
+    paths: list[Path], tile: Tile, style: TileStyle, budget: RenderBudget | None = None
+) -> bytes | None:
+    """The encoded tile from the scenes at ``paths`` (latest first); None where they have no pixels.
+
+    The reads are planned and checked against ``budget`` before any pixel is read
+    (``layers.imagery.mosaic``); BudgetExceeded when they would touch too many source pixels.
+    """
     with rasterio.Env(**GDAL_ENV):
         first = open_reader(paths[0])
         options = read_options(first, style)
-        image = read_tile(paths, tile, tilesize=TILE_SIZE, **options)
+        image = read_tile(paths, tile, tilesize=TILE_SIZE, budget=budget, **options)
         if image is None:
             return None
         ranges = style.rescale or default_rescale(paths[0], first, style)
@@ -264,18 +271,35 @@ def layer_tile(
     *,
     datetime: str | None = None,
     scene: str | None = None,
+    budget: RenderBudget | None = None,
 ) -> bytes | None:
     """A tile of an imagery layer from the scenes ``datetime``/``scene`` pick, latest on top.
 
     NotFound when the tile lies outside the layer's extent; None when it is inside but the
     picked scenes have no pixels there (a gap between scenes, or nodata).
     """
+    paths = tile_paths(source, tile, style, datetime=datetime, scene=scene)
+    return render_tile(paths, tile, style, budget) if paths else None
+
+
+def tile_paths(
+    source: ImagerySource,
+    tile: Tile,
+    style: TileStyle,
+    *,
+    datetime: str | None = None,
+    scene: str | None = None,
+) -> list[Path]:
+    """The files a tile is read from, latest first (empty: inside the layer, but a gap).
+
+    Cheap (catalog rows and file headers): the doors call it before handing the pixel work
+    (``render_tile``) to a worker, so a bad band or a tile outside the layer is answered at once.
+    """
     scenes = select_scenes(source.scenes, layer_id=source.layer_id, datetime=datetime, scene=scene)
     with rasterio.Env(**GDAL_ENV):
         read_options(open_reader(scenes[0].path), style)  # bad bands are a 400 wherever the tile is
     check_inside(source, tile)
-    hits = scenes_for_tile(scenes, tile)
-    return render_tile([s.path for s in hits], tile, style) if hits else None
+    return [s.path for s in scenes_for_tile(scenes, tile)]
 
 
 def check_inside(source: ImagerySource, tile: Tile) -> None:

@@ -32,6 +32,7 @@ from layers.imagery.selection import select_scenes
 from layers.imagery.zonal_engine import statistic_names, zone_statistics
 from layers.imagery.zonal_result import ZonalResult
 from layers.imagery.zones import BBox, Zones, read_zones
+from spatial.db import shared_engine
 from spatial.errors import InvalidInput
 
 WindowReader = Callable[[DatasetReader, Window], np.ma.MaskedArray]
@@ -145,3 +146,12 @@ def _check_names(zones: Zones, percentiles: Sequence[float], extra: Sequence[str
     clash = [name for name in zones.properties if name in taken]
     if clash:
         raise InvalidInput(f"property {clash[0]!r} has the name of a statistic; leave it out")
+
+
+def statistics_at(url: str, compute: Callable[..., ZonalResult], layer: str, **kwargs: Any) -> ZonalResult:
+    """``compute(engine, layer, **kwargs)`` against the database at ``url``.
+
+    For a render worker process (``api.workers``), which has no engine of its own: it keeps one
+    small shared engine per database for its lifetime.
+    """
+    return compute(shared_engine(url, pool_size=2), layer, **kwargs)
