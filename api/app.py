@@ -14,7 +14,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api import errors, rest_openapi
+from api import errors, rest_openapi, workers
 from api.auth import PrincipalMiddleware
 from api.ogc import compat
 from api.ogc.gateway import PygeoapiGateway
@@ -63,6 +63,8 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        render_pool.close()  # kills running renders: shutdown never waits on one
+        workers.unregister(settings)
         engine.dispose()
 
     routes = [
@@ -80,7 +82,10 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/tiles", routes=tile_routes.routes),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
+    render_pool = workers.WorkerPool.from_settings(settings)  # processes start on first use
+    workers.register(settings, render_pool)
     middleware = [
+        Middleware(workers.DisconnectWatch),  # outermost: the one reader of receive() on heavy paths
         Middleware(SecurityHeadersMiddleware),
         *cors_middleware(settings),
         Middleware(compat.QueryStringMiddleware),
@@ -91,6 +96,7 @@ def create_app(settings: Settings) -> Starlette:
     errors.install(app)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.render_pool = render_pool
     app.state.rate_limiter = RateLimiter.from_settings(settings)
     app.state.ogc_gateway = PygeoapiGateway(settings, engine)
     return app

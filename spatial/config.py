@@ -69,6 +69,31 @@ class Settings(BaseSettings):
         default=5 * 1024 * 1024, gt=0, description="largest accepted geocoding batch body (bytes)"
     )
 
+    max_render_pixels: int = Field(
+        default=2048 * 2048, gt=0,
+        description="most output pixels (width × height) of one imagery map or picture",
+    )
+    max_source_pixels: int = Field(
+        default=4096 * 4096, gt=0,
+        description="most source pixels × bands one imagery tile, map or coverage subset may read "
+        "(maps and tiles read from overviews; over it: 400 BudgetExceeded)",
+    )
+    render_timeout_s: float = Field(
+        default=30.0, gt=0, description="time budget of one tile, map or coverage in a render worker (then 503)"
+    )
+    process_timeout_s: float = Field(
+        default=120.0, gt=0, description="time budget of one imagery process (zonal statistics, change)"
+    )
+    render_workers: int = Field(
+        default=2, ge=1, le=64, description="worker processes for imagery renders, coverages and processes"
+    )
+    render_queue: int = Field(
+        default=16, ge=0, description="heavy requests that may wait for a worker; beyond: 503 with Retry-After"
+    )
+    render_memory_mb: int = Field(
+        default=1024, ge=256, description="address-space cap of each render worker (MB); over it: 400/503"
+    )
+
     rate_limit_writes: str = Field(
         default="1200/minute",
         description="writes per bearer token (POST/PUT/PATCH/DELETE with a token, Open311 POST "

@@ -21,19 +21,15 @@ from pygeoapi.provider.base import (
     ProviderRequestEntityTooLargeError,
 )
 
+from api.ogc.calls import CURRENT_CALL
+from api.ogc.errors import provider_error
 from api.ogc.imagery_sources import source_of
-from layers.imagery.coverage import (
-    MAX_TIFF_CELLS,
-    bbox_from_axes,
-    coverage_grid,
-    read_subset,
-    to_coveragejson,
-    to_geotiff,
-)
+from api.workers import pool_of
+from layers.imagery.coverage import MAX_TIFF_CELLS, bbox_from_axes, coverage_grid, encoded_subset
 from layers.imagery.selection import select_scenes
-from spatial.errors import InvalidInput, NotFound, PayloadTooLarge
+from spatial.errors import InvalidInput, NotFound, PayloadTooLarge, ServerBusy
 
-NATIVE_FILE_LIMIT = 512 * 1024 * 1024  # whole-file downloads above this must ask for a bbox
+NATIVE_FILE_LIMIT = 128 * 1024 * 1024  # whole-file downloads (held in memory) above this must ask for a bbox
 JSON_TYPES = {"uint": "integer", "int": "integer", "float": "number"}
 
 
@@ -106,10 +102,13 @@ class ImageryCoverageProvider(BaseProvider):
             return self._subset(path, properties, subsets, bbox, bbox_crs, want_json)
         except PayloadTooLarge as err:
             raise ProviderRequestEntityTooLargeError(user_msg=err.message) from err
-        except InvalidInput as err:
+        except InvalidInput as err:  # BudgetExceeded too: 400 with the limit and how to ask less
             raise ProviderInvalidQueryError(user_msg=err.message) from err
         except NotFound as err:
             raise ProviderItemNotFoundError(user_msg=err.message) from err
+        except ServerBusy as err:  # pool full, time budget spent: 503
+            wrapped = provider_error(err)
+            raise (wrapped or err) from err
 
     def _scene(self, datetime_: str | None, bbox: list | None, bbox_crs: str | int | None) -> Path:
         """The file to read: the latest scene ``datetime_`` picks that meets a lon/lat bbox."""
@@ -131,15 +130,19 @@ class ImageryCoverageProvider(BaseProvider):
         bbox_crs: str | int | None,
         want_json: bool,
     ) -> bytes | dict[str, Any]:
+        """Read and encode in a render worker (``api.workers``), within the source budget."""
         native_bbox = bbox_from_axes(subsets, self.grid) if subsets else None
-        subset = read_subset(
-            path,
-            bbox=native_bbox or bbox or None,
-            bbox_crs=self.crs if native_bbox else _bbox_crs(bbox_crs),
-            bands=[int(p) for p in properties] if properties else None,
-            max_cells=MAX_TIFF_CELLS,
-        )
-        return to_coveragejson(subset) if want_json else to_geotiff(subset)
+        kwargs: dict[str, Any] = {
+            "bbox": native_bbox or bbox or None,
+            "bbox_crs": self.crs if native_bbox else _bbox_crs(bbox_crs),
+            "bands": [int(p) for p in properties] if properties else None,
+            "want_json": want_json,
+        }
+        call = CURRENT_CALL.get()
+        if call is None:  # outside the OGC routes (a script driving pygeoapi): in process, default budget
+            return encoded_subset(path, max_cells=MAX_TIFF_CELLS, **kwargs)
+        settings = call.settings
+        return pool_of(settings).run_sync(encoded_subset, path, max_cells=settings.max_source_pixels, **kwargs)
 
     def _whole_file(self, path: Path) -> bytes:
         if path.stat().st_size > NATIVE_FILE_LIMIT:

@@ -2,6 +2,8 @@
 
 ``/ogc/collections/{id}/map?bbox=minlon,minlat,maxlon,maxlat&width=&height=&datetime=`` draws
 the layer as the tiles do (default bands and stretch, the latest scene on top) in EPSG:4326.
+The checks that need no pixels (box, size, output budget, scenes) run here; the drawing runs
+in the render worker pool (``api.workers``) with the source budget checked before any read.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from pygeoapi.provider.base import (
     ProviderItemNotFoundError,
 )
 
-from api.ogc.imagery_sources import source_of
-from layers.imagery.maps import render_map
+from api.ogc.calls import CURRENT_CALL
+from api.ogc.imagery_sources import source_of, with_provider_errors
+from api.workers import pool_of
+from layers.imagery.budget import RenderBudget
+from layers.imagery.maps import draw_map, map_paths
 from layers.imagery.tiles import parse_style
-from spatial.errors import InvalidInput, NotFound
 
 
 class ImageryMapProvider(BaseProvider):
@@ -41,13 +45,16 @@ class ImageryMapProvider(BaseProvider):
         **kwargs: Any,
     ) -> bytes:
         """A PNG of the box; 404 outside the layer or its picked scenes, 400 for bad sizes."""
-        try:
-            image = render_map(source_of(self.provider_def), bbox or [], int(width), int(height),
-                               parse_style("png"), datetime=datetime_)  # fmt: skip
-        except NotFound as err:
-            raise ProviderItemNotFoundError(user_msg=err.message) from err
-        except InvalidInput as err:
-            raise ProviderInvalidQueryError(user_msg=err.message) from err
+        call = CURRENT_CALL.get()
+        if call is None:  # only reachable through api.ogc.routes, which sets the call
+            raise ProviderInvalidQueryError(user_msg="maps are served through the OGC API routes")
+        budget = RenderBudget.from_settings(call.settings)
+        look = parse_style("png")  # ``style`` is the OGC style name, unused: one look per layer
+        with with_provider_errors():
+            box, size = bbox or [], (int(width), int(height))
+            paths = map_paths(source_of(self.provider_def), box, *size, look, datetime=datetime_,
+                              budget=budget)  # fmt: skip
+            image = pool_of(call.settings).run_sync(draw_map, paths, box, *size, look, budget) if paths else None
         if image is None:
             raise ProviderItemNotFoundError(user_msg="the layer has no pixels inside this bbox")
         return image

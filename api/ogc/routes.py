@@ -11,6 +11,7 @@ pygeoapi reads the body; the caller and the transaction headers reach our provid
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from typing import Any
 
@@ -82,8 +83,9 @@ async def execute(
     if check_format and not api_request.is_valid():
         headers, status, content = api.get_format_exception(api_request)
     else:
+        # the request's context (e.g. api.workers.CLIENT_GONE) goes along into the thread
         headers, status, content = await loop.run_in_executor(
-            None, _call_in_thread, loop, call, func, api, api_request, *args
+            None, contextvars.copy_context().run, _call_in_thread, loop, call, func, api, api_request, *args
         )
     response = to_response(headers, status, content)
     if status == 503:  # the database is down (our provider's ProviderDatabaseUnavailable)

@@ -8,8 +8,9 @@
   new overlay layer of the caller's department (201);
 - ``GET|POST …/change?zones=&before=&after=…``: per polygon statistics of (after − before).
 
-Thin: everything happens in ``layers.imagery``; every door passes THE read check on the
-imagery and on the polygon layer (hidden = 404), saving passes the publish check.
+Thin: everything happens in ``layers.imagery``; statistics are computed in the render worker
+pool (``api.workers``); every door passes THE read check on the imagery and on the polygon
+layer (hidden = 404), saving passes the publish check.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from starlette.routing import Route
 
 from api.auth import principal_of
 from api.errors import error_response
+from api.workers import pool_of
 from layers.imagery.access import readable_imagery
 from layers.imagery.arguments import change_arguments, flag, save_arguments, statistics_arguments
 from layers.imagery.change import change_statistics
 from layers.imagery.overlay import save_as_layer
 from layers.imagery.point import check_lonlat, point_values
-from layers.imagery.zonal import zonal_statistics
+from layers.imagery.zonal import statistics_at, zonal_statistics
 from layers.imagery.zonal_result import ZonalResult
 from spatial.errors import InvalidInput, OnemapError, Unauthorized
 
@@ -105,12 +107,21 @@ async def _analysis(
         save = save_arguments(given.get("save_as")) if request.method == "POST" else None
         if save is not None and principal_of(request) is None:
             raise Unauthorized("saving a layer needs credentials: send Authorization: Bearer <token>")
-        result = compute(request.app.state.engine, layer, principal=principal_of(request), **kwargs)
+        result = heavy(request, compute, layer, principal=principal_of(request), **kwargs)
         if save is None:
             return _render(result, fmt)
         return _saved(request, result, save)
 
     return await _answer(body)
+
+
+def heavy(request: Request, compute: Callable[..., ZonalResult], layer: str, **kwargs: Any) -> ZonalResult:
+    """A statistic computed in a render worker (``api.workers``): memory cap, time budget
+    (ONEMAP_PROCESS_TIMEOUT_S), cancelled when the client leaves, 503 when the pool is full."""
+    settings = request.app.state.settings
+    url = request.app.state.engine.url.render_as_string(hide_password=False)
+    return pool_of(settings).run_sync(statistics_at, url, compute, layer,
+                                      timeout=settings.process_timeout_s, **kwargs)  # fmt: skip
 
 
 async def _inputs(request: Request) -> dict[str, Any] | Response:

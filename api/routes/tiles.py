@@ -3,16 +3,21 @@
 Query: ``bands=4,3,2`` or ``expression=(b4-b3)/(b4+b3)``, ``rescale=min,max`` (once, or per
 output), ``colormap_name=rdylgn`` (one output), ``datetime=`` and ``scene=`` (which scenes;
 default: every scene, the latest on top). Thin: the catalog look-up and the rendering live in
-``layers.imagery``; blocking work runs in the thread pool. A tile outside the layer's extent is
-a 404 with a message; one inside it where the picked scenes have no pixels is 204 No Content.
+``layers.imagery``. The cheap checks (address, style, read check, which scenes) run in the
+thread pool; the pixel work runs in the render worker pool (``api.workers``: memory cap, time
+budget, cancelled when the client leaves, 503 when full) with the source-pixel budget checked
+before a pixel is read. A tile outside the layer's extent is a 404 with a message; one inside
+it where the picked scenes have no pixels is 204 No Content.
 Every request passes THE read check: a layer hidden from the caller is a 404 like a missing one.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from morecantile import Tile
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,14 +25,17 @@ from starlette.routing import Route
 
 from api.auth import principal_of
 from api.errors import error_response
+from api.workers import ClientGone, WorkerPool, pool_of
+from layers.imagery.budget import RenderBudget
 from layers.imagery.readers import ImageryFileMissing
 from layers.imagery.selection import select_scenes
 from layers.imagery.store import ImagerySource, SourceCache
 from layers.imagery.tiles import (
     TileStyle,
-    layer_tile,
     parse_style,
     parse_tile_address,
+    render_tile,
+    tile_paths,
     tilejson,
 )
 from spatial.access.policy import LayerRef, require_read
@@ -65,33 +73,45 @@ def _style(request: Request, image_format: str) -> TileStyle:
     )  # fmt: skip
 
 
-def _render(
+def _plan(
     request: Request, layer: str, z: str, x: str, y: str, image_format: str
-) -> bytes | None:
+) -> tuple[list[Path], Tile, TileStyle]:
+    """The checks that need no pixels: address, style, read check, the files to read."""
     tile = parse_tile_address(z, x, y)
     style = _style(request, image_format)
     when = {k: request.query_params.get(k) for k in ("datetime", "scene")}
     try:
-        return layer_tile(readable(request, layer), tile, style, **when)
+        return tile_paths(readable(request, layer), tile, style, **when), tile, style
     except ImageryFileMissing:  # the layer may have been re-published a moment ago
         sources(request).forget(layer)
-        return layer_tile(readable(request, layer), tile, style, **when)
+        return tile_paths(readable(request, layer), tile, style, **when), tile, style
+
+
+def render_pool(request: Request) -> WorkerPool:
+    """The app's render worker pool."""
+    return pool_of(request.app.state.settings)
 
 
 async def tile(request: Request) -> Response:
     """One 256-px WebMercatorQuad tile."""
     p = request.path_params
     y, _, image_format = p["y_format"].partition(".")
+    budget = RenderBudget.from_settings(request.app.state.settings)
     try:
-        body = await run_in_threadpool(
-            _render, request, p["layer"], p["z"], p["x"], y, image_format
+        paths, address, style = await run_in_threadpool(
+            _plan, request, p["layer"], p["z"], p["x"], y, image_format
         )
+        body = await render_pool(request).run(render_tile, paths, address, style, budget) if paths else None
+    except ClientGone:
+        return Response(status_code=499)  # nobody is listening
+    except ImageryFileMissing:
+        sources(request).forget(p["layer"])
+        return error_response(NotFound(f"no imagery layer named {p['layer']!r}"))
     except OnemapError as err:
         return error_response(err)
     if body is None:
         return Response(status_code=204, headers={"Cache-Control": CACHE_CONTROL})
-    media_type = parse_style(image_format).media_type
-    return Response(body, media_type=media_type, headers={"Cache-Control": CACHE_CONTROL})
+    return Response(body, media_type=style.media_type, headers={"Cache-Control": CACHE_CONTROL})
 
 
 def _tilejson(request: Request, layer: str) -> dict[str, Any]:

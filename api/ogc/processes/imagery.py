@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Engine
+
 from api.ogc.calls import CURRENT_CALL
 from api.ogc.processes.geocode import LINKS, DatabaseProcessor
+from api.workers import pool_of
 from layers.imagery.arguments import change_arguments, save_arguments, statistics_arguments
 from layers.imagery.change import change_statistics
 from layers.imagery.overlay import save_as_layer
-from layers.imagery.zonal import zonal_statistics
+from layers.imagery.zonal import statistics_at, zonal_statistics
 from layers.imagery.zonal_result import ZonalResult
 from spatial.access.principal import Principal
 from spatial.errors import InvalidInput, Unauthorized
@@ -112,8 +115,8 @@ class _ImageryProcessor(DatabaseProcessor):
         save = save_arguments(data.get("save_as"))
         if save is not None and principal is None:  # refused before any layer is looked at
             raise Unauthorized("saving a result as a layer needs credentials: send Authorization: Bearer <token>")
-        result = type(self).compute(self.engine(), _text(data.get("layer"), "layer"),
-                                    principal=principal, **kwargs)  # fmt: skip
+        result = _in_worker(self.engine(), type(self).compute, _text(data.get("layer"), "layer"),
+                            principal=principal, **kwargs)  # fmt: skip
         if save is not None:
             save_as_layer(self.engine(), result, principal=principal, door="ogc", **save)
         return "application/json", _output(result, data.get("f"), save)
@@ -137,6 +140,17 @@ class ImageryChangeProcessor(_ImageryProcessor):
 
     def __init__(self, processor_def: dict) -> None:
         super().__init__(processor_def, CHANGE_METADATA)
+
+
+def _in_worker(engine: Engine, compute: Any, layer: str, **kwargs: Any) -> ZonalResult:
+    """The statistic in a render worker (``api.workers``): memory cap, ONEMAP_PROCESS_TIMEOUT_S,
+    cancelled when the client leaves; in this process only outside the OGC routes (no call)."""
+    call = CURRENT_CALL.get()
+    if call is None:
+        return compute(engine, layer, **kwargs)
+    url = engine.url.render_as_string(hide_password=False)
+    return pool_of(call.settings).run_sync(statistics_at, url, compute, layer,
+                                           timeout=call.settings.process_timeout_s, **kwargs)  # fmt: skip
 
 
 def _caller() -> Principal | None:
