@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from api import errors, rest_openapi, workers
 from api.auth import PrincipalMiddleware
+from api.limits import BodyLimitMiddleware
 from api.ogc import compat
 from api.ogc.gateway import PygeoapiGateway
 from api.ogc.routes import landing_page as ogc_landing_page
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> Starlette:
     middleware = [
         Middleware(workers.DisconnectWatch),  # outermost: the one reader of receive() on heavy paths
         Middleware(SecurityHeadersMiddleware),
+        Middleware(BodyLimitMiddleware),
         *cors_middleware(settings),
         Middleware(compat.QueryStringMiddleware),
         Middleware(PrincipalMiddleware),

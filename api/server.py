@@ -6,6 +6,7 @@ import os
 import socket
 from typing import Any
 
+from api.http_protocol import guarded_protocol
 from spatial.config import Settings
 from spatial.db import check_database, database_url, make_engine
 from spatial.errors import InvalidInput
@@ -24,17 +25,25 @@ def ensure_port_free(host: str, port: int) -> None:
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """How uvicorn reads proxy headers: only from ``ONEMAP_TRUSTED_PROXIES`` (default: none).
+    """uvicorn's connection limits (``api.http_protocol``), time-outs and proxy headers.
+
+    Header size and read time-outs are held by our httptools protocol class; idle keep-alive
+    connections close after ``ONEMAP_KEEPALIVE_TIMEOUT_S``; a shutdown cancels what still runs
+    after ``ONEMAP_SHUTDOWN_TIMEOUT_S`` (under 10 s).
+
+    Proxy headers are read only from ``ONEMAP_TRUSTED_PROXIES`` (default: none).
 
     uvicorn's own default believes ``X-Forwarded-For`` from 127.0.0.1 (or ``FORWARDED_ALLOW_IPS``),
     so any local process, or a proxy that passes the header through unchanged, could pick the
     client address the anonymous rate limit counts. ``scope["client"]`` is the resolved address
     everyone downstream uses (``api.ratelimit.client_address``).
     """
+    limits = {"http": guarded_protocol(settings), "timeout_keep_alive": settings.keepalive_timeout_s,
+              "timeout_graceful_shutdown": settings.shutdown_timeout_s}  # fmt: skip
     proxies = settings.trusted_proxy_list
     if not proxies:
-        return {"proxy_headers": False}
-    return {"proxy_headers": True, "forwarded_allow_ips": proxies}
+        return {**limits, "proxy_headers": False}
+    return {**limits, "proxy_headers": True, "forwarded_allow_ips": proxies}
 
 
 def run(settings: Settings, *, workers: int = 1) -> None:

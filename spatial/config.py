@@ -94,6 +94,24 @@ class Settings(BaseSettings):
         default=1024, ge=256, description="address-space cap of each render worker (MB); over it: 400/503"
     )
 
+    max_body_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0,
+        description="largest request body of any route (413 before or while it streams); routes keep smaller budgets",
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=4096, description="largest request line + headers (431 and the connection closed)"
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="time a client has to send its request line and headers (then 408)"
+    )
+    body_timeout_s: float = Field(
+        default=300.0, gt=0, description="time a client has to send a request body once its headers are in"
+    )
+    keepalive_timeout_s: float = Field(default=5.0, gt=0, description="idle keep-alive connections are closed after this")
+    shutdown_timeout_s: float = Field(
+        default=8.0, gt=0, le=10, description="graceful shutdown: requests still running after this are cancelled"
+    )
+
     rate_limit_writes: str = Field(
         default="1200/minute",
         description="writes per bearer token (POST/PUT/PATCH/DELETE with a token, Open311 POST "
@@ -136,6 +154,11 @@ class Settings(BaseSettings):
                 except ValueError:
                     raise ValueError(f"{item!r} in ONEMAP_TRUSTED_PROXIES is not an IP address or network") from None
         return value
+
+    @property
+    def body_limit(self) -> int:
+        """The body budget of any request: ``max_body_bytes``, or a larger route budget set above it."""
+        return max(self.max_body_bytes, self.max_upload_bytes, self.max_feature_bytes, self.geocode_batch_max_bytes)
 
     @property
     def trusted_proxy_list(self) -> list[str]:

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.errors import DRIVER_ERRORS, as_domain_error, error_headers, open311_body
+from api.limits import read_limited
 from api.routes.incident_forms import instant, number, read_body
 from spatial.access.principal import Principal
 from spatial.access.tokens import authenticate
@@ -39,6 +40,8 @@ from spatial.params import parse_id
 
 DEFAULT_WINDOW = dt.timedelta(days=90)
 FORMATS = ("json", "xml")
+
+MAX_XML_BYTES = 1024 * 1024  # an Open311 request in XML is a few fields: 1 MiB is generous
 
 
 def fmt_of(request: Request) -> str:
@@ -185,7 +188,7 @@ async def one_request(request: Request) -> Response:
 async def post_request(request: Request) -> Response:
     fmt_of(request)
     if request.headers.get("content-type", "").split(";")[0].strip() in ("application/xml", "text/xml"):
-        fields, photos = xml_fields(await request.body()), []  # type: ignore[var-annotated]
+        fields, photos = xml_fields(await read_limited(request, MAX_XML_BYTES, "the XML body")), []  # type: ignore[var-annotated]
     else:
         fields, photos = await read_body(request, photo_fields=("media",))
     principal = await run_in_threadpool(_principal, request, fields.get("api_key"))

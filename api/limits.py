@@ -1,0 +1,73 @@
+"""The body budget of every request: refused with 413 before or while it streams, never after.
+
+``BodyLimitMiddleware`` holds every request to ``ONEMAP_MAX_BODY_BYTES`` (the largest body any
+route accepts: a layer upload): a declared ``Content-Length`` over it is answered 413 before a
+byte of the body is read, and a body that streams past it (chunked, or lying about its length)
+stops the route with 413 at that chunk. Routes with smaller budgets read through
+``read_limited`` (e.g. Open311's XML, 1 MiB), so no body is ever held whole before its check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from api.errors import error_response
+from spatial.errors import PayloadTooLarge
+
+
+def too_large(limit: int, what: str = "the request body") -> PayloadTooLarge:
+    return PayloadTooLarge(f"{what} is larger than {limit:,} bytes")
+
+
+def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The Content-Length a request declares (None: absent or not a plain number)."""
+    for name, value in headers:
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isascii() and text.isdigit() else None
+    return None
+
+
+async def read_limited(request: Request, limit: int, what: str = "the request body") -> bytes:
+    """The whole body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = declared_length(request.scope["headers"])
+    if declared is not None and declared > limit:
+        raise too_large(limit, what)
+    chunks, received = [], 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise too_large(limit, what)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class BodyLimitMiddleware:
+    """ASGI middleware: every request body within ``settings.max_body_bytes`` (413 otherwise)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = scope["app"].state.settings.body_limit
+        declared = declared_length(scope["headers"])
+        if declared is not None and declared > limit:
+            await error_response(too_large(limit))(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise too_large(limit)
+            return message
+
+        await self.app(scope, counted, send)
