@@ -1,12 +1,15 @@
 """Browser-facing protection: security headers on every response, CORS only where configured.
 
-- Every response: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin``.
-- HTML: a Content-Security-Policy. Our own pages (the one map, the inspector) load scripts,
-  styles and data from this server only and may not be framed. pygeoapi's HTML pages carry
-  inline scripts and styles of their own, so theirs allows those inline, and nothing else
-  from outside.
+- Every response: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin`` and
+  one Content-Security-Policy, ``CSP``: scripts, styles, fonts and data from this server only,
+  no ``'unsafe-inline'`` and no ``'unsafe-eval'``, no plugins, no framing. It holds for our pages
+  (the one map, the inspector) and for pygeoapi's HTML pages alike: their inline scripts and
+  styles are moved into static files when the templates are copied (api/ogc/templates.py), so
+  a value that slips into markup cannot run. Sent on every response (not only HTML) so that a
+  document opened from any other type (an SVG, an XML error) is held to the same rule.
 - CORS: none by default (same origin only); ``ONEMAP_CORS_ORIGINS`` lists the origins that
-  may call the API from a browser, with the headers our API reads and shows.
+  may call the API from a browser, with the headers our API reads and shows. Credentials are
+  not allowed cross-origin: the session cookie (api/session.py) works on this origin only.
 """
 
 from __future__ import annotations
@@ -18,26 +21,16 @@ from starlette.middleware.cors import CORSMiddleware
 
 from spatial.config import Settings
 
-OWN_PAGES = ("/", "/inspector")
-STRICT_CSP = (
+CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "connect-src 'self'; font-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-PYGEOAPI_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
-    "frame-ancestors 'none'"
-)
+CSP_HEADER = CSP.encode()
 ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
 CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 CORS_HEADERS = ["Authorization", "Content-Type", "Content-Crs", "If-Match", "Accept-Language"]
 CORS_EXPOSED = ["ETag", "Location", "Retry-After", "Content-Crs", "Link"]
-
-
-def csp_for(path: str) -> bytes:
-    """The Content-Security-Policy of an HTML page at ``path``."""
-    return (STRICT_CSP if path in OWN_PAGES else PYGEOAPI_CSP).encode()
 
 
 class SecurityHeadersMiddleware:
@@ -53,12 +46,11 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
+                # the one policy replaces any a handler set: nothing downstream can loosen it
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-security-policy"]
                 names = {name.lower() for name, _ in headers}
                 headers += [(k, v) for k, v in ALWAYS if k not in names]
-                kind = dict(headers).get(b"content-type", b"")
-                if kind.startswith(b"text/html") and b"content-security-policy" not in names:
-                    headers.append((b"content-security-policy", csp_for(scope.get("path", ""))))
+                headers.append((b"content-security-policy", CSP_HEADER))
                 message = {**message, "headers": headers}
             await send(message)
 
