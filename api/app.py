@@ -14,7 +14,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api import errors, rest_openapi, workers
+from api import errors, rest_openapi, session, workers
 from api.auth import PrincipalMiddleware
 from api.limits import BodyLimitMiddleware
 from api.ogc import compat
@@ -77,7 +77,7 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/ogc", routes=ogc_routes()),
         Mount("/api/v1", routes=[Route("/openapi.json", rest_openapi.openapi_endpoint)] + layer_routes.routes + geocode_routes.routes
               + incident_routes.routes + supervision_routes.routes
-              + imagery_routes.routes),
+              + imagery_routes.routes + session.routes),
         Mount("/open311/v2", routes=open311_routes.routes),
         Route("/inspector", inspector.page),
         Mount("/tiles", routes=tile_routes.routes),

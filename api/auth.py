@@ -1,9 +1,15 @@
-"""Who is asking: the bearer token of each request resolved once, to a principal or a 401.
+"""Who is asking: the token of each request resolved once, to a principal or a 401.
 
 The token look-up lives in ``spatial.access.tokens``; the rules in ``spatial.access.policy``.
-Here the ``Authorization`` header becomes ``request.state.principal`` (None = anonymous),
-before any route runs. A token that is malformed, unknown, revoked or expired is refused on
-every path with 401, even where anonymous access would do: the caller meant to be someone.
+Here the ``Authorization`` header, or else the browser's session cookie (api/session.py),
+becomes ``request.state.principal`` (None = anonymous) before any route runs. The header wins
+when both are present. A token that is malformed, unknown, revoked or expired is refused on
+every path with 401, even where anonymous access would do: the caller meant to be someone; a
+refused cookie's 401 also clears the cookies, so the browser's next request is anonymous.
+A cookie-authenticated unsafe request (POST, PUT, PATCH, DELETE) without CSRF proof is 403.
+
+Paths that never look at the caller (the pages' HTML and static files, /health) ignore the
+cookie, so a stale one cannot lock the pages out; sign-in and sign-out handle it themselves.
 """
 
 from __future__ import annotations
@@ -16,13 +22,26 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 
 from api.errors import error_response
+from api.session import check_csrf, clearing_headers, session_secret
 from spatial.access.principal import Principal
 from spatial.access.tokens import authenticate
-from spatial.errors import DatabaseUnavailable, Unauthorized
+from spatial.errors import DatabaseUnavailable, Forbidden, OnemapError, Unauthorized
+
+# where the session cookie is not read (exact paths, then prefixes)
+COOKIE_FREE = frozenset({"/", "/inspector", "/health", "/favicon.ico"})
+COOKIE_FREE_PREFIXES = ("/static/", "/ogc/static/")
+SIGN_IN_OUT = ("POST", "DELETE")  # on /api/v1/session: the route reads (or clears) the cookie itself
+SESSION_PATH = "/api/v1/session"
+
+
+def _reads_cookie(method: str, path: str) -> bool:
+    if path in COOKIE_FREE or path.startswith(COOKIE_FREE_PREFIXES):
+        return False
+    return not (path == SESSION_PATH and method in SIGN_IN_OUT)
 
 
 class PrincipalMiddleware:
-    """ASGI middleware: ``scope['state']['principal']`` from the Authorization header."""
+    """ASGI middleware: ``scope["state"]["principal"]`` from the Authorization header or session cookie."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -32,13 +51,20 @@ class PrincipalMiddleware:
             await self.app(scope, receive, send)
             return
         principal = None
-        header = Headers(scope=scope).get("authorization")
-        if header:
+        headers = Headers(scope=scope)
+        header = headers.get("authorization")
+        secret = None if header else session_secret(headers)
+        if secret and not _reads_cookie(scope.get("method", "GET"), scope.get("path", "")):
+            secret = None
+        if header or secret:
             engine = scope["app"].state.engine
             try:
-                principal = await run_in_threadpool(authenticate, engine, header)
-            except Unauthorized as err:
-                await error_response(err)(scope, receive, send)
+                principal = await run_in_threadpool(authenticate, engine, header or f"Bearer {secret}")
+                if secret:
+                    settings = scope["app"].state.settings
+                    check_csrf(scope.get("method", "GET"), headers, secret, settings.base_url)
+            except (Unauthorized, Forbidden) as err:
+                await _refuse(err, bool(secret) and isinstance(err, Unauthorized), scope, receive, send)
                 return
             except OperationalError:
                 unavailable = DatabaseUnavailable("the database is not reachable: cannot check the token",
@@ -47,6 +73,13 @@ class PrincipalMiddleware:
                 return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+async def _refuse(err: OnemapError, clear_cookie: bool, scope: Any, receive: Any, send: Any) -> None:
+    response = error_response(err)
+    if clear_cookie:
+        response.raw_headers.extend(clearing_headers())
+    await response(scope, receive, send)
 
 
 def principal_of(request: Request) -> Principal | None:
