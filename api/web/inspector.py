@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 from starlette.requests import Request
@@ -11,5 +12,5 @@ PAGE = Path(__file__).parent / "templates" / "inspector.html"
 
 
 async def page(request: Request) -> Response:
-    html = PAGE.read_text(encoding="utf-8").replace("{{ city_name }}", request.app.state.settings.city_name)
+    html = PAGE.read_text(encoding="utf-8").replace("{{ city_name }}", escape(request.app.state.settings.city_name))
     return HTMLResponse(html)

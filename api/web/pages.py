@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from html import escape
 from pathlib import Path
 
 from starlette.requests import Request
@@ -18,5 +19,5 @@ def _template(name: str) -> str:
 
 async def one_map(request: Request) -> Response:
     settings = request.app.state.settings
-    html = _template("onemap.html").replace("{{ city_name }}", settings.city_name)
+    html = _template("onemap.html").replace("{{ city_name }}", escape(settings.city_name))
     return HTMLResponse(html)

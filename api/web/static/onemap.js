@@ -1,11 +1,13 @@
 /* The one-map page: catalogued layers on a Leaflet map, grouped by department. No CDN.
-   A department's people paste their access token (kept in localStorage) and every request
-   carries it as "Authorization: Bearer …", so the map shows the layers they may see. */
+   A department's people paste their access token once: it is sent to POST /api/v1/session,
+   which keeps it in an HttpOnly cookie (api/session.py) that this script cannot read; every
+   same-origin request (fetches and tile images alike) then carries it, so the map shows the
+   layers they may see. Nothing secret is kept in localStorage or in this script. */
 (function () {
   "use strict";
 
   var lang = (localStorage.getItem("onemap.lang") || "zh");
-  var token = localStorage.getItem("onemap.token") || "";
+  var who = null;  /* the signed-in person ({name, role, department_code}) or null */
   var DEFAULT_ON = { admin_divisions: true, roads: true, emergency_facilities: true, aq_stations: true };
   var PAGE_LIMIT = 2000;
   var map = L.map("map", { preferCanvas: true, zoomControl: true });
@@ -13,33 +15,20 @@
 
   function t(zh, en) { return lang === "zh" ? zh : en; }
 
-  /* fetch with the access token, when there is one */
+  /* the CSRF proof of the session (a readable cookie; the token itself is HttpOnly) */
+  function csrfToken() {
+    var match = document.cookie.match(/(?:^|;\s*)onemap_csrf=([^;]*)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  /* same-origin fetch: the browser adds the session cookie; unsafe methods add the CSRF proof */
   function authFetch(url, options) {
     options = options || {};
     var headers = Object.assign({}, options.headers || {});
-    if (token) { headers.Authorization = "Bearer " + token; }
-    return fetch(url, Object.assign({}, options, { headers: headers }));
+    var method = (options.method || "GET").toUpperCase();
+    if (method !== "GET" && method !== "HEAD") { headers["X-CSRF-Token"] = csrfToken(); }
+    return fetch(url, Object.assign({}, options, { headers: headers, credentials: "same-origin" }));
   }
-
-  /* image tiles fetched with the token (an <img> cannot send headers) */
-  var AuthTileLayer = L.TileLayer.extend({
-    createTile: function (coords, done) {
-      var tile = document.createElement("img");
-      tile.alt = "";
-      authFetch(this.getTileUrl(coords))
-        .then(function (r) {
-          if (r.status === 204) { return null; }
-          if (!r.ok) { throw new Error(r.status); }
-          return r.blob();
-        })
-        .then(function (blob) {
-          if (blob) { tile.onload = function () { URL.revokeObjectURL(tile.src); }; tile.src = URL.createObjectURL(blob); }
-          done(null, tile);
-        })
-        .catch(function (err) { done(err, tile); });
-      return tile;
-    }
-  });
 
   function escapeHtml(value) {
     return String(value).replace(/[&<>"']/g, function (c) {
@@ -103,7 +92,7 @@
     var options = { maxZoom: 20, maxNativeZoom: 18, attribution: escapeHtml(t(layer.title_zh, layer.title_en)) };
     if (layer.bbox) { options.bounds = L.latLngBounds([layer.bbox[1], layer.bbox[0]], [layer.bbox[3], layer.bbox[2]]); }  // no requests outside (404)
     var url = "/tiles/" + encodeURIComponent(layer.id) + "/{z}/{x}/{y}.png";
-    return token ? new AuthTileLayer(url, options) : L.tileLayer(url, options);
+    return L.tileLayer(url, options);  /* the session cookie goes with the tile images */
   }
 
   /* A layer panel: base maps as radio buttons, overlays as check boxes grouped by department. */
@@ -178,9 +167,9 @@
   function load() {
     authFetch("/api/v1/layers", { headers: { Accept: "application/json" } })
       .then(function (r) {
-        if (r.status === 401 && token) {
-          /* revoked or expired: say so, forget it and show what anyone may see */
-          return r.json().then(function (body) { signOut(); showWho(t("令牌无效：", "Token refused: ") + body.description, true); return load(); });
+        if (r.status === 401) {
+          /* the session's token was revoked or expired: the server cleared the cookie; say so and show what anyone may see */
+          return r.json().then(function (body) { who = null; setupAuth(); showWho(t("登录失效：", "Session refused: ") + body.description, true); return load(); });
         }
         return r.json().then(function (body) { window.onemapLayers = body.layers; build(body.layers); });
       })
@@ -188,15 +177,9 @@
   }
 
   function showWho(text, isError) {
-    var who = document.getElementById("who");
-    who.textContent = text;
-    who.className = isError ? "error" : "";
-  }
-
-  function signOut() {
-    token = "";
-    localStorage.removeItem("onemap.token");
-    setupAuth();
+    var box = document.getElementById("who");
+    box.textContent = text;
+    box.className = isError ? "error" : "";
   }
 
   /* the token form in the top bar: paste a token to sign in, or sign out */
@@ -204,18 +187,42 @@
     var input = document.getElementById("token");
     var button = document.getElementById("signin");
     input.placeholder = t("访问令牌", "Access token");
-    input.hidden = !!token;
-    button.textContent = token ? t("退出", "Sign out") : t("登录", "Sign in");
-    showWho(token ? t("已使用令牌", "Signed in with a token") : "", false);
+    input.hidden = !!who;
+    button.textContent = who ? t("退出", "Sign out") : t("登录", "Sign in");
+    showWho(who ? t("已登录：", "Signed in: ") + who.name + " (" + who.department_code + " · " + who.role + ")" : "", false);
+  }
+
+  function signOut() {
+    return authFetch("/api/v1/session", { method: "DELETE" });
   }
 
   function onSignInClick() {
     var input = document.getElementById("token");
-    if (token) { signOut(); window.location.reload(); return; }
+    if (who) { signOut().then(function () { window.location.reload(); }); return; }
     var value = input.value.trim();
     if (!value) { input.focus(); return; }
-    localStorage.setItem("onemap.token", value);
-    window.location.reload();
+    authFetch("/api/v1/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: value }) })
+      .then(function (r) {
+        return r.json().then(function (body) {
+          input.value = "";
+          if (!r.ok) { showWho(t("令牌无效：", "Token refused: ") + body.description, true); return; }
+          window.location.reload();
+        });
+      })
+      .catch(function (err) { showWho(err.message, true); });
+  }
+
+  /* who the session cookie signs in (the page cannot read the cookie itself) */
+  function whoAmI() {
+    return authFetch("/api/v1/session", { headers: { Accept: "application/json" } })
+      .then(function (r) {
+        return r.json().then(function (body) {
+          who = r.ok && body.signed_in ? body : null;
+          /* 401: the session's token was revoked or expired (the server cleared the cookie) */
+          return r.status === 401 ? t("登录失效：", "Session refused: ") + body.description : null;
+        });
+      })
+      .catch(function () { who = null; return null; });
   }
 
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
@@ -226,8 +233,8 @@
   });
   document.getElementById("signin").addEventListener("click", onSignInClick);
   document.getElementById("token").addEventListener("keydown", function (e) { if (e.key === "Enter") { onSignInClick(); } });
-  setupAuth();
   L.control.scale({ imperial: false }).addTo(map);
   window.onemapMap = map;
-  load();
+  localStorage.removeItem("onemap.token");  /* where earlier versions kept the token */
+  whoAmI().then(function (refused) { setupAuth(); if (refused) { showWho(refused, true); } load(); });
 })();

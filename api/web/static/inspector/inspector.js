@@ -1,10 +1,14 @@
 // The inspector page: pick a category, place the incident (geolocation or a map click), add a
 // photo, and file it through the same API every client uses (POST /api/v1/incidents).
+// Inspectors sign in once with their token: POST /api/v1/session keeps it in an HttpOnly
+// cookie this script cannot read (api/session.py); reports then go with that cookie and the
+// session's CSRF proof (X-CSRF-Token). Without a session a report is filed as the public's.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
   const map = L.map("map", { zoomControl: true }).setView([34.26, 108.94], 13);
   let marker = null;
+  let who = null;  // the signed-in inspector ({name, role, department_code}), or null
 
   function place(lat, lon, how) {
     $("lat").value = lat.toFixed(7);
@@ -22,6 +26,46 @@
       (err) => { $("where").textContent = "定位失败 " + err.message; },
       { enableHighAccuracy: true, timeout: 10000 });
   });
+
+  // ---- the session (the token itself is in an HttpOnly cookie; only its CSRF proof is readable)
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)onemap_csrf=([^;]*)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function setupAuth(message) {
+    $("token").hidden = !!who;
+    $("signin").textContent = who ? "退出 Sign out" : "登录 Sign in";
+    $("who").className = message ? "error" : "";
+    $("who").textContent = message || (who ? `已登录 Signed in: ${who.name} (${who.department_code} · ${who.role})`
+                                           : "未登录：匿名上报 Not signed in: filed as the public");
+  }
+
+  async function whoAmI() {
+    const res = await fetch("/api/v1/session", { headers: { Accept: "application/json" } });
+    const body = await res.json();
+    who = res.ok && body.signed_in ? body : null;
+    // 401: the session's token was revoked or expired (the server cleared the cookie)
+    setupAuth(res.status === 401 ? "登录失效 Session refused: " + body.description : null);
+  }
+
+  async function signInOrOut() {
+    if (who) {
+      await fetch("/api/v1/session", { method: "DELETE", headers: { "X-CSRF-Token": csrfToken() } });
+      who = null;
+      setupAuth(null);
+      return;
+    }
+    const token = $("token").value.trim();
+    if (!token) { $("token").focus(); return; }
+    const res = await fetch("/api/v1/session", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token }),
+    });
+    const body = await res.json();
+    $("token").value = "";
+    who = res.ok ? body : null;
+    setupAuth(res.ok ? null : "令牌无效 Token refused: " + body.description);
+  }
 
   async function loadCategories() {
     const res = await fetch("/api/v1/incidents/categories");
@@ -49,33 +93,44 @@
     }).addTo(map);
   }
 
-  function show(html, ok) {
+  // the answer as text: nothing from the server is parsed as markup
+  function show(title, lines, ok) {
     const box = $("result");
     box.hidden = false;
     box.className = ok ? "" : "error";
-    box.innerHTML = html;
+    box.replaceChildren();
+    const head = document.createElement("b");
+    head.textContent = title;
+    box.appendChild(head);
+    for (const line of lines) {
+      const p = document.createElement("p");
+      p.textContent = line;
+      box.appendChild(p);
+    }
   }
 
   $("report").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = new FormData();
-    const token = $("token").value.trim();
     form.append("category_code", $("category").value);
     form.append("description", $("description").value);
-    form.append("source", token ? "inspector" : "public");
+    form.append("source", who ? "inspector" : "public");
     if ($("lon").value) { form.append("lon", $("lon").value); form.append("lat", $("lat").value); }
     if ($("photo").files[0]) form.append("photo", $("photo").files[0]);
-    if (token) localStorage.setItem("onemap-token", token);
-    const headers = token ? { Authorization: "Bearer " + token } : {};
+    const headers = who ? { "X-CSRF-Token": csrfToken() } : {};
     const res = await fetch("/api/v1/incidents", { method: "POST", body: form, headers });
     const body = await res.json();
-    if (!res.ok) { show(`<b>未受理 Not accepted</b><p>${body.description}</p>`, false); return; }
-    const dups = body.possible_duplicates.length ? `<p>可能重复 Possible duplicates: ${body.possible_duplicates.map((d) => "#" + d.id).join(", ")}</p>` : "";
-    show(`<b>已上报 Filed #${body.id}</b><p>网格 Cell ${body.cell_code || "—"} · 责任单位 ${body.department_code}</p>` +
-         `<p>立案时限 Register by ${new Date(body.register_due_at).toLocaleString()}</p>${dups}`, true);
+    if (!res.ok) { show("未受理 Not accepted", [body.description], false); return; }
+    const lines = [`网格 Cell ${body.cell_code || "—"} · 责任单位 ${body.department_code}`,
+                   `立案时限 Register by ${new Date(body.register_due_at).toLocaleString()}`];
+    if (body.possible_duplicates.length) {
+      lines.push(`可能重复 Possible duplicates: ${body.possible_duplicates.map((d) => "#" + d.id).join(", ")}`);
+    }
+    show(`已上报 Filed #${body.id}`, lines, true);
   });
 
-  $("token").value = localStorage.getItem("onemap-token") || "";
-  loadCategories();
-  showGrid();
+  $("signin").addEventListener("click", signInOrOut);
+  $("token").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); signInOrOut(); } });
+  localStorage.removeItem("onemap-token");  // where earlier versions kept the token
+  whoAmI().finally(() => { loadCategories(); showGrid(); });
 })();
