@@ -126,8 +126,8 @@ def test_map_page_with_a_token_shows_the_department_layers(access_server: str, a
         anonymous = _panel_layers(page)
         assert "acc_public" in anonymous and "acc_department" not in anonymous
         page.fill("#token", access_city.tokens["viewer"])
-        page.click("#signin")
-        page.wait_for_load_state("networkidle")
+        with page.expect_navigation(wait_until="networkidle"):
+            page.click("#signin")  # POST /api/v1/session sets the HttpOnly cookie, then the page reloads
         signed_in = _panel_layers(page)
         assert {"acc_internal", "acc_department", "img_department"} <= signed_in
         page.check("input[data-layer=acc_department]")
@@ -136,8 +136,8 @@ def test_map_page_with_a_token_shows_the_department_layers(access_server: str, a
             timeout=60_000,
         )
         assert page.inner_text("#signin") in ("退出", "Sign out")
-        page.click("#signin")  # sign out
-        page.wait_for_load_state("networkidle")
+        with page.expect_navigation(wait_until="networkidle"):
+            page.click("#signin")  # sign out
         assert "acc_department" not in _panel_layers(page)
     assert problems == [], problems
 
@@ -145,11 +145,13 @@ def test_map_page_with_a_token_shows_the_department_layers(access_server: str, a
 def test_map_page_forgets_a_refused_token(access_server: str) -> None:
     with browser_page() as (page, problems):
         page.goto(f"{access_server}/", wait_until="networkidle")
-        page.evaluate("() => localStorage.setItem('onemap.token', 'om_' + 'B'.repeat(43))")
+        # a session whose token was revoked (or never existed): the cookie is HttpOnly, set it as the server would
+        page.context.add_cookies([{"name": "onemap_session", "value": "om_" + "B" * 43, "url": access_server,
+                                   "httpOnly": True, "sameSite": "Strict"}])  # fmt: skip
         page.reload(wait_until="networkidle")
         assert "acc_public" in _panel_layers(page)
         assert "unknown bearer token" in page.inner_text("#who")
-        assert page.evaluate("() => localStorage.getItem('onemap.token')") is None
+        assert "onemap_session" not in {c["name"] for c in page.context.cookies()}
     assert [p for p in problems if "401" not in p] == []
 
 

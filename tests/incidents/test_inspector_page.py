@@ -1,5 +1,6 @@
 """The inspector page (/inspector) in headless Chromium: geolocation or a map click, category
-picker, photo, filed through POST /api/v1/incidents; and the grid and incidents on the one map."""
+picker, photo, signed in through the session cookie (or anonymous), filed through
+POST /api/v1/incidents; and the grid and incidents on the one map."""
 
 from __future__ import annotations
 
@@ -32,13 +33,21 @@ def test_inspector_files_with_geolocation_and_photo(incident_city: IncidentCity,
         page.wait_for_function("() => document.getElementById('lon').value !== ''")
         page.fill("#description", "井盖缺失，行人易跌落")
         page.set_input_files("#photo", str(photo))
+        # sign in: the token goes to POST /api/v1/session and stays in an HttpOnly cookie
         page.fill("#token", incident_city.tokens["inspector"])
+        page.click("#signin")
+        page.wait_for_function("() => document.getElementById('who').textContent.includes('inspector')")
+        assert page.evaluate("() => document.getElementById('token').value") == ""
+        readable = page.evaluate("() => document.cookie + JSON.stringify(localStorage)")
+        assert incident_city.tokens["inspector"] not in readable
         page.click("#submit")
         page.wait_for_selector("#result:not([hidden])")
         result = page.inner_text("#result")
         page.screenshot(path=str(SCREENSHOTS / "inspector.png"), full_page=True)
-        # a second report placed by a map click, anonymous
-        page.fill("#token", "")
+        # a second report placed by a map click, anonymous (signed out)
+        page.click("#signin")
+        page.wait_for_function("() => document.getElementById('who').textContent.includes('Not signed in')")
+        assert "onemap_session" not in {c["name"] for c in page.context.cookies()}
         page.click("#map", position={"x": 150, "y": 120})
         page.wait_for_timeout(200)
         page.click("#submit")

@@ -134,11 +134,14 @@ def test_cors_for_configured_origins_only(reliable_city: ReliableCity) -> None:
         assert "access-control-allow-origin" not in refused.headers
 
 
-@pytest.mark.parametrize("path", ["/", "/inspector"])
-def test_own_pages_have_a_strict_policy(reliable_city: ReliableCity, path: str) -> None:
+@pytest.mark.parametrize("path", ["/", "/inspector", "/ogc?f=html", "/ogc/collections?f=html",
+                                  f"/ogc/collections/{OVERLAY}/items?f=html", "/ogc/openapi?f=html"])
+def test_every_page_has_the_one_strict_policy(reliable_city: ReliableCity, path: str) -> None:
     response = httpx.get(reliable_city.base + path, timeout=30)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html"), path
     csp = response.headers["content-security-policy"]
-    assert "script-src 'self';" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert "script-src 'self';" in csp and "style-src 'self';" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "same-origin"
 
@@ -147,8 +150,7 @@ def test_every_answer_has_the_basic_headers(reliable_city: ReliableCity) -> None
     for path in ("/ogc/collections?f=html", "/api/v1/layers", "/ogc/collections/nope", "/static/onemap.js"):
         response = httpx.get(reliable_city.base + path, timeout=30)
         assert response.headers["x-content-type-options"] == "nosniff", path
-        if response.headers["content-type"].startswith("text/html"):
-            assert "frame-ancestors 'none'" in response.headers["content-security-policy"], path
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"], path
 
 
 # ------------------------------------------------------------------------------- personal data
