@@ -166,11 +166,15 @@ class WorkerPool:
         future = self.submit(func, *args, timeout=timeout, **kwargs)
         deadline = self._deadline(timeout)
         waiter = asyncio.wrap_future(future)
-        while True:
-            done, _ = await asyncio.wait({waiter}, timeout=POLL_S)
-            if done:
-                return self._outcome(future, timeout)
-            self._check(future, gone, deadline)
+        try:
+            while True:
+                done, _ = await asyncio.wait({waiter}, timeout=POLL_S)
+                if done:
+                    return self._outcome(future, timeout)
+                self._check(future, gone, deadline)
+        except asyncio.CancelledError:  # the server cancels the request (shutdown): so is the job
+            future.cancel()
+            raise
 
     def run_sync(self, func: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs: Any) -> T:
         """Run a job from a worker thread (pygeoapi providers, processes); same rules as ``run``."""

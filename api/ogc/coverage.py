@@ -17,17 +17,15 @@ from pygeoapi.provider.base import (
     BaseProvider,
     ProviderConnectionError,
     ProviderInvalidQueryError,
-    ProviderItemNotFoundError,
     ProviderRequestEntityTooLargeError,
 )
 
 from api.ogc.calls import CURRENT_CALL
-from api.ogc.errors import provider_error
-from api.ogc.imagery_sources import source_of
+from api.ogc.imagery_sources import source_of, with_provider_errors
 from api.workers import pool_of
 from layers.imagery.coverage import MAX_TIFF_CELLS, bbox_from_axes, coverage_grid, encoded_subset
 from layers.imagery.selection import select_scenes
-from spatial.errors import InvalidInput, NotFound, PayloadTooLarge, ServerBusy
+from spatial.errors import NotFound
 
 NATIVE_FILE_LIMIT = 128 * 1024 * 1024  # whole-file downloads (held in memory) above this must ask for a bbox
 JSON_TYPES = {"uint": "integer", "int": "integer", "float": "number"}
@@ -95,20 +93,11 @@ class ImageryCoverageProvider(BaseProvider):
                 user_msg="bbox and subset are exclusive: give one of them"
             )
         want_json = format_ == "json"
-        try:
+        with with_provider_errors():  # status and code of the domain error (BudgetExceeded: 400)
             path = self._scene(datetime_, bbox, bbox_crs)
             if not (properties or subsets or bbox or want_json):
                 return self._whole_file(path)
             return self._subset(path, properties, subsets, bbox, bbox_crs, want_json)
-        except PayloadTooLarge as err:
-            raise ProviderRequestEntityTooLargeError(user_msg=err.message) from err
-        except InvalidInput as err:  # BudgetExceeded too: 400 with the limit and how to ask less
-            raise ProviderInvalidQueryError(user_msg=err.message) from err
-        except NotFound as err:
-            raise ProviderItemNotFoundError(user_msg=err.message) from err
-        except ServerBusy as err:  # pool full, time budget spent: 503
-            wrapped = provider_error(err)
-            raise (wrapped or err) from err
 
     def _scene(self, datetime_: str | None, bbox: list | None, bbox_crs: str | int | None) -> Path:
         """The file to read: the latest scene ``datetime_`` picks that meets a lon/lat bbox."""

@@ -183,8 +183,13 @@ def read_subset(
     bbox_crs: str | int | None = None,
     bands: Sequence[int] | None = None,
     max_cells: int = MAX_TIFF_CELLS,
+    max_json_values: int | None = None,
 ) -> CoverageSubset:
-    """Read ``bands`` (all by default) inside ``bbox`` (all by default) as a masked array."""
+    """Read ``bands`` (all by default) inside ``bbox`` (all by default) as a masked array.
+
+    Both limits are checked on the window, before a pixel is read: ``max_cells`` (the source
+    budget, BudgetExceeded) and, for CoverageJSON, ``max_json_values`` (PayloadTooLarge).
+    """
     with open_coverage(path) as dataset:
         indexes = _check_bands(bands, dataset.count)
         window = (
@@ -198,6 +203,11 @@ def read_subset(
                 f"the subset would hold {cells:,} values ({int(window.width)}×{int(window.height)} pixels × "
                 f"{len(indexes)} bands), over the limit of {max_cells:,} (ONEMAP_MAX_SOURCE_PIXELS): ask for "
                 "a smaller bbox or fewer bands (properties=)"
+            )
+        if max_json_values is not None and cells > max_json_values:
+            raise PayloadTooLarge(
+                f"CoverageJSON of {cells:,} values is over the limit of {max_json_values:,}: "
+                "ask for a smaller bbox, fewer bands (properties=) or f=GTiff"
             )
         data = dataset.read(indexes, window=window, masked=True)
         return CoverageSubset(
@@ -242,7 +252,8 @@ def encoded_subset(
 ) -> bytes | dict[str, Any]:
     """A subset read and encoded in one call (CoverageJSON or GeoTIFF): the unit of work a
     render worker runs, so the pixels never enter the server process as arrays."""
-    subset = read_subset(path, bbox=bbox, bbox_crs=bbox_crs, bands=bands, max_cells=max_cells)
+    subset = read_subset(path, bbox=bbox, bbox_crs=bbox_crs, bands=bands, max_cells=max_cells,
+                         max_json_values=MAX_JSON_VALUES if want_json else None)  # fmt: skip
     return to_coveragejson(subset) if want_json else to_geotiff(subset)
 
 
