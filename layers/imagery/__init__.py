@@ -4,6 +4,7 @@ Rooms: ``source`` (is the input a usable raster?), ``cog`` (conversion and valid
 ``describe`` (what the catalog records: footprint, bands, statistics), ``ingest`` (adding a
 scene, atomic), ``scenes`` (the ``imagery.scene`` rows), ``selection`` (``datetime=``/``scene=``),
 ``store`` (where scenes live; catalog look-ups), ``readers`` (rio-tiler readers per overview),
+``budget`` (what a render may read, planned per scene before any pixel is read),
 ``mosaic`` and ``tiles`` (XYZ tiles, latest scene on top), ``expression`` (band maths),
 ``maps`` (OGC API Maps), ``coverage`` (bbox subsets), ``point`` (values at a point),
 ``zones``/``measure``/``zonal_engine``/``zonal``/``change`` (statistics per polygon),
