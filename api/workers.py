@@ -121,7 +121,10 @@ class WorkerPool:
         pool = self._pool
         if pool is None:
             return []
-        workers = pool._pool_manager.worker_manager.workers  # pebble keeps them by pid
+        try:
+            workers = pool._pool_manager.worker_manager.workers  # pebble keeps them by pid
+        except AttributeError:  # another pebble release: introspection only, never fatal
+            return []
         return [pid for pid, process in list(workers.items()) if process.is_alive()]
 
     # ---------------------------------------------------------------- running jobs
@@ -247,9 +250,10 @@ def unregister(settings: Settings) -> None:
 class DisconnectWatch:
     """ASGI middleware: on the heavy paths, notice a client that leaves mid-request.
 
-    It is the only reader of the server's ``receive`` channel for those requests: body messages
-    are passed on when the app asks for them (so upload limits still see a stream); once the
-    body is complete it keeps listening, and ``http.disconnect`` sets the request's
+    It is the only reader of the server's ``receive`` channel for those requests: it reads the
+    first message at once and further body messages only when the app asks for them (so body
+    limits still see a stream, buffered one chunk at most); once the body is complete (at once
+    for a GET) it keeps listening, and ``http.disconnect`` sets the request's
     ``CLIENT_GONE`` event, which ``WorkerPool.run``/``run_sync`` watch while a job runs. The
     event is a context variable, so it reaches the worker threads that copy the context.
     """
@@ -267,11 +271,12 @@ class DisconnectWatch:
         demand = asyncio.Event()
 
         async def pump() -> None:
-            body_done = scope["method"] in ("GET", "HEAD")
+            body_done, first = False, True
             while True:
-                if not body_done:
+                if not (body_done or first):  # a body is read as the app asks: one chunk ahead at most
                     await demand.wait()
                     demand.clear()
+                first = False
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     gone.set()

@@ -308,3 +308,50 @@ def test_six_heaviest_renders_leave_health_answering_and_workers_under_the_cap(
     assert peaks and max(peaks.values()) < cap
     assert server.memory_info().rss - before < 300 * 1024 * 1024  # pixels stay in the workers
     assert wait_until(lambda: pool.busy() == 0)
+
+
+def test_the_app_shutdown_kills_its_workers(demo_settings: Settings) -> None:
+    settings = demo_settings.model_copy(update={"host": "127.0.0.1", "port": free_port(), "public_url": None})
+    app = create_app(settings)
+    with serve(app):
+        pool: WorkerPool = app.state.render_pool
+        pool.submit(time.sleep, 60)  # a render that would outlive any graceful wait
+        assert wait_until(lambda: len(pool.worker_pids()) == settings.render_workers)
+        pids = pool.worker_pids()
+    assert wait_until(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                                      for p in pids))  # fmt: skip
+    with pytest.raises(ServerBusy):
+        pool.submit(time.sleep, 0)
+
+
+class _SlowRenders:
+    """Stands in for the app's pool at one door: the door's real waiting code, a job that takes a
+    minute (so the client can leave mid-render) on the app's real pool."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self.pool = pool
+
+    def run_sync(self, *args: Any, **kwargs: Any) -> Any:
+        return self.pool.run_sync(time.sleep, 60)
+
+    async def run(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.pool.run(time.sleep, 60)
+
+
+@pytest.mark.parametrize("door", ["map", "tile"])
+def test_leaving_mid_render_frees_the_worker_at_each_door(
+    door: str, served: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import api.ogc.maps
+    import api.routes.tiles
+
+    base, app = served
+    pool: WorkerPool = app.state.render_pool
+    slow = _SlowRenders(pool)
+    monkeypatch.setattr(api.ogc.maps, "pool_of", lambda settings: slow)
+    monkeypatch.setattr(api.routes.tiles, "render_pool", lambda request: slow)
+    url = {"map": f"{base}/ogc/collections/demo_imagery/map?width=256&height=256",
+           "tile": f"{base}/tiles/demo_imagery/0/0/0.png"}[door]  # fmt: skip
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(url, timeout=httpx.Timeout(10.0, read=1.5))
+    assert wait_until(lambda: pool.busy() == 0), "the job of a client that left is still running"
