@@ -40,7 +40,14 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from spatial.db import read_only
 from spatial.errors import InvalidInput, NotFound
-from spatial.params import parse_instant, parse_interval, parse_lonlat_bbox
+from spatial.params import (
+    MAX_ID,
+    parse_instant,
+    parse_int,
+    parse_interval,
+    parse_lonlat_bbox,
+    parse_number,
+)
 
 EXACT_COUNT_BELOW = 50_000
 """Tables estimated below this size get an exact numberMatched; bigger ones an omitted one."""
@@ -228,15 +235,15 @@ def coerce_value(ft: FeatureTable, name: str, value: str) -> Any:
     data_type = ft.columns.get(name, "text")
     try:
         if data_type in ("bigint", "integer", "smallint"):
-            return int(value)
+            return parse_int(value, name=name, minimum=-MAX_ID, maximum=MAX_ID)
         if data_type in ("double precision", "real", "numeric"):
-            return float(value)
+            return parse_number(value, name=name)
         if data_type == "boolean":
             return {"true": True, "false": False}[value.lower()]
         if data_type.startswith("timestamp"):
             return parse_instant(value)
-    except (ValueError, KeyError):
-        raise InvalidInput(f"property {name!r} is {data_type}: {value!r} is not such a value") from None
+    except (ValueError, KeyError, InvalidInput):
+        raise InvalidInput(f"property {name!r} is {data_type}: {value[:40]!r} is not such a value") from None
     return value
 
 

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from spatial.access.policy import LayerRef
-from spatial.errors import NotFound
+from spatial.errors import InvalidInput, NotFound
+from spatial.params import MAX_ID, parse_int
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,10 @@ class OverlayTable:
     def feature_id(self, identifier: Any) -> Any:
         """The id as the id column's type; NotFound when it cannot be one."""
         if self.id_type in ("bigint", "integer", "smallint"):
-            try:
-                return int(str(identifier))
-            except ValueError:
-                raise NotFound(f"no feature {identifier!r} in layer {self.layer.id!r}") from None
+            try:  # ASCII digits only: int() would read '١٢' as 12
+                return parse_int(str(identifier), name="feature id", minimum=-MAX_ID, maximum=MAX_ID)
+            except InvalidInput:
+                raise NotFound(f"no feature {str(identifier)[:40]!r} in layer {self.layer.id!r}") from None
         return str(identifier)
 
 

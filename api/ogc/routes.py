@@ -23,6 +23,7 @@ import pygeoapi.api.maps as maps_api
 import pygeoapi.api.processes as processes_api
 import pygeoapi.api.tiles as tiles_api
 from pygeoapi.api import API, APIRequest, validate_bbox
+from pygeoapi.models.provider.base import TileMatrixSetEnum
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -30,11 +31,13 @@ from starlette.routing import BaseRoute, Route
 from api.auth import principal_of
 from api.ogc.calls import CURRENT_CALL, OgcCall
 from api.ogc.gateway import PygeoapiGateway
+from api.ogc.providers import MAX_VECTOR_ZOOM
 from api.uploads import limited_stream
 from layers.catalog import find_layer
 from layers.edits import feature_etag, quoted_etag
 from spatial.access.policy import LayerRef, require_read, require_write
 from spatial.errors import InvalidInput, NotFound, PayloadTooLarge
+from spatial.params import parse_int, parse_tile
 
 ApiFunction = Callable[..., tuple[dict, int, Any]]
 PROCESS_LAYER_INPUTS = ("collection", "collections", "collection_id", "layer", "layers")
@@ -121,8 +124,12 @@ async def read_limited_body(request: Request, limit: int) -> None:
     request._body = body  # Starlette's cache of the body: APIRequest reads it from there
 
 def to_response(headers: dict, status: int, content: Any) -> Response:
+    if status in (204, 304):  # no body, whatever pygeoapi put in it (an empty tile came with one)
+        response: Response = Response(status_code=status)
+        response.headers.update({k: str(v) for k, v in headers.items() if k.lower() not in ("content-length", "content-type")})
+        return response
     if headers.get("Content-Type") == "text/html":
-        response: Response = HTMLResponse(content=content, status_code=status)
+        response = HTMLResponse(content=content, status_code=status)
     elif isinstance(content, dict):
         response = JSONResponse(content, status_code=status)
     else:
@@ -291,15 +298,26 @@ def check_map_query(request: Request) -> Response | None:
         return invalid_parameter(f"bbox-crs: maps take lon/lat boxes ({MAP_CRS})")
     for name in ("width", "height"):
         value = query.get(name)
-        if value is not None and not (value.isdigit() and 0 < int(value) <= MAX_MAP_SIDE):
-            return invalid_parameter(f"{name} must be a whole number of pixels, 1 to {MAX_MAP_SIDE}")
+        if value is not None:
+            try:
+                parse_int(value, name=name, minimum=1, maximum=MAX_MAP_SIDE)
+            except InvalidInput:
+                return invalid_parameter(f"{name} must be a whole number of pixels, 1 to {MAX_MAP_SIDE}")
     return None
 
 
+def tile_matrix_set(request: Request) -> str:
+    """The path's tile matrix set, one pygeoapi knows (NotFound otherwise: pygeoapi fails on others)."""
+    name = request.path_params["tileMatrixSetId"]
+    known = [tms.value.tileMatrixSet for tms in TileMatrixSetEnum]
+    if name not in known:
+        raise NotFound(f"no tile matrix set {name[:40]!r}; known: {', '.join(known)}")
+    return name
+
+
 async def tilematrixsets(request: Request) -> Response:
-    tms = _param(request, "tileMatrixSetId")
-    if tms:
-        return await execute(request, tiles_api.tilematrixset, tms)
+    if _param(request, "tileMatrixSetId"):
+        return await execute(request, tiles_api.tilematrixset, tile_matrix_set(request))
     return await execute(request, tiles_api.tilematrixsets)
 
 
@@ -310,16 +328,17 @@ async def collection_tiles(request: Request) -> Response:
 async def collection_tiles_metadata(request: Request) -> Response:
     return await execute(
         request, tiles_api.get_collection_tiles_metadata,
-        _param(request, "collection_id"), _param(request, "tileMatrixSetId"),
+        _param(request, "collection_id"), tile_matrix_set(request),
         check_format=False,
     )
 
 
 async def collection_tile(request: Request) -> Response:
     p = request.path_params
+    tile = parse_tile(p["tileMatrix"], p["tileCol"], p["tileRow"], max_zoom=MAX_VECTOR_ZOOM)
     return await execute(
         request, tiles_api.get_collection_tiles_data,
-        p["collection_id"], p["tileMatrixSetId"], p["tileMatrix"], p["tileRow"], p["tileCol"],
+        p["collection_id"], tile_matrix_set(request), str(tile.z), str(tile.y), str(tile.x),
         check_format=False,
     )
 
