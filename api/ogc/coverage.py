@@ -77,7 +77,7 @@ class ImageryCoverageProvider(BaseProvider):
                 }
         return self._fields
 
-    def query(  # type: ignore[override]
+    def query(
         self,
         properties: list[str] | None = None,
         subsets: dict | None = None,

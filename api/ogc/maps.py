@@ -31,7 +31,7 @@ class ImageryMapProvider(BaseProvider):
         super().__init__(provider_def)
         self.provider_def = provider_def
 
-    def query(  # type: ignore[override]
+    def query(
         self,
         style: str | None = None,
         bbox: list[float] | None = None,

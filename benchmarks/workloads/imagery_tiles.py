@@ -1,7 +1,8 @@
 """imagery_tiles: 256-px PNG tiles over a zoom walk of one COG, three ways in the same run.
 
 - ours: ``GET /tiles/demo_imagery/{z}/{x}/{y}.png`` of ``onemap serve`` (one worker), through
-  THE read check, the scene selection and the mosaic code path;
+  THE read check, the scene selection, the source-pixel budget and the mosaic code path, the
+  pixels drawn in the render worker pool (``api.workers``, ``ONEMAP_RENDER_WORKERS`` processes);
 - TiTiler: ``titiler.core``'s ``TilerFactory`` under uvicorn (one worker), same file by ``url=``;
 - raw rasterio: in this process, ``rasterio.warp.reproject`` of the three bands onto each
   tile's grid, rescaled and PNG-encoded with rasterio (no HTTP, one thread, dataset kept open).
