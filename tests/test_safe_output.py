@@ -77,6 +77,14 @@ def test_the_guard_refuses_each_unsafe_construct(html: str) -> None:
     assert len(FORBIDDEN) == 7
 
 
+def _config(templates: Path) -> dict:
+    return {"server": {"url": "http://x/ogc", "map": {"url": "/t/{z}/{x}/{y}.png", "attribution": "<b>a</b>"},
+                       "templates": {"path": str(templates)}, "encoding": "utf-8", "language": "en",
+                       "limits": {"default_items": 10}},
+            "metadata": {"identification": {"title": "t", "keywords": [], "description": "d"},
+                         "contact": {"email": "a@b"}}}  # fmt: skip
+
+
 def test_rendered_data_block_is_inert_and_round_trips(tmp_path: Path) -> None:
     from pygeoapi.util import render_j2_template
 
@@ -84,11 +92,7 @@ def test_rendered_data_block_is_inert_and_round_trips(tmp_path: Path) -> None:
     feature = {"type": "Feature", "id": 7, "geometry": {"type": "Point", "coordinates": [108.9, 34.2]},
                "properties": {f"p{i}": p for i, p in enumerate(PAYLOADS)} | {"name": "井盖 & 路灯"},
                "links": [], "title": "t"}  # fmt: skip
-    config = {"server": {"url": "http://x/ogc", "map": {"url": "/t/{z}/{x}/{y}.png", "attribution": "<b>a</b>"},
-                         "templates": {"path": str(copy)}, "encoding": "utf-8", "language": "en",
-                         "limits": {"default_items": 10}},
-              "metadata": {"identification": {"title": "t", "keywords": [], "description": "d"},
-                           "contact": {"email": "a@b"}}}  # fmt: skip
+    config = _config(copy)
     html = render_j2_template(config, config["server"]["templates"], "collections/items/item.html", feature, "en")
     block = re.search(r'<script type="application/json" id="ogc-page">(.*?)</script>', html, re.S)
     assert block is not None
@@ -98,6 +102,19 @@ def test_rendered_data_block_is_inert_and_round_trips(tmp_path: Path) -> None:
     assert MARKUP.search(html) is None, "a payload reached the page as markup"
     for payload in PAYLOADS:
         assert payload not in html.replace("\u2028", "")  # shown escaped (&lt;…) only
+
+
+def test_each_api_renders_with_its_own_config(tmp_path: Path) -> None:
+    """pygeoapi cached the translated config per locale for the process: the second config's page was a 500."""
+    from pygeoapi.util import render_j2_template
+
+    copy = offline_templates(tmp_path)
+    for name in ("first", "second"):
+        config = _config(copy) | {"resources": {name: {"type": "collection", "providers": []}}}
+        data = {"id": name, "title": name, "description": "", "links": [], "keywords": [], "itemType": "feature",
+                "extent": {"spatial": {"bbox": [[0, 0, 1, 1]]}}, "collections_path": "/c"}  # fmt: skip
+        html = render_j2_template(config, config["server"]["templates"], "collections/collection.html", data, "en")
+        assert f"<h1>{name}</h1>" in html
 
 
 # ------------------------------------------------------------------------------ a served city
@@ -172,7 +189,8 @@ PYGEOAPI_PAGES = [
     "/ogc?f=html", "/ogc/conformance?f=html", "/ogc/collections?f=html", "/ogc/collections/incidents?f=html",
     "/ogc/collections/incidents/items?f=html", "/ogc/collections/incidents/queryables?f=html",
     "/ogc/collections/incidents/schema?f=html", "/ogc/collections/unit_grid/tiles?f=html",
-    "/ogc/processes?f=html", "/ogc/TileMatrixSets?f=html", "/ogc/openapi?f=html",
+    "/ogc/processes?f=html", "/ogc/jobs?f=html", "/ogc/TileMatrixSets?f=html",
+    "/ogc/TileMatrixSets/WebMercatorQuad?f=html", "/ogc/openapi?f=html",
 ]
 
 

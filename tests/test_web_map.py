@@ -1,4 +1,5 @@
-"""The one-map page in headless Chromium: loads offline, lists the overlays, draws features."""
+"""The one-map page in headless Chromium: loads offline, lists the overlays, draws features; and
+pygeoapi's map pages draw the imagery base map under the strict CSP."""
 
 from __future__ import annotations
 
@@ -54,3 +55,21 @@ def _assert_not_blank(path: Path) -> None:
     image = Image.open(path).convert("RGB")
     stddev = ImageStat.Stat(image).stddev
     assert max(stddev) > 10, f"screenshot {path} looks blank"
+
+
+def test_pygeoapi_map_pages_draw_the_base_map_under_the_strict_policy(demo_server: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    csp: list[str] = []
+    with browser_page() as (page, problems):
+        page.on("console", lambda msg: csp.append(msg.text) if "Content Security Policy" in msg.text else None)
+        for name, path in (("items", "/ogc/collections/emergency_facilities/items?f=html"),
+                           ("collection", "/ogc/collections/roads?f=html")):
+            page.goto(demo_server + path, wait_until="networkidle")
+            page.wait_for_selector(".leaflet-tile-loaded", timeout=60_000)
+            shot = SCREENSHOTS / f"ogc-demo-{name}.png"
+            page.screenshot(path=str(shot))
+            _assert_not_blank(shot)
+    assert csp == [], csp
+    # the base map has no bounds on these pages: tiles outside the imagery are 404 by design
+    outside = [p for p in problems if "/tiles/demo_imagery/" in p or "status of 404" in p]
+    assert [p for p in problems if p not in outside] == [], problems

@@ -28,9 +28,13 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import threading
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import pygeoapi
+import pygeoapi.l10n as pygeoapi_l10n
 import pygeoapi.util as pygeoapi_util
 
 PYGEOAPI_TEMPLATES = Path(pygeoapi.__file__).parent / "templates"  # the originals (pygeoapi_util.TEMPLATES moves)
@@ -200,10 +204,44 @@ def _fingerprint() -> str:
 def offline_templates(var_dir: Path) -> Path:
     """A copy of pygeoapi's templates that loads nothing from the internet (made once), and
     made pygeoapi's default too: some of its pages (``/TileMatrixSets``) pass the whole config
-    where the template configuration belongs and so fall back to its built-in templates."""
+    where the template configuration belongs and so fall back to its built-in templates.
+    Also installs ``translate_config`` (below) for the pages' configuration."""
     target = _offline_copy(var_dir)
     pygeoapi_util.TEMPLATES = target
+    pygeoapi_l10n.translate_struct = translate_config
     return target
+
+
+# pygeoapi's l10n.translate_struct(config, locale, is_config=True), which every HTML page is
+# rendered with, caches the translated config per *locale* for the whole process: the first
+# API to render a page fixes the config of every later page. Ours has one API per view and a
+# new one when the catalog changes, so pages were drawn with another view's (or an older)
+# config: a collection published later, or one only staff see, was a 500 ("'dict object' has
+# no attribute …"), and a second app in the process saw the first one's server URL. Here the
+# cache is per config object (each API's tpl_config is built once and kept).
+_ORIGINAL_TRANSLATE = pygeoapi_l10n.translate_struct
+_TRANSLATED: OrderedDict[tuple[int, str], tuple[object, object]] = OrderedDict()
+_TRANSLATE_LOCK = threading.Lock()
+TRANSLATED_CONFIGS = 64  # views × locales kept
+
+
+def translate_config(struct: Any, locale_: Any, is_config: bool = False) -> Any:
+    """``translate_struct`` whose config cache is keyed by the config itself, not only the locale."""
+    if not is_config or not struct or not locale_:
+        return _ORIGINAL_TRANSLATE(struct, locale_, is_config)
+    key = (id(struct), str(locale_))
+    with _TRANSLATE_LOCK:
+        hit = _TRANSLATED.get(key)
+        if hit is not None and hit[0] is struct:
+            _TRANSLATED.move_to_end(key)
+            return hit[1]
+        pygeoapi_l10n._cfg_cache.pop(locale_, None)  # noqa: SLF001 - its one-entry-per-locale cache
+        result = _ORIGINAL_TRANSLATE(struct, locale_, True)
+        pygeoapi_l10n._cfg_cache.pop(locale_, None)  # noqa: SLF001
+        _TRANSLATED[key] = (struct, result)  # the struct held too: its id cannot be reused meanwhile
+        while len(_TRANSLATED) > TRANSLATED_CONFIGS:
+            _TRANSLATED.popitem(last=False)
+    return result
 
 
 def _offline_copy(var_dir: Path) -> Path:
