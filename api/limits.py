@@ -9,12 +9,15 @@ stops the route with 413 at that chunk. Routes with smaller budgets read through
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
 
 from api.errors import error_response
 from spatial.errors import PayloadTooLarge
+
+LENGTH = re.compile(r"[0-9]{1,19}")
 
 
 def too_large(limit: int, what: str = "the request body") -> PayloadTooLarge:
@@ -26,8 +29,15 @@ def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     for name, value in headers:
         if name == b"content-length":
             text = value.decode("latin-1").strip()
-            return int(text) if text.isascii() and text.isdigit() else None
+            return int(text) if LENGTH.fullmatch(text) else None
     return None
+
+
+def refuse_declared(request: Request, limit: int, message: str) -> None:
+    """PayloadTooLarge(``message``) when the request declares a body over ``limit`` bytes."""
+    declared = declared_length(request.scope["headers"])
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(message)
 
 
 async def read_limited(request: Request, limit: int, what: str = "the request body") -> bytes:

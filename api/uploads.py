@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
+from api.limits import refuse_declared
 from spatial.errors import InsufficientStorage, InvalidInput, PayloadTooLarge
 
 CHUNK = 1 << 20
@@ -53,9 +54,7 @@ async def limited_stream(request: Request, limit: int) -> AsyncGenerator[bytes, 
 @contextlib.asynccontextmanager
 async def save_upload(request: Request, limit: int) -> AsyncIterator[SavedUpload]:
     """Parse a multipart/form-data body with one ``file`` part into a temporary folder."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(_too_large(limit))
+    refuse_declared(request, limit, _too_large(limit))
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidInput("send the file as multipart/form-data with a part named 'file'")
     parser = MultiPartParser(request.headers, limited_stream(request, limit), max_files=1, max_fields=50)

@@ -21,6 +21,7 @@ from layers.overlay_table import Column, OverlayTable
 from spatial.crs import parse_crs
 from spatial.errors import InvalidInput
 from spatial.extent import CityExtent
+from spatial.params import parse_instant
 
 FAMILIES = {
     "Point": "POINT", "MultiPoint": "POINT",
@@ -242,11 +243,11 @@ def _time_problem(value: Any, kind: str) -> str | None:
         return f"an RFC 3339 {kind} string expected, got {value!r}"
     try:
         if kind == "date":
-            dt.date.fromisoformat(value)
+            dt.date.fromisoformat(value)  # a calendar date, not an instant
         else:
-            dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return f"{value!r} is not an RFC 3339 {'date' if kind == 'date' else 'date-time'}"
+            parse_instant(value)
+    except (ValueError, InvalidInput):
+        return f"{value[:40]!r} is not an RFC 3339 {'date' if kind == 'date' else 'date-time'}"
     return None
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from spatial.errors import InvalidInput, NotFound
 
-ASCII_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+ASCII_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
 DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 OPEN_ENDS = ("", "..")
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
@@ -179,8 +179,12 @@ class Interval(BaseModel):
         return (self.start is None or moment >= self.start) and (self.end is None or moment <= self.end)
 
 
-def parse_instant(value: Any, *, name: str = "datetime") -> dt.datetime:
-    """An RFC 3339 date-time (or date: its first instant) as an aware datetime (naive = UTC)."""
+def parse_instant(value: Any, *, name: str = "datetime", naive_is_local: bool = False) -> dt.datetime:
+    """An RFC 3339 date-time (or date: its first instant) as an aware datetime.
+
+    A time without an offset is UTC, or with ``naive_is_local`` this machine's local time (the
+    command line's reading of what its operator types).
+    """
     text = value.strip() if isinstance(value, str) else None
     if not text or not text.isascii():
         raise InvalidInput(f"{name} {_shown(value)} is not an RFC 3339 date-time or date (e.g. 2024-05-01T03:30:00Z)")
@@ -191,7 +195,9 @@ def parse_instant(value: Any, *, name: str = "datetime") -> dt.datetime:
             f"{name} {_shown(value)} is not an RFC 3339 date-time or date "
             "(e.g. 2024-05-01T03:30:00Z, 2024-05-01, 2024-01-01/2024-06-30, ../2024-06-30)"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    if moment.tzinfo:
+        return moment
+    return moment.astimezone() if naive_is_local else moment.replace(tzinfo=dt.UTC)
 
 
 def parse_interval(value: Any, *, name: str = "datetime", whole_days: bool = True) -> Interval:

@@ -242,10 +242,6 @@ def _local_time(value: str | None) -> dt.datetime | None:
     """An ISO 8601 time; without an offset it is this machine's local time."""
     if value is None:
         return None
-    from spatial.errors import InvalidInput
+    from spatial.params import parse_instant
 
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-22T15:30:00+08:00") from None
-    return moment if moment.tzinfo else moment.astimezone()
+    return parse_instant(value, name="--to", naive_is_local=True)

@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from api.auth import principal_of
+from api.limits import refuse_declared
 from api.ogc.calls import CURRENT_CALL, OgcCall
 from api.ogc.gateway import PygeoapiGateway
 from api.ogc.providers import MAX_VECTOR_ZOOM
@@ -114,9 +115,7 @@ async def check_write(request: Request, layer_id: str | None) -> None:
 
 async def read_limited_body(request: Request, limit: int) -> None:
     """Read the body, refused with 413 past ``limit`` bytes, and keep it for pygeoapi to parse."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the feature is larger than {limit:,} bytes (ONEMAP_MAX_FEATURE_BYTES)")
+    refuse_declared(request, limit, f"the feature is larger than {limit:,} bytes (ONEMAP_MAX_FEATURE_BYTES)")
     try:
         body = b"".join([chunk async for chunk in limited_stream(request, limit)])
     except PayloadTooLarge:

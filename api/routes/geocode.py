@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.errors import error_response
+from api.limits import refuse_declared
 from spatial.errors import InvalidInput, OnemapError, PayloadTooLarge
 from spatial.geocoding import geocode_parsed, parse, parse_structured
 from spatial.geocoding.batch import geocode_batch, read_batch
@@ -138,9 +139,7 @@ async def batch_endpoint(request: Request) -> Response:
 
 async def batch_body(request: Request, max_bytes: int) -> tuple[bytes, str]:
     """The batch's bytes and content type, read no further than ``max_bytes``."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"the batch is {int(declared):,} bytes; at most {max_bytes:,} are accepted")
+    refuse_declared(request, max_bytes, f"the batch is larger than {max_bytes:,} bytes (ONEMAP_GEOCODE_BATCH_MAX_BYTES)")
     content_type = request.headers.get("content-type", "application/json")
     if content_type.startswith("multipart/form-data"):
         return await uploaded_file(request, max_bytes)

@@ -10,8 +10,9 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
+from api.limits import refuse_declared
 from api.uploads import disk_full, limited_stream
-from spatial.errors import InvalidInput, PayloadTooLarge
+from spatial.errors import InvalidInput
 from spatial.incidents.filing import IncidentReport
 from spatial.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, check_photos
 from spatial.params import parse_instant, parse_number
@@ -21,9 +22,7 @@ MAX_BODY = MAX_PHOTOS * MAX_PHOTO_BYTES + 1024 * 1024
 
 async def read_body(request: Request, photo_fields: tuple[str, ...] = ("photo", "photos", "media")) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
     """(fields, photos) of a JSON, urlencoded or multipart body, within the size limit."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY:
-        raise PayloadTooLarge(f"the request is larger than {MAX_BODY // 1048576} MiB")
+    refuse_declared(request, MAX_BODY, f"the request is larger than {MAX_BODY // 1048576} MiB")
     kind = request.headers.get("content-type", "")
     if kind.startswith("multipart/form-data"):
         parser = MultiPartParser(request.headers, limited_stream(request, MAX_BODY),

@@ -23,6 +23,7 @@ from spatial.access.policy import LayerRef, can_read, require_read
 from spatial.access.principal import Principal
 from spatial.crs import CRS84_URI
 from spatial.errors import InvalidInput
+from spatial.params import parse_instant
 
 
 class LocalBackend:
@@ -216,7 +217,7 @@ def instant(value: str | dt.datetime | None) -> dt.datetime | None:
     """An ISO 8601 string (or datetime) as an aware datetime."""
     if value is None or isinstance(value, dt.datetime):
         return value
-    return feature_sql.parse_instant(value)
+    return parse_instant(value)
 
 
 def jsonable(value: Any) -> Any:

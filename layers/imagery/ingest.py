@@ -48,6 +48,7 @@ from layers.imagery.store import (
 )
 from spatial.config import Settings
 from spatial.errors import InvalidInput, NotFound
+from spatial.params import parse_instant
 
 DEFAULT_DEPARTMENT = "planning"
 Progress = Callable[[str, float], None]
@@ -92,13 +93,7 @@ class ImageryReport:
 
 def parse_acquired(value: str) -> dt.datetime:
     """An ISO 8601 date or date-time as an aware UTC datetime (naive values are taken as UTC)."""
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"acquisition time {value!r} is not ISO 8601 (e.g. 2024-05-01T10:30:00Z)"
-        ) from None
-    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+    return parse_instant(value, name="acquisition time").astimezone(dt.UTC)
 
 
 def add_imagery(
