@@ -29,7 +29,12 @@ match the HMAC of the session's token. An ``Origin`` header naming another host 
 Requests with an ``Authorization`` header carry no ambient credential and need none of this;
 the header wins over the cookie. Sign-in itself takes JSON only (a cross-site form cannot send
 ``application/json`` without a CORS preflight we never grant) and refuses a foreign Origin, so
-a page elsewhere cannot sign a visitor in under someone else's token.
+a page elsewhere cannot sign a visitor in under someone else's token. Sign-out needs no proof
+(forcing one is harmless) but refuses a foreign Origin too.
+
+Clients other than our two pages (scripts, QGIS, the notebooks' client, pygeoapi's Swagger UI
+"Authorize") keep sending the bearer header; a cookie-authenticated write from a tool that does
+not add ``X-CSRF-Token`` is refused by design.
 """
 
 from __future__ import annotations

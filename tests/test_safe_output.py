@@ -290,6 +290,17 @@ def test_cookie_authenticates_like_the_header(incident_city: IncidentCity) -> No
     assert refused.status_code == 401 and "set-cookie" not in refused.headers
 
 
+@pytest.mark.parametrize("cookie", [
+    "onemap_session=", "onemap_session=\"om_", "onemap_session=om_²³", "onemap_session=" + "A" * 5000,
+    "onemap_session=a; onemap_session=b", ";;;=;", "onemap_session=%00%ff", "onemap_csrf=x",
+])
+def test_hostile_cookies_are_4xx_never_5xx(incident_city: IncidentCity, cookie: str) -> None:  # noqa: F811
+    for method, path in (("GET", "/api/v1/session"), ("GET", "/api/v1/layers"), ("POST", "/api/v1/incidents"),
+                         ("POST", "/api/v1/session"), ("DELETE", "/api/v1/session")):  # fmt: skip
+        response = httpx.request(method, incident_city.base + path, headers={"Cookie": cookie.encode()}, timeout=30)
+        assert response.status_code < 500, (method, path, cookie, response.text)
+
+
 def _count(city: IncidentCity) -> int:
     with city.engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM incidents.incident")).scalar_one())
