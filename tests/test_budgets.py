@@ -355,3 +355,21 @@ def test_leaving_mid_render_frees_the_worker_at_each_door(
     with pytest.raises(httpx.ReadTimeout):
         httpx.get(url, timeout=httpx.Timeout(10.0, read=1.5))
     assert wait_until(lambda: pool.busy() == 0), "the job of a client that left is still running"
+
+
+def test_a_full_pool_is_503_with_retry_after_at_the_doors(demo_settings: Settings) -> None:
+    settings = demo_settings.model_copy(update={"host": "127.0.0.1", "port": free_port(), "public_url": None,
+                                                "render_workers": 1, "render_queue": 0})  # fmt: skip
+    app = create_app(settings)
+    with serve(app) as base, httpx.Client(timeout=30) as client:
+        pool: WorkerPool = app.state.render_pool
+        occupying = pool.submit(time.sleep, 3)
+        tile = client.get(f"{base}/tiles/demo_imagery/12/3287/1632.png")
+        drawn = client.get(f"{base}/ogc/collections/demo_imagery/map", params={"width": 256, "height": 256})
+        occupying.result()
+        assert wait_until(lambda: pool.busy() == 0)
+        again = client.get(f"{base}/ogc/collections/demo_imagery/map", params={"width": 256, "height": 256})
+    assert tile.status_code == 503 and tile.headers.get("Retry-After"), tile.text[:200]
+    assert tile.json()["code"] == "ServerBusy" and "ONEMAP_RENDER_WORKERS" in tile.text
+    assert drawn.status_code == 503 and drawn.headers.get("Retry-After"), drawn.text[:200]
+    assert again.status_code == 200
