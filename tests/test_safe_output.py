@@ -49,6 +49,7 @@ PAYLOADS = [
     "'\"><script>__pwned=3</script>",
     "<!--<script>alert(4)//\u2028&amp;",
 ]
+TITLE = "脚本<img src=x onerror=alert(5)>"  # the layer's title, description and keyword carry script too
 MARKUP = re.compile(r"<(svg|img|script)\b[^>]*(onload|onerror|>__pwned)", re.I)
 
 
@@ -133,7 +134,8 @@ def hostile(incident_city: IncidentCity, tmp_path_factory: pytest.TempPathFactor
     gpd.GeoDataFrame({"name": PAYLOADS[1], "note": PAYLOADS[2], "more": PAYLOADS[3]},
                      geometry=[shapely.Point(GUIYI)], index=[0], crs="EPSG:4326").to_file(path)  # fmt: skip
     if not _layer_exists(city):
-        load_vector_file(city.engine, path, LayerSpec(LAYER, "脚本测试", "Script test", "urban"), principal=local_operator())
+        spec = LayerSpec(LAYER, TITLE, TITLE, "urban", description=PAYLOADS[2], keywords=[PAYLOADS[1]])
+        load_vector_file(city.engine, path, spec, principal=local_operator())
     items = httpx.get(f"{city.base}/ogc/collections/{LAYER}/items?f=json", timeout=60)
     for _ in range(20):
         if items.status_code == 200:
@@ -161,6 +163,9 @@ def _pages(hostile: dict) -> list[str]:
         f"/ogc/collections/incidents/items/{hostile['incident']}?f=html",
         f"/ogc/collections/{LAYER}/items?f=html",
         f"/ogc/collections/{LAYER}/items/{hostile['feature']}?f=html",
+        f"/ogc/collections/{LAYER}?f=html",
+        f"/ogc/collections/{LAYER}/queryables?f=html",
+        "/ogc/collections?f=html",
     ]
 
 
@@ -171,15 +176,21 @@ def test_script_in_data_does_not_run_and_shows_as_text(incident_city: IncidentCi
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         for i, path in enumerate(_pages(hostile)):
             page.goto(incident_city.base + path, wait_until="networkidle")
-            page.wait_for_selector(".leaflet-container")
+            if "/items" in path or path.endswith(f"{LAYER}?f=html"):
+                page.wait_for_selector(".leaflet-container")
             assert page.evaluate("() => window.__pwned === undefined"), path
             assert page.evaluate("() => document.querySelectorAll('svg[onload], img[onerror], main script:not([src]):not([type])').length") == 0, path
             body = page.inner_text("main")
-            shown = [PAYLOADS[0]] if "incidents" in path else PAYLOADS[1:3]
+            if "/items" in path:
+                shown = [PAYLOADS[0]] if "incidents" in path else PAYLOADS[1:3]
+                data = page.evaluate("() => JSON.parse(document.getElementById('ogc-page').textContent)")
+                assert shown[0] in json.dumps(data, ensure_ascii=False), path
+            elif path.startswith("/ogc/collections?"):
+                shown = ["脚本", "'\">__pwned=3"]  # this list shows titles and descriptions |striptags
+            else:
+                shown = [TITLE] + ([PAYLOADS[2]] if path.endswith(f"{LAYER}?f=html") else [])
             for payload in shown:
                 assert payload in body, (path, payload)
-            data = page.evaluate("() => JSON.parse(document.getElementById('ogc-page').textContent)")
-            assert PAYLOADS[0 if "incidents" in path else 1] in json.dumps(data, ensure_ascii=False), path
             page.screenshot(path=str(SCREENSHOTS / f"safe-output-{i}.png"), full_page=True)
     assert dialogs == []
     assert _real(problems) == [], problems
