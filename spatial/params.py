@@ -135,12 +135,15 @@ class LonLatBox(BaseModel):
 
 
 def bbox_numbers(value: Any, *, name: str = "bbox") -> list[float]:
-    """Four (or six, 3D) finite numbers from 'a,b,c,d' or a JSON list; the 2D four of them."""
+    """Four (or six, 3D) finite numbers, minimum first, from 'a,b,c,d' or a JSON list; the 2D four."""
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, Sequence) or isinstance(items, str) or len(items) not in (4, 6):
         raise InvalidInput(f"{name} must be four numbers: minx,miny,maxx,maxy")
     numbers = [parse_number(v, name=name) for v in items]
-    return [numbers[0], numbers[1], numbers[3], numbers[4]] if len(numbers) == 6 else numbers
+    box = [numbers[0], numbers[1], numbers[3], numbers[4]] if len(numbers) == 6 else numbers
+    if box[0] > box[2] or box[1] > box[3]:
+        raise InvalidInput(f"{name} {box} has its minimum above its maximum: use minx,miny,maxx,maxy")
+    return box
 
 
 def parse_lonlat_bbox(value: Any, *, name: str = "bbox") -> LonLatBox:

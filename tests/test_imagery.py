@@ -335,7 +335,7 @@ def test_cli_adds_imagery_and_reports_errors_in_one_line(
     result = runner.invoke(
         main, ["imagery", "add", str(xian_tif), "--name", "img_cli", "--time", "May 1st"]
     )
-    assert result.exit_code == 2 and "not ISO 8601" in result.stderr
+    assert result.exit_code == 2 and "not an RFC 3339" in result.stderr
 
 
 # ---------------------------------------------------------------------------------- tiles

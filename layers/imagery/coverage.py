@@ -25,6 +25,7 @@ from rasterio.windows import Window
 from layers.imagery.describe import band_name
 from spatial.crs import CRS84_URI, EPSG_URI, parse_crs
 from spatial.errors import BudgetExceeded, InvalidInput, NotFound, PayloadTooLarge
+from spatial.params import bbox_numbers
 
 MAX_JSON_VALUES = 4_000_000  # CoverageJSON is text: beyond this, ask for a smaller bbox
 MAX_TIFF_CELLS = 4096 * 4096  # default of ONEMAP_MAX_SOURCE_PIXELS: the doors pass the setting
@@ -145,16 +146,8 @@ def subset_window(
 
 
 def _native_bbox(dataset: DatasetReader, bbox: Sequence[float], bbox_crs: str | int | None) -> BBox:
-    if len(bbox) == 6:  # minx, miny, minz, maxx, maxy, maxz: imagery has no height
-        bbox = (bbox[0], bbox[1], bbox[3], bbox[4])
-    if len(bbox) != 4:
-        raise InvalidInput("bbox needs four numbers: minx,miny,maxx,maxy")
-    left, bottom, right, top = (float(v) for v in bbox)
-    if (
-        not all(math.isfinite(v) for v in (left, bottom, right, top))
-        or left >= right
-        or bottom >= top
-    ):
+    left, bottom, right, top = bbox_numbers(list(bbox))  # 3D boxes: imagery has no height
+    if left >= right or bottom >= top:
         raise InvalidInput(f"bbox {list(bbox)} is empty or inverted: give minx,miny,maxx,maxy")
     source = CRS.from_user_input(parse_crs(bbox_crs or "CRS84").to_wkt())
     if source == dataset.crs:

@@ -8,7 +8,6 @@ source pixels the reads touch are checked against the budget before anything is 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from layers.imagery.selection import select_scenes
 from layers.imagery.store import ImagerySource
 from layers.imagery.tiles import TileStyle, default_rescale, encode, per_band, read_options
 from spatial.errors import InvalidInput
+from spatial.params import parse_lonlat_bbox
 
 MAX_SIDE = 4096
 LONLAT = CRS.from_epsg(4326)
@@ -94,11 +94,10 @@ def draw_map(
 
 
 def _check(bbox: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:
-    if len(bbox) != 4 or not all(math.isfinite(float(v)) for v in bbox):
-        raise InvalidInput("bbox needs four numbers: minlon,minlat,maxlon,maxlat")
-    west, south, east, north = (float(v) for v in bbox)
-    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-        raise InvalidInput(f"bbox {list(bbox)} is not a lon/lat box with its minimum first")
+    box = parse_lonlat_bbox(list(bbox))
+    if box.is_empty:
+        raise InvalidInput(f"bbox {box.as_list()} is empty: give minlon,minlat,maxlon,maxlat")
+    west, south, east, north = box.as_tuple()
     if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
         raise InvalidInput(f"width and height must lie between 1 and {MAX_SIDE} pixels")
     return (west, south, east, north)
