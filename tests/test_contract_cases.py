@@ -109,3 +109,18 @@ def test_process_inputs_refuse_odd_numbers(access_server, field: str, value: obj
     inputs = {"lon": 108.94, "lat": 34.26, field: value}
     answer = httpx.post(f"{access_server}/ogc/processes/reverse-geocode/execution", json={"inputs": inputs}, timeout=30)
     assert answer.status_code == 400, answer.text
+
+
+# ------------------------------------------------------------------- the client reads the same table
+def test_the_python_client_raises_the_servers_error_class(access_server, access_city) -> None:
+    from layers.client import Onemap
+    from spatial.errors import BudgetExceeded, InvalidInput, NotFound, PayloadTooLarge
+
+    client = Onemap.from_url(access_server)
+    with pytest.raises(NotFound):
+        client.read("acc_department")  # hidden from anonymous: as missing
+    with pytest.raises(InvalidInput):
+        client.read("acc_public", bbox=(10.0, 10.0, 5.0, 5.0))
+    from layers.client.remote import BY_CODE
+
+    assert BY_CODE["BudgetExceeded"] is BudgetExceeded and BY_CODE["PayloadTooLarge"] is PayloadTooLarge

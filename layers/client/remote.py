@@ -14,22 +14,25 @@ import httpx
 from layers.client.backend import Record
 from layers.client.frames import Fields
 from layers.client.query import LayerQuery
-from spatial.errors import (
-    Conflict,
-    DatabaseUnavailable,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    OnemapError,
-    PayloadTooLarge,
-    TooManyRequests,
-    Unauthorized,
-)
+from spatial import errors as domain
+from spatial.errors import DatabaseUnavailable, OnemapError, TooManyRequests
 
-ERRORS: dict[int, type[OnemapError]] = {
-    400: InvalidInput, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
-    412: Conflict, 413: PayloadTooLarge, 503: DatabaseUnavailable,
-}  # fmt: skip
+
+def _error_classes() -> list[type[OnemapError]]:
+    """Every domain exception class with a status of its own (the server's one table, read back)."""
+    found, todo = [], [OnemapError]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls.__module__ == domain.__name__ and cls.status != 500:
+            found.append(cls)
+    return found
+
+
+BY_CODE: dict[str, type[OnemapError]] = {cls.code: cls for cls in _error_classes()}
+BY_STATUS: dict[int, type[OnemapError]] = {}
+for _cls in sorted(_error_classes(), key=lambda c: len(c.__mro__)):  # the most general class per status
+    BY_STATUS.setdefault(_cls.status, _cls)
 
 
 class RemoteBackend:
@@ -166,13 +169,20 @@ def next_link(page: Mapping[str, Any]) -> str | None:
 
 def http_error(response: httpx.Response) -> OnemapError:
     """The domain exception of an error answer, with the server's description."""
+    code = None
     try:
         body = response.json()
         message = str(body.get("description") or body.get("detail") or body)
-    except ValueError:
+        code = body.get("code")
+    except (ValueError, AttributeError):
         message = response.text[:500] or response.reason_phrase
+    retry = int(response.headers.get("retry-after", "0") or 0)
     if response.status_code == 429:
-        retry = int(response.headers.get("retry-after", "1") or 1)
-        return TooManyRequests(message, retry_after=retry)
-    kind = ERRORS.get(response.status_code, OnemapError)
-    return kind(f"{message} (HTTP {response.status_code} from {response.request.url.path})")
+        return TooManyRequests(message, retry_after=max(retry, 1))
+    kind = BY_CODE.get(code) if isinstance(code, str) else None
+    if kind is None or kind.status != response.status_code:
+        kind = BY_STATUS.get(response.status_code, OnemapError)
+    text = f"{message} (HTTP {response.status_code} from {response.request.url.path})"
+    if issubclass(kind, DatabaseUnavailable):
+        return kind(text, retry_after=retry or None)
+    return kind(text)
