@@ -7,6 +7,10 @@
   styles are moved into static files when the templates are copied (api/ogc/templates.py), so
   a value that slips into markup cannot run. Sent on every response (not only HTML) so that a
   document opened from any other type (an SVG, an XML error) is held to the same rule.
+- Answers to a caller with credentials (an ``Authorization`` header or the session cookie) are
+  never ``Cache-Control: public``: a shared cache must not hand one department's tiles to the
+  next visitor; ``public`` becomes ``private`` there, and public answers say
+  ``Vary: Authorization, Cookie``.
 - CORS: none by default (same origin only); ``ONEMAP_CORS_ORIGINS`` lists the origins that
   may call the API from a browser, with the headers our API reads and shows. Credentials are
   not allowed cross-origin: the session cookie (api/session.py) works on this origin only.
@@ -19,6 +23,7 @@ from typing import Any
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from api.session import SESSION_COOKIE
 from spatial.config import Settings
 
 CSP = (
@@ -44,10 +49,13 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        credentialed = _credentialed(scope)
+
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 # the one policy replaces any a handler set: nothing downstream can loosen it
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-security-policy"]
+                headers = _cache_for(headers, credentialed)
                 names = {name.lower() for name, _ in headers}
                 headers += [(k, v) for k, v in ALWAYS if k not in names]
                 headers.append((b"content-security-policy", CSP_HEADER))
@@ -55,6 +63,37 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _credentialed(scope: Any) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization" or (name == b"cookie" and SESSION_COOKIE.encode() + b"=" in value):
+            return True
+    return False
+
+
+def _cache_for(headers: list[tuple[bytes, bytes]], credentialed: bool) -> list[tuple[bytes, bytes]]:
+    """``public`` caching only for answers to callers without credentials (and varied on them)."""
+    out = []
+    public = False
+    for name, value in headers:
+        if name.lower() == b"cache-control" and b"public" in value.lower():
+            if credentialed:
+                value = value.lower().replace(b"public", b"private")
+            else:
+                public = True
+        out.append((name, value))
+    if public:
+        out = [(k, v) for k, v in out if k.lower() != b"vary"] + [(b"vary", _vary(headers))]
+    return out
+
+
+def _vary(headers: list[tuple[bytes, bytes]]) -> bytes:
+    names = [v.strip() for k, value in headers if k.lower() == b"vary" for v in value.split(b",") if v.strip()]
+    for extra in (b"Authorization", b"Cookie"):
+        if extra.lower() not in {n.lower() for n in names}:
+            names.append(extra)
+    return b", ".join(names)
 
 
 def cors_middleware(settings: Settings) -> list[Middleware]:

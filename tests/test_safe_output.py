@@ -246,6 +246,30 @@ def test_city_name_is_escaped_on_our_pages(incident_city: IncidentCity) -> None:
             assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html, path
 
 
+def test_answers_to_credentialed_callers_are_never_publicly_cacheable() -> None:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import Response
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from api.security import SecurityHeadersMiddleware
+
+    async def tile(request):  # noqa: ANN001, ANN202
+        return Response(b"png", headers={"Cache-Control": "public, max-age=60", "Vary": "Accept"})
+
+    app = Starlette(routes=[Route("/t", tile)], middleware=[Middleware(SecurityHeadersMiddleware)])
+    with TestClient(app) as client:
+        anonymous = client.get("/t")
+        assert anonymous.headers["cache-control"] == "public, max-age=60"
+        assert anonymous.headers["vary"] == "Accept, Authorization, Cookie"
+        assert anonymous.headers["content-security-policy"] == CSP
+        for headers in ({"Authorization": "Bearer x"}, {"Cookie": f"{SESSION_COOKIE}=om_x"}):
+            staff = client.get("/t", headers=headers)
+            assert staff.headers["cache-control"] == "private, max-age=60", headers
+        assert client.get("/t", headers={"Cookie": "other=1"}).headers["cache-control"].startswith("public")
+
+
 # ------------------------------------------------------------------------------ the session
 def _sign_in(base: str, token: str) -> httpx.Response:
     return httpx.post(f"{base}/api/v1/session", json={"token": token}, timeout=30)
