@@ -67,6 +67,17 @@ def test_no_template_keeps_inline_script_style_or_safe(tmp_path: Path) -> None:
         assert 'type="application/json" id="ogc-page"' in (copy / name).read_text(encoding="utf-8")
 
 
+def test_our_own_pages_pass_the_same_guard() -> None:
+    pages = sorted((PROJECT_ROOT / "api" / "web" / "templates").glob("*.html"))
+    assert {p.name for p in pages} >= {"onemap.html", "inspector.html"}
+    for page in pages:
+        check_page(page.read_text(encoding="utf-8"), page.name)
+    scripts = (PROJECT_ROOT / "api" / "web" / "static").glob("**/*.js")
+    for script in scripts:
+        if "vendor" not in script.parts:  # our scripts keep no token in script-readable storage
+            assert not re.search(r"localStorage\.setItem\([^)]*token", script.read_text(encoding="utf-8")), script
+
+
 @pytest.mark.parametrize("html", [
     "<script>alert(1)</script>", '<div style="color:red">', "<style>p{}</style>",
     '<img src=x onerror="alert(1)">', '<a href="javascript:alert(1)">', "{{ x | safe }}",
