@@ -116,6 +116,22 @@ def test_rendered_data_block_is_inert_and_round_trips(tmp_path: Path) -> None:
         assert payload not in html.replace("\u2028", "")  # shown escaped (&lt;…) only
 
 
+def test_job_pages_carry_results_as_inert_data(tmp_path: Path) -> None:
+    """Job parameters and results were written with innerHTML from unescaped JSON; now data + textContent."""
+    from pygeoapi.util import render_j2_template
+
+    copy = offline_templates(tmp_path)
+    config = _config(copy)
+    result = {"value": PAYLOADS[0], "more": PAYLOADS[1]}
+    html = render_j2_template(config, config["server"]["templates"], "jobs/results/index.html",
+                              {"job": {"id": "j1"}, "result": result}, "en")  # fmt: skip
+    block = re.search(r'<script type="application/json" id="ogc-page">(.*?)</script>', html, re.S)
+    assert block is not None and "<" not in block.group(1)
+    assert json.loads(block.group(1)) == {"result": result}
+    assert MARKUP.search(html) is None and "innerHTML" not in html
+    assert "innerHTML" not in (PROJECT_ROOT / "api" / "web" / "static" / "ogc" / "job.js").read_text()
+
+
 def test_each_api_renders_with_its_own_config(tmp_path: Path) -> None:
     """pygeoapi cached the translated config per locale for the process: the second config's page was a 500."""
     from pygeoapi.util import render_j2_template
