@@ -20,7 +20,7 @@ from tests.test_ogc_clients import _ogrinfo
 def _issue(access_city, **options: object) -> str:
     engine = make_engine(access_city.url, pool_size=1)
     try:
-        return create_token(engine, department_code="emergency", role="viewer", **options).secret  # type: ignore[arg-type]
+        return create_token(engine, department_code="emergency", role="viewer", actor=local_operator(), **options).secret  # type: ignore[arg-type]
     finally:
         engine.dispose()
 
