@@ -97,18 +97,21 @@ async def tile(request: Request) -> Response:
     p = request.path_params
     y, _, image_format = p["y_format"].partition(".")
     budget = RenderBudget.from_settings(request.app.state.settings)
-    try:
-        paths, address, style = await run_in_threadpool(
-            _plan, request, p["layer"], p["z"], p["x"], y, image_format
-        )
-        body = await render_pool(request).run(render_tile, paths, address, style, budget) if paths else None
-    except ClientGone:
-        return Response(status_code=499)  # nobody is listening
-    except ImageryFileMissing:
-        sources(request).forget(p["layer"])
-        return error_response(NotFound(f"no imagery layer named {p['layer']!r}"))
-    except OnemapError as err:
-        return error_response(err)
+    for attempt in (1, 2):
+        try:
+            paths, address, style = await run_in_threadpool(
+                _plan, request, p["layer"], p["z"], p["x"], y, image_format
+            )
+            body = await render_pool(request).run(render_tile, paths, address, style, budget) if paths else None
+            break
+        except ClientGone:
+            return Response(status_code=499)  # nobody is listening
+        except ImageryFileMissing as err:  # re-published while drawing: look the scenes up again
+            sources(request).forget(p["layer"])
+            if attempt == 2:
+                return error_response(err)
+        except OnemapError as err:
+            return error_response(err)
     if body is None:
         return Response(status_code=204, headers={"Cache-Control": CACHE_CONTROL})
     return Response(body, media_type=style.media_type, headers={"Cache-Control": CACHE_CONTROL})
