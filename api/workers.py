@@ -53,6 +53,7 @@ T = TypeVar("T")
 POLL_S = 0.05
 RETRY_AFTER_S = 2
 GDAL_CACHE_MB = 64
+TASKS_PER_WORKER = 2000  # then a fresh worker: whatever a long run fragments or leaks is returned
 PRELOAD = ["layers.imagery.tiles", "layers.imagery.maps", "layers.imagery.coverage",
            "layers.imagery.zonal", "layers.imagery.change"]  # fmt: skip
 HEAVY_PREFIXES = ("/tiles/", "/ogc/collections/", "/ogc/processes/", "/api/v1/imagery/")
@@ -159,7 +160,7 @@ class WorkerPool:
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
-            self._pool = ProcessPool(max_workers=self.workers, initializer=_init_worker,
+            self._pool = ProcessPool(max_workers=self.workers, max_tasks=TASKS_PER_WORKER, initializer=_init_worker,
                                      initargs=(self.memory_mb,), context=context)  # fmt: skip
         return self._pool
 
