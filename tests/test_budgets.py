@@ -302,6 +302,9 @@ def test_six_heaviest_renders_leave_health_answering_and_workers_under_the_cap(
     finally:
         stop.set()
         watcher.join()
+    print(f"\nsix renders: {sorted(results)}; /health polled {len(health)}×; worker RSS peak "
+          f"{max(peaks.values(), default=0) // 2**20} MB (cap {cap // 2**20} MB); server RSS "
+          f"{(server.memory_info().rss - before) // 2**20:+} MB")
     assert len(results) == 6 and all(r in (200, 204, 404) for r in results), results
     assert results.count(200) >= 4  # the three sharp maps and the CoverageJSON at least
     assert health and all(status == 200 for status in health)
