@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api import errors, rest_openapi, session, workers
+from api import errors, session, workers
 from api.auth import PrincipalMiddleware
 from api.limits import BodyLimitMiddleware
 from api.ogc import compat
@@ -23,6 +24,7 @@ from api.ogc.routes import landing_page as ogc_landing_page
 from api.ogc.routes import ogc_routes
 from api.ogc.templates import PYGEOAPI_STATIC
 from api.ratelimit import RateLimiter, RateLimitMiddleware
+from api.rest import rest_app
 from api.routes import geocode as geocode_routes
 from api.routes import imagery as imagery_routes
 from api.routes import incidents as incident_routes
@@ -60,6 +62,7 @@ def create_app(settings: Settings) -> Starlette:
     """Build the platform's ASGI app for ``settings``."""
     compat.install()
     engine = shared_engine(database_url(settings), pool_size=settings.db_pool_size)
+    state = State()  # one state for the platform's app and the REST app inside it
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -75,13 +78,13 @@ def create_app(settings: Settings) -> Starlette:
         Route("/ogc", ogc_landing_page),  # pygeoapi links to /ogc without a slash
         Mount("/ogc/static", StaticFiles(directory=PYGEOAPI_STATIC), name="pygeoapi-static"),
         Mount("/ogc", routes=ogc_routes()),
-        Mount("/api/v1", routes=[Route("/openapi.json", rest_openapi.openapi_endpoint)] + layer_routes.routes + geocode_routes.routes
-              + incident_routes.routes + supervision_routes.routes
-              + imagery_routes.routes + session.routes),
-        Mount("/open311/v2", routes=open311_routes.routes),
         Route("/inspector", inspector.page),
         Mount("/tiles", routes=tile_routes.routes),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("", app=rest_app(state, REST_ROUTERS, {
+            "/api/v1": layer_routes.routes + imagery_routes.routes + session.routes,
+            "/open311/v2": open311_routes.routes,
+        })),  # REST and Open311 (FastAPI: /api/v1/openapi.json); last, it answers unknown paths  # fmt: skip
     ]
     render_pool = workers.WorkerPool.from_settings(settings)  # processes start on first use
     workers.register(settings, render_pool)
@@ -95,6 +98,7 @@ def create_app(settings: Settings) -> Starlette:
         Middleware(RateLimitMiddleware),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app.state = state
     errors.install(app)
     app.state.settings = settings
     app.state.engine = engine
@@ -102,6 +106,9 @@ def create_app(settings: Settings) -> Starlette:
     app.state.rate_limiter = RateLimiter.from_settings(settings)
     app.state.ogc_gateway = PygeoapiGateway(settings, engine)
     return app
+
+
+REST_ROUTERS = [geocode_routes.router, supervision_routes.router, incident_routes.router]
 
 
 def app_from_environment() -> Starlette:

@@ -94,7 +94,8 @@ def response_for(exc: BaseException, path: str) -> JSONResponse:
     return error_response(err) if err is not None else fault_response(exc, path)
 
 
-async def _handle(request: Request, exc: Exception) -> Response:
+async def handle(request: Request, exc: Exception) -> Response:
+    """The answer for an exception at any door (Open311's list format under /open311)."""
     err = as_domain_error(exc)
     if err is not None and request.url.path.startswith("/open311/"):
         return JSONResponse(open311_body(err), status_code=err.status, headers=error_headers(err))
@@ -103,7 +104,7 @@ async def _handle(request: Request, exc: Exception) -> Response:
 
 async def _handle_not_found(request: Request, exc: Exception) -> Response:
     """No route matched: the error document (Open311's format under /open311) instead of plain text."""
-    return await _handle(request, NotFound(f"no such resource: {request.url.path[:200]}"))
+    return await handle(request, NotFound(f"no such resource: {request.url.path[:200]}"))
 
 
 async def _handle_fault(request: Request, exc: Exception) -> Response:
@@ -130,8 +131,8 @@ def database_error(exc: Exception) -> DatabaseUnavailable:
 
 def install(app: Starlette) -> None:
     """Answer domain errors with their status, outages with 503, and real faults with a logged 500."""
-    app.add_exception_handler(OnemapError, _handle)
+    app.add_exception_handler(OnemapError, handle)
     app.add_exception_handler(404, _handle_not_found)
     for driver_error in DRIVER_ERRORS:
-        app.add_exception_handler(driver_error, _handle)
+        app.add_exception_handler(driver_error, handle)
     app.add_exception_handler(Exception, _handle_fault)

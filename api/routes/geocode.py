@@ -10,51 +10,32 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from api.errors import error_response
-from api.limits import refuse_declared
-from spatial.errors import InvalidInput, OnemapError, PayloadTooLarge
+from api.limits import read_limited, refuse_declared
+from api.params import Crs, Lat, Lon, RadiusM, limit_param
+from spatial.errors import InvalidInput, PayloadTooLarge
 from spatial.geocoding import geocode_parsed, parse, parse_structured
 from spatial.geocoding.batch import geocode_batch, read_batch
 from spatial.geocoding.match import MAX_LIMIT
-from spatial.geocoding.parse import STRUCTURED_FIELDS
 from spatial.geocoding.result import Match
 from spatial.geocoding.reverse import DEFAULT_RADIUS_M, reverse
 from spatial.geocoding.suggest import suggest
-from spatial.params import parse_limit, parse_number
 
 CSV_FIELDS = ("id", "query", "lon", "lat", "level", "confidence", "label", "district_code",
               "subdistrict_code", "community_code", "error")  # fmt: skip
 
 
-async def answer(func: Callable[[], Response]) -> Response:
-    """Run a blocking handler body in the thread pool, domain errors as 4xx."""
-    try:
-        return await run_in_threadpool(func)
-    except OnemapError as err:
-        return error_response(err)
-
-
-def number(request: Request, name: str, default: float | None = None) -> float:
-    """A numeric query parameter, or InvalidInput naming it."""
-    raw = request.query_params.get(name)
-    if raw is None or raw.strip() == "":
-        if default is None:
-            raise InvalidInput(f"the {name} parameter is required")
-        return default
-    return parse_number(raw, name=name)
-
-
-def limit_of(request: Request, default: int) -> int:
-    """``limit``: 1 … MAX_LIMIT matches (the shared parser)."""
-    return parse_limit(request.query_params.get("limit"), default=default, maximum=MAX_LIMIT)
+router = APIRouter(prefix="/api/v1", tags=["geocoding"])
+GeocodeLimit = limit_param(5, MAX_LIMIT, "matches")
+ReverseLimit = limit_param(1, MAX_LIMIT, "matches")
+SuggestLimit = limit_param(10, MAX_LIMIT, "suggestions")
+Text = Annotated[str | None, Query(max_length=500)]
 
 
 def collection(matches: list[Match], **members: Any) -> dict[str, Any]:
@@ -63,78 +44,79 @@ def collection(matches: list[Match], **members: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- forward
-async def geocode_endpoint(request: Request) -> Response:
-    """GET /geocode?q=… or structured fields (house_number, street, city, postcode…)."""
-    params = request.query_params
+@router.get("/geocode", summary="address → places: free text (q) or structured fields")
+async def geocode_endpoint(
+    request: Request, q: Annotated[str | None, Query(max_length=500, description="the address as written")] = None,
+    limit: GeocodeLimit = 5, crs: Crs = None, house_number: Text = None, street: Text = None,
+    building: Text = None, unit: Text = None, city: Text = None, district: Text = None,
+    postcode: Text = None, state: Text = None, name: Text = None,
+) -> Response:
     engine = request.app.state.engine
+    given = {"house_number": house_number, "street": street, "building": building, "unit": unit, "city": city,
+             "district": district, "postcode": postcode, "state": state, "name": name}  # fmt: skip
+    fields = {k: v for k, v in given.items() if v is not None}
 
     def run() -> Response:
-        limit = limit_of(request, 5)
-        crs = params.get("crs")
-        if "q" in params:
-            query = parse(params["q"])
-        else:
-            query = parse_structured({k: params.get(k) for k in STRUCTURED_FIELDS if k in params})
+        query = parse(q) if q is not None else parse_structured(fields)
         matches = geocode_parsed(engine, [query], limit=limit, crs=crs)[0]
         crs_uri = matches[0].crs if matches else crs or "CRS84"
-        return JSONResponse(collection(matches, query=params.get("q") or dict(params),
-                                       parsed=query.as_dict(), crs=crs_uri))  # fmt: skip
+        return JSONResponse(collection(matches, query=q or fields, parsed=query.as_dict(), crs=crs_uri))
 
-    return await answer(run)
+    return await run_in_threadpool(run)
 
 
-async def reverse_endpoint(request: Request) -> Response:
-    """GET /reverse?lon=&lat=[&limit=&radius=&crs=]."""
+@router.get("/reverse", summary="point → nearest door plates and places, with division codes and unit cell")
+async def reverse_endpoint(request: Request, lon: Lon, lat: Lat, limit: ReverseLimit = 1,
+                           radius: RadiusM = DEFAULT_RADIUS_M, crs: Crs = None) -> Response:  # fmt: skip
     engine = request.app.state.engine
 
     def run() -> Response:
-        location, matches = reverse(
-            engine,
-            number(request, "lon"),
-            number(request, "lat"),
-            limit=limit_of(request, 1),
-            radius_m=number(request, "radius", DEFAULT_RADIUS_M),
-            crs=request.query_params.get("crs"),
-        )
+        location, matches = reverse(engine, lon, lat, limit=limit, radius_m=radius, crs=crs)
         return JSONResponse(collection(matches, location=location.__dict__))
 
-    return await answer(run)
+    return await run_in_threadpool(run)
 
 
-async def suggest_endpoint(request: Request) -> Response:
-    """GET /suggest?q=[&limit=&crs=]."""
+@router.get("/suggest", summary="completions of the start of an address or a place name")
+async def suggest_endpoint(request: Request, q: Annotated[str, Query(max_length=200)], limit: SuggestLimit = 10,
+                           crs: Crs = None) -> Response:  # fmt: skip
     engine = request.app.state.engine
 
     def run() -> Response:
-        if "q" not in request.query_params:
-            raise InvalidInput("the q parameter is required: the start of an address or name")
-        matches = suggest(engine, request.query_params["q"], limit=limit_of(request, 10),
-                          crs=request.query_params.get("crs"))  # fmt: skip
-        return JSONResponse(collection(matches, query=request.query_params["q"]))
+        matches = suggest(engine, q, limit=limit, crs=crs)
+        return JSONResponse(collection(matches, query=q))
 
-    return await answer(run)
+    return await run_in_threadpool(run)
 
 
 # ------------------------------------------------------------------------------------ batch
-async def batch_endpoint(request: Request) -> Response:
-    """POST /geocode/batch: a JSON list, a CSV body or a multipart CSV upload."""
+BATCH_BODY = {"content": {
+    "application/json": {"schema": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "string"}, "q": {"type": "string"}}}}},
+    "text/csv": {"schema": {"type": "string", "description": "a header row with an id and a q (or address) column"}},
+    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
+}}  # fmt: skip
+
+
+@router.post("/geocode/batch", summary="many addresses at once: a JSON list, a CSV body or an uploaded CSV",
+             openapi_extra={"requestBody": BATCH_BODY})  # fmt: skip
+async def batch_endpoint(request: Request, crs: Crs = None,
+                         f: Annotated[Literal["json", "csv"] | None, Query(description="answer format")] = None) -> Response:  # fmt: skip
+    """Each address gets a result or an error of its own; CSV answers with Accept: text/csv or f=csv."""
     settings = request.app.state.settings
     engine = request.app.state.engine
-    try:
-        body, content_type = await batch_body(request, settings.geocode_batch_max_bytes)
-    except OnemapError as err:
-        return error_response(err)
+    body, content_type = await batch_body(request, settings.geocode_batch_max_bytes)
 
     def run() -> Response:
         items = read_batch(body, content_type, max_items=settings.geocode_batch_max_items)
-        results = geocode_batch(engine, items, crs=request.query_params.get("crs"))
-        if wants_csv(request):
+        results = geocode_batch(engine, items, crs=crs)
+        if f == "csv" or "text/csv" in request.headers.get("accept", ""):
             return Response(batch_csv(results), media_type="text/csv; charset=utf-8")
         rows = [r.as_dict() for r in results]
         matched = sum(1 for r in results if r.match is not None)
         return JSONResponse({"count": len(rows), "matched": matched, "results": rows})
 
-    return await answer(run)
+    return await run_in_threadpool(run)
 
 
 async def batch_body(request: Request, max_bytes: int) -> tuple[bytes, str]:
@@ -143,12 +125,7 @@ async def batch_body(request: Request, max_bytes: int) -> tuple[bytes, str]:
     content_type = request.headers.get("content-type", "application/json")
     if content_type.startswith("multipart/form-data"):
         return await uploaded_file(request, max_bytes)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise PayloadTooLarge(f"the batch is over {max_bytes:,} bytes: split it")
-    return bytes(body), content_type
+    return await read_limited(request, max_bytes, "the batch"), content_type
 
 
 async def uploaded_file(request: Request, max_bytes: int) -> tuple[bytes, str]:
@@ -162,11 +139,6 @@ async def uploaded_file(request: Request, max_bytes: int) -> tuple[bytes, str]:
         raise PayloadTooLarge(f"the uploaded file is over {max_bytes:,} bytes: split it")
     name = (getattr(upload, "filename", "") or "").lower()
     return data, "application/json" if name.endswith(".json") else "text/csv"
-
-
-def wants_csv(request: Request) -> bool:
-    """Whether the client asked for CSV (Accept: text/csv or f=csv)."""
-    return request.query_params.get("f") == "csv" or "text/csv" in request.headers.get("accept", "")
 
 
 def batch_csv(results: list[Any]) -> str:
@@ -183,9 +155,3 @@ def batch_csv(results: list[Any]) -> str:
     return out.getvalue()
 
 
-routes = [
-    Route("/geocode", geocode_endpoint),
-    Route("/geocode/batch", batch_endpoint, methods=["POST"]),
-    Route("/reverse", reverse_endpoint),
-    Route("/suggest", suggest_endpoint),
-]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 import orjson
+from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from api.uploads import disk_full, limited_stream
 from spatial.errors import InvalidInput
 from spatial.incidents.filing import IncidentReport
 from spatial.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, check_photos
+from spatial.incidents.workflow import ACTIONS
 from spatial.params import parse_instant, parse_number
 
 MAX_BODY = MAX_PHOTOS * MAX_PHOTO_BYTES + 1024 * 1024
@@ -96,3 +98,48 @@ def report_from(fields: dict[str, Any], photos: list[tuple[str, bytes]], default
         external_id=text_field(fields, "external_id"),
         photos=check_photos(photos),
     )
+
+
+# ----------------------------------------------------------------- the bodies, as documented
+class ReportBody(BaseModel):
+    """POST /api/v1/incidents: a report (JSON, urlencoded, or multipart with ``photo`` parts)."""
+
+    category_code: str = Field(max_length=16, description="the category's code (GET /incidents/categories)")
+    description: str | None = Field(default=None, max_length=4000)
+    lon: float | None = Field(default=None, ge=-180, le=180, description="CRS84 longitude")
+    lat: float | None = Field(default=None, ge=-90, le=90, description="CRS84 latitude")
+    address: str | None = Field(default=None, max_length=500, description="instead of lon/lat: geocoded")
+    source: Literal["inspector", "hotline", "public", "video"] = "public"
+    reporter_name: str | None = Field(default=None, max_length=200)
+    reporter_contact: str | None = Field(default=None, max_length=200, description="never published")
+    reported_at: dt.datetime | None = None
+    external_id: str | None = Field(default=None, max_length=200)
+
+
+class TransitionBody(BaseModel):
+    """POST /api/v1/incidents/{id}/transitions (multipart with ``photo`` parts for 处置反馈)."""
+
+    action: Literal[tuple(ACTIONS)]  # type: ignore[valid-type]
+    reason: str | None = Field(default=None, max_length=4000)
+    department: str | None = Field(default=None, max_length=64, description="dispatch: the handling department")
+    extension_minutes: int | None = Field(default=None, ge=1, description="extend: working minutes")
+    version: int | None = Field(default=None, ge=1, description="the version you saw (409 if it moved on)")
+    into: int | None = Field(default=None, ge=1, description="merge: the incident this one duplicates")
+
+
+class MergeBody(BaseModel):
+    """POST /api/v1/incidents/{id}/merge."""
+
+    into: int = Field(ge=1, description="the incident this one duplicates")
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+def body_doc(model: type[BaseModel], photos: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` for a route that reads ``model`` as JSON, a urlencoded or a multipart form."""
+    schema = model.model_json_schema()
+    form = {"type": "object", "properties": {**schema["properties"]}, "required": schema.get("required", [])}
+    if photos:
+        form["properties"]["photo"] = {"type": "array", "items": {"type": "string", "format": "binary"}}
+    content = {"application/json": {"schema": schema}, "application/x-www-form-urlencoded": {"schema": form},
+               "multipart/form-data": {"schema": form}}  # fmt: skip
+    return {"requestBody": {"required": True, "content": content}}

@@ -18,13 +18,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from api.auth import principal_of
-from api.routes.incident_forms import number, read_body, report_from
+from api.params import IncidentId, PhotoId
+from api.routes.incident_forms import (
+    MergeBody,
+    ReportBody,
+    TransitionBody,
+    body_doc,
+    number,
+    read_body,
+    report_from,
+)
 from spatial.errors import NotFound
 from spatial.extent import ExtentRule
 from spatial.incidents import queries
@@ -32,7 +41,7 @@ from spatial.incidents.categories import list_categories
 from spatial.incidents.filing import file_incident
 from spatial.incidents.photos import check_photos, read_photo
 from spatial.incidents.workflow import TransitionRequest, transition
-from spatial.params import parse_int, parse_path_id
+from spatial.params import parse_int
 
 PUBLIC_FIELDS = ("id", "category_code", "category_zh", "category_en", "state", "description", "address",
                  "department_code", "cell_code", "community_code", "street_code", "district_code",
@@ -50,10 +59,12 @@ def plain(value: Any) -> Any:
     return value
 
 
-def incident_id(request: Request) -> int:
-    return parse_path_id(request.path_params["incident"], what="incident")
 
 
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+
+
+@router.get("/categories", summary="the category catalogue (部件/事件 classes and subclasses)")
 async def categories_index(request: Request) -> Response:
     def run() -> list[dict[str, Any]]:
         with request.app.state.engine.connect() as conn:
@@ -63,8 +74,10 @@ async def categories_index(request: Request) -> Response:
     return JSONResponse({"categories": [plain(r) for r in rows]})
 
 
+@router.post("", status_code=201, summary="file an incident (anonymous callers may: the public's reports)",
+             openapi_extra=body_doc(ReportBody))  # fmt: skip
 async def file_endpoint(request: Request) -> Response:
-    """POST /incidents: file a report."""
+    """POST /incidents: file a report; 201 with routing, deadline and possible duplicates."""
     fields, photos = await read_body(request)
     report = report_from(fields, photos)
     settings = request.app.state.settings
@@ -76,8 +89,9 @@ async def file_endpoint(request: Request) -> Response:
     return JSONResponse(filed.as_dict() | {"links": {"self": location}}, status_code=201, headers={"Location": location})
 
 
-async def incident_detail(request: Request) -> Response:
-    the_id = incident_id(request)
+@router.get("/{incident}", summary="an incident (staff: the whole record; others: the public view)")
+async def incident_detail(request: Request, incident: IncidentId) -> Response:
+    the_id = incident
 
     def run() -> dict[str, Any]:
         with request.app.state.engine.connect() as conn:
@@ -89,8 +103,9 @@ async def incident_detail(request: Request) -> Response:
     return JSONResponse(plain(record))
 
 
-async def incident_events(request: Request) -> Response:
-    the_id = incident_id(request)
+@router.get("/{incident}/events", summary="the incident's immutable event log (staff)")
+async def incident_events(request: Request, incident: IncidentId) -> Response:
+    the_id = incident
     if principal_of(request) is None:
         raise NotFound(f"no incident {the_id} events for anonymous callers: sign in")
 
@@ -102,9 +117,11 @@ async def incident_events(request: Request) -> Response:
     return JSONResponse({"incident": the_id, "events": plain(await run_in_threadpool(run))})
 
 
-async def transition_endpoint(request: Request) -> Response:
+@router.post("/{incident}/transitions", summary="a workflow action by the role that may take it (409: moved on)",
+             openapi_extra=body_doc(TransitionBody))  # fmt: skip
+async def transition_endpoint(request: Request, incident: IncidentId) -> Response:
     """POST /incidents/{id}/transitions."""
-    the_id = incident_id(request)
+    the_id = incident
     fields, photos = await read_body(request)
     change = TransitionRequest(
         action=str(fields.get("action") or ""),
@@ -121,9 +138,11 @@ async def transition_endpoint(request: Request) -> Response:
     return JSONResponse(result.as_dict())
 
 
-async def merge_endpoint(request: Request) -> Response:
+@router.post("/{incident}/merge", summary="mark this incident a duplicate of another (supervision centre)",
+             openapi_extra=body_doc(MergeBody, photos=False))  # fmt: skip
+async def merge_endpoint(request: Request, incident: IncidentId) -> Response:
     """POST /incidents/{id}/merge {"into": other}: this one is a duplicate of the other."""
-    the_id = incident_id(request)
+    the_id = incident
     fields, _ = await read_body(request)
     change = TransitionRequest(action="merge", merge_into=_int(number(fields, "into", "merge_into")),
                                reason=fields.get("reason"))  # fmt: skip
@@ -133,9 +152,10 @@ async def merge_endpoint(request: Request) -> Response:
     return JSONResponse(result.as_dict())
 
 
-async def photo_endpoint(request: Request) -> Response:
-    the_id = incident_id(request)
-    photo_id = parse_path_id(request.path_params["photo"], what="photo")
+@router.get("/{incident}/photos/{photo}", summary="a photo of the incident (handling-stage photos: staff)",
+            response_class=Response, responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}})  # fmt: skip
+async def photo_endpoint(request: Request, incident: IncidentId, photo: PhotoId) -> Response:
+    the_id, photo_id = incident, photo
 
     principal = principal_of(request)
 
@@ -152,12 +172,3 @@ def _int(value: float | None) -> int | None:
     return None if value is None else parse_int(value, name="a count or id")
 
 
-routes = [
-    Route("/incidents/categories", categories_index, methods=["GET"]),
-    Route("/incidents", file_endpoint, methods=["POST"]),
-    Route("/incidents/{incident}", incident_detail, methods=["GET"]),
-    Route("/incidents/{incident}/events", incident_events, methods=["GET"]),
-    Route("/incidents/{incident}/transitions", transition_endpoint, methods=["POST"]),
-    Route("/incidents/{incident}/merge", merge_endpoint, methods=["POST"]),
-    Route("/incidents/{incident}/photos/{photo}", photo_endpoint, methods=["GET"]),
-]

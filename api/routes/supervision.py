@@ -9,17 +9,17 @@ Supervision is for staff (any authenticated caller); the grid look-up is public.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from api.auth import principal_of
-from api.routes.incident_forms import instant, number
+from api.params import Lat, Lon, Since, Until
 from api.routes.incidents import plain
-from spatial.errors import InvalidInput, Unauthorized
+from spatial.errors import Unauthorized
 from spatial.grid.codes import geo_grid_code
 from spatial.grid.lookup import cell_at
 from spatial.incidents.kpis import kpis
@@ -31,24 +31,30 @@ def staff_only(request: Request) -> None:
         raise Unauthorized("supervision is for staff: send Authorization: Bearer <token>")
 
 
-async def overdue(request: Request) -> Response:
+router = APIRouter(prefix="/api/v1", tags=["supervision"])
+KpiGrouping = Literal["department", "district", "street", "community", "cell", "inspector"]
+
+
+@router.get("/supervision/overdue", summary="incidents past or near their deadline (staff)")
+async def overdue(
+    request: Request,
+    department: Annotated[str | None, Query(max_length=64, description="one department's code")] = None,
+    warnings: Annotated[bool, Query(description="include those near their deadline")] = True,
+) -> Response:
     staff_only(request)
-    params = request.query_params
-    warnings = params.get("warnings", "true").lower() not in ("0", "false", "no")
 
     def run() -> list[dict[str, Any]]:
         with request.app.state.engine.connect() as conn:
-            return due_incidents(conn, department=params.get("department") or None, include_warnings=warnings)
+            return due_incidents(conn, department=department or None, include_warnings=warnings)
 
     items = await run_in_threadpool(run)
     return JSONResponse({"count": len(items), "incidents": items})
 
 
-async def kpi_endpoint(request: Request) -> Response:
+@router.get("/supervision/kpis", summary="closure, on-time closure, rework and handling time per group (staff)")
+async def kpi_endpoint(request: Request, by: KpiGrouping = "department", since: Since = None,
+                       until: Until = None) -> Response:  # fmt: skip
     staff_only(request)
-    params = request.query_params
-    by = params.get("by", "department")
-    since, until = instant(params.get("since"), "since"), instant(params.get("until"), "until")
 
     def run() -> list[dict[str, Any]]:
         with request.app.state.engine.connect() as conn:
@@ -57,12 +63,12 @@ async def kpi_endpoint(request: Request) -> Response:
     return JSONResponse({"by": by, "formulas": FORMULAS, "groups": plain(await run_in_threadpool(run))})
 
 
-async def grid_code(request: Request) -> Response:
-    params = dict(request.query_params)
-    lon, lat = number(params, "lon"), number(params, "lat")
-    if lon is None or lat is None:
-        raise InvalidInput("give lon and lat")
-    geo = geo_grid_code(lon, lat, params.get("level", "1s"))
+@router.get("/grid/code", summary="the GB/T 12409-style grid code of a point, and its unit cell")
+async def grid_code(
+    request: Request, lon: Lon, lat: Lat,
+    level: Annotated[Literal["1d", "10m", "1m", "10s", "1s"], Query(description="grid level")] = "1s",
+) -> Response:
+    geo = geo_grid_code(lon, lat, level)
 
     def run() -> Any:
         with request.app.state.engine.connect() as conn:
@@ -83,9 +89,3 @@ FORMULAS = {
     "mean_handling_hours": "mean working hours from first dispatch to last handling feedback, over closed",
     "due": "registered in the period and closed, or past the handling deadline (not suspended or merged)",
 }
-
-routes = [
-    Route("/supervision/overdue", overdue, methods=["GET"]),
-    Route("/supervision/kpis", kpi_endpoint, methods=["GET"]),
-    Route("/grid/code", grid_code, methods=["GET"]),
-]
