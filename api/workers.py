@@ -60,7 +60,7 @@ HEAVY_PREFIXES = ("/tiles/", "/ogc/collections/", "/ogc/processes/", "/api/v1/im
 CLIENT_GONE: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
     "onemap_client_gone", default=None
 )
-_POOLS: dict[int, WorkerPool] = {}
+_POOLS: dict[int, tuple[Settings, WorkerPool]] = {}
 
 
 class ClientGone(ServerBusy):
@@ -233,15 +233,17 @@ class WorkerPool:
 
 def pool_of(settings: Settings) -> WorkerPool:
     """The worker pool of the app built for ``settings`` (made on first use; for providers)."""
-    pool = _POOLS.get(id(settings))
-    if pool is None:
-        pool = _POOLS[id(settings)] = WorkerPool.from_settings(settings)
-    return pool
+    entry = _POOLS.get(id(settings))
+    if entry is None or entry[0] is not settings:
+        register(settings, WorkerPool.from_settings(settings))
+        entry = _POOLS[id(settings)]
+    return entry[1]
 
 
 def register(settings: Settings, pool: WorkerPool) -> None:
-    """Make ``pool`` the one ``pool_of(settings)`` answers (create_app does this)."""
-    _POOLS[id(settings)] = pool
+    """Make ``pool`` the one ``pool_of(settings)`` answers (create_app does this); the entry
+    holds ``settings`` itself, so its id cannot be reused by another object meanwhile."""
+    _POOLS[id(settings)] = (settings, pool)
 
 
 def unregister(settings: Settings) -> None:
