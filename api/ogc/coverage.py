@@ -27,7 +27,7 @@ from layers.imagery.coverage import MAX_TIFF_CELLS, bbox_from_axes, coverage_gri
 from layers.imagery.selection import select_scenes
 from spatial.errors import NotFound
 
-NATIVE_FILE_LIMIT = 128 * 1024 * 1024  # whole-file downloads (held in memory) above this must ask for a bbox
+NATIVE_FILE_LIMIT = 64 * 1024 * 1024  # whole-file downloads are held in memory: above this, ask for a bbox
 JSON_TYPES = {"uint": "integer", "int": "integer", "float": "number"}
 
 
@@ -136,7 +136,8 @@ class ImageryCoverageProvider(BaseProvider):
     def _whole_file(self, path: Path) -> bytes:
         if path.stat().st_size > NATIVE_FILE_LIMIT:
             raise ProviderRequestEntityTooLargeError(
-                user_msg="the whole scene is too large: give a bbox"
+                user_msg=f"the whole scene is over {NATIVE_FILE_LIMIT // 2**20} MB: give a bbox (subsets are "
+                "read within ONEMAP_MAX_SOURCE_PIXELS)"
             )
         return path.read_bytes()
 
