@@ -40,6 +40,11 @@ def limit_param(default: int, maximum: int, what: str = "items") -> Any:
     ]
 
 
+def instant_param(name: str, description: str) -> Any:
+    """An optional RFC 3339 date-time query parameter."""
+    return Annotated[dt.datetime | None, Query(description=description), _instant(name)]
+
+
 Lon = Annotated[float, Query(ge=-180, le=180, description="longitude, degrees (CRS84)"), _number("lon")]
 Lat = Annotated[float, Query(ge=-90, le=90, description="latitude, degrees (CRS84)"), _number("lat")]
 RadiusM = Annotated[float, Query(ge=0, le=100_000, description="search radius in metres"),

@@ -45,10 +45,11 @@ from collections.abc import Mapping
 from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from spatial.access.principal import Principal
 from spatial.access.tokens import authenticate
@@ -146,6 +147,18 @@ def _who(principal: Principal | None) -> dict[str, object]:
             "department_code": principal.department_code}  # fmt: skip
 
 
+router = APIRouter(prefix="/api/v1", tags=["session"])
+
+
+class SignIn(BaseModel):
+    """POST /api/v1/session: the access token to keep in the HttpOnly cookie."""
+
+    token: str = Field(min_length=1, max_length=200)
+
+
+@router.post("/session", summary="sign in a browser: the token kept in an HttpOnly cookie, a CSRF proof returned",
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": SignIn.model_json_schema()}}}})  # fmt: skip
 async def sign_in(request: Request) -> Response:
     """POST /api/v1/session {"token": "om_…"}: the token checked, then kept in the HttpOnly cookie."""
     settings = request.app.state.settings
@@ -168,6 +181,7 @@ async def sign_in(request: Request) -> Response:
     return response
 
 
+@router.get("/session", summary="who this browser (or bearer header) is signed in as")
 async def who_am_i(request: Request) -> Response:
     """GET /api/v1/session: who the cookie (or a bearer header) signs in (a bad cookie was a 401 already)."""
     response = JSONResponse(_who(getattr(request.state, "principal", None)))
@@ -175,6 +189,7 @@ async def who_am_i(request: Request) -> Response:
     return response
 
 
+@router.delete("/session", status_code=204, summary="sign out: both cookies cleared")
 async def sign_out(request: Request) -> Response:
     """DELETE /api/v1/session: both cookies cleared (the token itself stays valid; revoke it with the CLI)."""
     if foreign_origin(request.headers, request.app.state.settings.base_url):
@@ -184,5 +199,3 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
-routes = [Route("/session", who_am_i, methods=["GET"]), Route("/session", sign_in, methods=["POST"]),
-          Route("/session", sign_out, methods=["DELETE"])]  # fmt: skip

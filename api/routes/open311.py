@@ -16,18 +16,21 @@ is read with defusedxml (no entities, no DTDs).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 from xml.etree import ElementTree
 
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from api.errors import DRIVER_ERRORS, as_domain_error, error_headers, open311_body
 from api.limits import read_limited
-from api.routes.incident_forms import instant, number, read_body
+from api.params import instant_param
+from api.routes.incident_forms import body_doc, instant, number, read_body
 from spatial.access.principal import Principal
 from spatial.access.tokens import authenticate
 from spatial.errors import InvalidInput, NotFound, OnemapError, Unauthorized
@@ -71,12 +74,13 @@ def to_xml(root: str, item: str, rows: list[dict[str, Any]]) -> bytes:
     return b'<?xml version="1.0" encoding="utf-8"?>' + ElementTree.tostring(top, encoding="utf-8")
 
 
-def open311(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """Domain errors in Open311's error format, with their HTTP status."""
+def open311(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    """Domain errors in Open311's error format (JSON or XML, as the path asks), with their HTTP status."""
 
-    async def wrapped(request: Request) -> Response:
+    @functools.wraps(handler)  # FastAPI reads the handler's own parameters through this
+    async def wrapped(request: Request, **params: Any) -> Response:
         try:
-            return await handler(request)
+            return await handler(request, **params)
         except (OnemapError, *DRIVER_ERRORS) as caught:
             err = as_domain_error(caught)
             assert err is not None
@@ -111,16 +115,41 @@ async def _categories(request: Request) -> list[dict[str, Any]]:
     return await run_in_threadpool(run)
 
 
+router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
+Format = Annotated[str, Path(description="json or xml")]
+Codes = Annotated[str | None, Query(max_length=2000, description="comma-separated")]
+StartDate = instant_param("start_date", "W3C date-time: requested since (default: the last 90 days)")
+EndDate = instant_param("end_date", "W3C date-time: requested until")
+
+
+class Open311Body(BaseModel):
+    """POST requests.{json,xml}: the fields GeoReport v2 lists (form-encoded, multipart with ``media``, or XML)."""
+
+    api_key: str = Field(max_length=200, description="a bearer token of ours")
+    service_code: str = Field(max_length=16)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    long: float | None = Field(default=None, ge=-180, le=180)
+    address_string: str | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=4000)
+    email: str | None = Field(default=None, max_length=200)
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=50)
+    device_id: str | None = Field(default=None, max_length=200)
+    media_url: str | None = Field(default=None, max_length=2000)
+
+
+@router.get("/services.{fmt}", summary="the categories as Open311 services")
 @open311
-async def services(request: Request) -> Response:
+async def services(request: Request, fmt: Format) -> Response:
     fmt_of(request)
     return answer(request, "services", "service", [service_of(r) for r in await _categories(request)])
 
 
+@router.get("/services/{code}.{fmt}", summary="a service definition (no extra attributes)")
 @open311
-async def service_definition(request: Request) -> Response:
+async def service_definition(request: Request, code: Annotated[str, Path(max_length=16)], fmt: Format) -> Response:
     fmt_of(request)
-    code = request.path_params["code"]
     if code not in {r["code"] for r in await _categories(request)}:
         raise NotFound(f"no service {code!r}")
     if request.path_params.get("fmt") == "xml":
@@ -143,17 +172,19 @@ def request_of(row: dict[str, Any], base: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+@router.get("/requests.{fmt}", summary="public service requests (nothing personal)")
 @open311
-async def list_requests(request: Request) -> Response:
+async def list_requests(request: Request, fmt: Format, service_request_id: Codes = None, service_code: Codes = None,
+                        start_date: StartDate = None, end_date: EndDate = None,
+                        status: Annotated[str | None, Query(max_length=100, description="open, closed")] = None,
+                        ) -> Response:  # fmt: skip
     fmt_of(request)
-    params = request.query_params
-    ids = _ids(params.get("service_request_id"))
-    end = instant(params.get("end_date"), "end_date")
-    start = instant(params.get("start_date"), "start_date")
+    ids = _ids(service_request_id)
+    end, start = end_date, start_date
     if ids is None and start is None:
         start = (end or dt.datetime.now(dt.UTC)) - DEFAULT_WINDOW
-    codes = [c for c in (params.get("service_code") or "").split(",") if c] or None
-    statuses = [s for s in (params.get("status") or "").split(",") if s] or None
+    codes = [c for c in (service_code or "").split(",") if c] or None
+    statuses = [s for s in (status or "").split(",") if s] or None
 
     def run() -> list[dict[str, Any]]:
         with request.app.state.engine.connect() as conn:
@@ -164,10 +195,11 @@ async def list_requests(request: Request) -> Response:
     return answer(request, "service_requests", "request", [request_of(r, base) for r in await run_in_threadpool(run)])
 
 
+@router.get("/requests/{id}.{fmt}", summary="one service request")
 @open311
-async def one_request(request: Request) -> Response:
+async def one_request(request: Request, id: Annotated[str, Path(max_length=200)], fmt: Format) -> Response:  # noqa: A002
     fmt_of(request)
-    raw = request.path_params["id"]
+    raw = id
     try:
         ids = _ids(raw)
     except InvalidInput:  # a path that names no request
@@ -184,8 +216,10 @@ async def one_request(request: Request) -> Response:
     return answer(request, "service_requests", "request", [request_of(r, base) for r in rows])
 
 
+@router.post("/requests.{fmt}", status_code=201, summary="file a service request (api_key: a bearer token of ours)",
+             openapi_extra=body_doc(Open311Body, photos=False))  # fmt: skip
 @open311
-async def post_request(request: Request) -> Response:
+async def post_request(request: Request, fmt: Format) -> Response:
     fmt_of(request)
     if request.headers.get("content-type", "").split(";")[0].strip() in ("application/xml", "text/xml"):
         fields, photos = xml_fields(await read_limited(request, MAX_XML_BYTES, "the XML body")), []  # type: ignore[var-annotated]
@@ -249,10 +283,3 @@ def _ids(value: str | None) -> list[int] | None:
     return [parse_id(p, name="service_request_id") for p in parts]
 
 
-routes = [
-    Route("/services.{fmt}", services, methods=["GET"]),
-    Route("/services/{code}.{fmt}", service_definition, methods=["GET"]),
-    Route("/requests.{fmt}", list_requests, methods=["GET"]),
-    Route("/requests.{fmt}", post_request, methods=["POST"]),
-    Route("/requests/{id}.{fmt}", one_request, methods=["GET"]),
-]
