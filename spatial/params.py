@@ -140,6 +140,8 @@ def bbox_numbers(value: Any, *, name: str = "bbox") -> list[float]:
     if not isinstance(items, Sequence) or isinstance(items, str) or len(items) not in (4, 6):
         raise InvalidInput(f"{name} must be four numbers: minx,miny,maxx,maxy")
     numbers = [parse_number(v, name=name) for v in items]
+    if len(numbers) == 6 and numbers[2] > numbers[5]:
+        raise InvalidInput(f"{name} {numbers} has its minimum height above its maximum")
     box = [numbers[0], numbers[1], numbers[3], numbers[4]] if len(numbers) == 6 else numbers
     if box[0] > box[2] or box[1] > box[3]:
         raise InvalidInput(f"{name} {box} has its minimum above its maximum: use minx,miny,maxx,maxy")

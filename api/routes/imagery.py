@@ -18,41 +18,59 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from api.auth import principal_of
-from api.errors import error_response
+from api.limits import read_limited
+from api.params import Lat, Lon
 from api.workers import pool_of
 from layers.imagery.access import readable_imagery
-from layers.imagery.arguments import change_arguments, flag, save_arguments, statistics_arguments
+from layers.imagery.arguments import (
+    ChangeBody,
+    ChangeQuery,
+    StatisticsBody,
+    StatisticsQuery,
+    change_arguments,
+    flag,
+    save_arguments,
+    statistics_arguments,
+)
 from layers.imagery.change import change_statistics
 from layers.imagery.overlay import save_as_layer
-from layers.imagery.point import check_lonlat, point_values
+from layers.imagery.point import point_values
 from layers.imagery.zonal import statistics_at, zonal_statistics
 from layers.imagery.zonal_result import ZonalResult
-from spatial.errors import InvalidInput, OnemapError, Unauthorized
+from spatial.errors import InvalidInput, Unauthorized
 
 FORMATS = ("json", "geojson", "csv")
 MAX_BODY = 64 * 1024
 
 
+router = APIRouter(prefix="/api/v1/imagery", tags=["imagery"])
+Layer = Annotated[str, Path(max_length=63, description="an imagery layer's id")]
+
+
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 async def _answer(func: Callable[[], Response]) -> Response:
-    """Run a blocking handler body in the thread pool; domain errors by the one table."""
-    try:
-        return await run_in_threadpool(func)
-    except OnemapError as err:
-        return error_response(err)
+    """Run a blocking handler body in the thread pool (errors go to the one table)."""
+    return await run_in_threadpool(func)
 
 
-async def scenes(request: Request) -> Response:
+@router.get("/{layer}/scenes", summary="the layer's scenes, latest first")
+async def scenes(request: Request, layer: Layer) -> Response:
     """The scenes of a readable imagery layer."""
-    layer = request.path_params["layer"]
 
     def body() -> Response:
         source = readable_imagery(request.app.state.engine, layer, principal_of(request))
@@ -61,17 +79,22 @@ async def scenes(request: Request) -> Response:
     return await _answer(body)
 
 
-async def point(request: Request) -> Response:
+@router.get("/{layer}/point", summary="pixel values at a point (every scene with every=true)")
+async def point(
+    request: Request, layer: Layer, lon: Lon, lat: Lat,
+    bands: Annotated[str | None, Query(max_length=100, description="band numbers, e.g. 4,3,2")] = None,
+    expression: Annotated[str | None, Query(max_length=1000, description="band maths")] = None,
+    datetime: Annotated[str | None, Query(max_length=100, description="which scenes")] = None,
+    scene: Annotated[str | None, Query(max_length=200)] = None,
+    every: Annotated[str | None, Query(max_length=5, description="true: a time series over every scene")] = None,
+) -> Response:
     """Values at a lon/lat point."""
-    layer, query = request.path_params["layer"], request.query_params
 
     def body() -> Response:
-        lon, lat = check_lonlat(query.get("lon"), query.get("lat"))
         source = readable_imagery(request.app.state.engine, layer, principal_of(request))
         found = point_values(
-            source, lon, lat, bands=query.get("bands"), expression=query.get("expression"),
-            datetime=query.get("datetime"), scene=query.get("scene"),
-            every=flag(query.get("every"), "every"),
+            source, lon, lat, bands=bands, expression=expression, datetime=datetime, scene=scene,
+            every=flag(every, "every"),
         )  # fmt: skip
         return JSONResponse({"layer": layer, "lon": lon, "lat": lat,
                              "results": [f.as_json() for f in found]})  # fmt: skip
@@ -79,25 +102,37 @@ async def point(request: Request) -> Response:
     return await _answer(body)
 
 
-async def statistics(request: Request) -> Response:
-    """Zonal statistics over a polygon layer (POST may save them as a layer)."""
-    return await _analysis(request, zonal_statistics, statistics_arguments)
+@router.get("/{layer}/statistics", summary="zonal statistics of a band or expression over each polygon of a layer")
+async def statistics(request: Request, layer: Layer, inputs: Annotated[StatisticsQuery, Query()]) -> Response:
+    """Zonal statistics over a polygon layer."""
+    return await _analysis(request, layer, zonal_statistics, statistics_arguments)
 
 
-async def change(request: Request) -> Response:
+@router.post("/{layer}/statistics", summary="zonal statistics from a JSON body; save_as keeps them as a layer (201)",
+             openapi_extra=_body_doc(StatisticsBody))  # fmt: skip
+async def statistics_post(request: Request, layer: Layer) -> Response:
+    return await _analysis(request, layer, zonal_statistics, statistics_arguments)
+
+
+@router.get("/{layer}/change", summary="statistics of the change between two scenes over each polygon")
+async def change(request: Request, layer: Layer, inputs: Annotated[ChangeQuery, Query()]) -> Response:
     """Change statistics between two scenes over a polygon layer."""
-    return await _analysis(request, change_statistics, change_arguments)
+    return await _analysis(request, layer, change_statistics, change_arguments)
+
+
+@router.post("/{layer}/change", summary="change statistics from a JSON body; save_as keeps them as a layer (201)",
+             openapi_extra=_body_doc(ChangeBody))  # fmt: skip
+async def change_post(request: Request, layer: Layer) -> Response:
+    return await _analysis(request, layer, change_statistics, change_arguments)
 
 
 async def _analysis(
     request: Request,
+    layer: str,
     compute: Callable[..., ZonalResult],
     arguments: Callable[[Mapping[str, Any]], dict[str, Any]],
 ) -> Response:
-    layer = request.path_params["layer"]
     given = await _inputs(request)
-    if isinstance(given, Response):
-        return given
 
     def body() -> Response:
         kwargs = arguments(given)
@@ -124,19 +159,17 @@ def heavy(request: Request, compute: Callable[..., ZonalResult], layer: str, **k
                                       timeout=settings.process_timeout_s, **kwargs)  # fmt: skip
 
 
-async def _inputs(request: Request) -> dict[str, Any] | Response:
-    """Query parameters (GET) or a JSON object (POST)."""
+async def _inputs(request: Request) -> dict[str, Any]:
+    """Query parameters (GET) or a JSON object (POST), read within MAX_BODY."""
     if request.method != "POST":
         return dict(request.query_params)
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        return error_response(InvalidInput(f"the request body is over {MAX_BODY} bytes"))
+    raw = await read_limited(request, MAX_BODY, "the request body")
     try:
         given = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError:
-        return error_response(InvalidInput("the body is not JSON: send an object of inputs"))
+        raise InvalidInput("the body is not JSON: send an object of inputs") from None
     if not isinstance(given, dict):
-        return error_response(InvalidInput("the body must be a JSON object of inputs"))
+        raise InvalidInput("the body must be a JSON object of inputs")
     return {**dict(request.query_params), **given}
 
 
@@ -170,9 +203,3 @@ def _csv(records: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-routes = [
-    Route("/imagery/{layer}/scenes", scenes),
-    Route("/imagery/{layer}/point", point),
-    Route("/imagery/{layer}/statistics", statistics, methods=["GET", "POST"]),
-    Route("/imagery/{layer}/change", change, methods=["GET", "POST"]),
-]

@@ -8,7 +8,9 @@ booleans, numbers); both become the keyword arguments of ``zonal_statistics`` an
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from spatial.errors import InvalidInput
 from spatial.params import parse_lonlat_bbox
@@ -16,6 +18,64 @@ from spatial.params import parse_lonlat_bbox
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
 COMMON = ("band", "expression", "percentiles", "all_touched", "properties", "bbox")
+
+
+class StatisticsQuery(BaseModel):
+    """The inputs of a zonal statistic as a query string (every door reads them with the functions below)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    # required, but refused by the one parser (statistics_arguments) with its own words
+    zones: str | None = Field(default=None, max_length=1000, description="required: the polygon layer (a layer id)")
+    band: str | None = Field(default=None, max_length=10, description="a band number; or give expression")
+    expression: str | None = Field(default=None, max_length=1000, description="band maths, e.g. (b4-b3)/(b4+b3)")
+    percentiles: str | None = Field(default=None, max_length=200, description="comma-separated, 0-100")
+    all_touched: str | None = Field(default=None, max_length=5, description="true: every pixel a polygon touches")
+    properties: str | None = Field(default=None, max_length=1000, description="zone properties to keep, comma-separated")
+    bbox: str | None = Field(default=None, max_length=200, description="only zones in this lon/lat box")
+    datetime: str | None = Field(default=None, max_length=100, description="which scenes: an instant, a day or an interval")
+    scene: str | None = Field(default=None, max_length=200, description="one scene by id")
+    f: str | None = Field(default=None, max_length=10, description="answer format: json, geojson or csv")
+
+
+class ChangeQuery(StatisticsQuery):
+    """The inputs of a change statistic: two scenes (ids or datetimes) instead of one."""
+
+    before: str | None = Field(default=None, max_length=200, description="required: scene id, or a datetime")
+    after: str | None = Field(default=None, max_length=200, description="required: scene id, or a datetime")
+
+
+class SaveAs(BaseModel):
+    """``save_as``: keep the result as a new overlay layer of the caller's department."""
+
+    name: str = Field(max_length=63)
+    title: str | None = Field(default=None, max_length=200)
+    title_en: str | None = Field(default=None, max_length=200)
+    visibility: Literal["public", "internal", "department"] | None = None
+    department: str | None = Field(default=None, max_length=64)
+
+
+class StatisticsBody(BaseModel):
+    """POST: the same inputs as JSON (lists, numbers and booleans welcome), plus ``save_as``."""
+
+    zones: str
+    band: int | None = Field(default=None, ge=1)
+    expression: str | None = None
+    percentiles: list[float] | None = None
+    all_touched: bool | None = None
+    properties: list[str] | None = None
+    bbox: list[float] | None = Field(default=None, min_length=4, max_length=4)
+    datetime: str | None = None
+    scene: str | None = None
+    f: Literal["json", "geojson", "csv"] | None = None
+    save_as: SaveAs | str | None = None
+
+
+class ChangeBody(StatisticsBody):
+    """POST for a change statistic."""
+
+    before: str
+    after: str
 
 
 def statistics_arguments(given: Mapping[str, Any]) -> dict[str, Any]:
