@@ -81,9 +81,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/inspector", inspector.page),
         Mount("/tiles", routes=tile_routes.routes),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
-        Mount("", app=rest_app(state, REST_ROUTERS, {
-            "/api/v1": layer_routes.routes,
-        })),  # REST and Open311 (FastAPI: /api/v1/openapi.json); last, it answers unknown paths  # fmt: skip
+        Mount("", app=rest_app(state, REST_ROUTERS)),  # REST and Open311 (FastAPI: /api/v1/openapi.json); last, it answers unknown paths  # fmt: skip
     ]
     render_pool = workers.WorkerPool.from_settings(settings)  # processes start on first use
     workers.register(settings, render_pool)
@@ -108,7 +106,7 @@ def create_app(settings: Settings) -> Starlette:
 
 
 REST_ROUTERS = [geocode_routes.router, supervision_routes.router, incident_routes.router, open311_routes.router,
-                session.router, imagery_routes.router]
+                session.router, imagery_routes.router, layer_routes.router]
 
 
 def app_from_environment() -> Starlette:

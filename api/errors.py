@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from http import HTTPStatus
 
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -107,6 +109,25 @@ async def _handle_not_found(request: Request, exc: Exception) -> Response:
     return await handle(request, NotFound(f"no such resource: {request.url.path[:200]}"))
 
 
+class ProtocolRefusal(OnemapError):
+    """A refusal raised by the framework itself (405 method, malformed multipart…), with its status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = HTTPStatus(status).phrase.replace(" ", "") if status in HTTPStatus._value2member_map_ else "Refused"
+
+
+async def _handle_http(request: Request, exc: Exception) -> Response:
+    """Starlette's and FastAPI's own HTTPExceptions, answered in the one error shape."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return await _handle_not_found(request, exc)
+    answer = await handle(request, ProtocolRefusal(exc.status_code, str(exc.detail)[:300]))
+    answer.headers.update(exc.headers or {})
+    return answer
+
+
 async def _handle_fault(request: Request, exc: Exception) -> Response:
     return fault_response(exc, request.url.path)
 
@@ -133,6 +154,7 @@ def install(app: Starlette) -> None:
     """Answer domain errors with their status, outages with 503, and real faults with a logged 500."""
     app.add_exception_handler(OnemapError, handle)
     app.add_exception_handler(404, _handle_not_found)
+    app.add_exception_handler(HTTPException, _handle_http)
     for driver_error in DRIVER_ERRORS:
         app.add_exception_handler(driver_error, handle)
     app.add_exception_handler(Exception, _handle_fault)

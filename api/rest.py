@@ -18,7 +18,6 @@ from pydantic import BaseModel
 from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount
 
 from api import errors
 from spatial.errors import InvalidInput
@@ -61,18 +60,13 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return await errors.handle(request, InvalidInput(f"{where or 'the request'}: {message}"))
 
 
-def rest_app(state: State, routers: list[Any], plain: dict[str, list[BaseRoute]] | None = None) -> FastAPI:
-    """One FastAPI app holding ``routers``, sharing ``state`` with the platform's app.
-
-    ``plain``: Starlette routes under a prefix, served after the routers (not in the document).
-    """
+def rest_app(state: State, routers: list[Any]) -> FastAPI:
+    """One FastAPI app holding ``routers``, sharing ``state`` with the platform's app."""
     app = FastAPI(title=TITLE, version="1", openapi_url=OPENAPI_URL, docs_url=None, redoc_url=None,
                   responses=ERROR_ANSWERS)  # fmt: skip
     app.state = state
     for router in routers:
         app.include_router(router)
-    for prefix, routes in (plain or {}).items():
-        app.router.routes.append(Mount(prefix, routes=routes))
     errors.install(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.openapi = lambda: _document(app)  # type: ignore[method-assign]

@@ -31,6 +31,24 @@ MAX_ID = 2**63 - 1  # PostgreSQL bigint
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema with its ``$defs`` written in place: fit for an OpenAPI request body."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return dict(resolve(schema))
+
+
 def _first_error(err: ValidationError) -> str:
     first = err.errors()[0]
     return str(first.get("msg", "invalid value")).removeprefix("Value error, ")

@@ -117,4 +117,4 @@ def test_rollback_refuses_to_cross_a_whole_layer_replace(access_server: str, acc
 def test_rollback_of_an_unknown_layer_or_a_bad_time(access_city) -> None:
     assert "no layer named 'nowhere'" in _rollback(access_city, "nowhere", "2026-01-01T00:00:00Z").stderr
     bad = _rollback(access_city, "acc_public", "last tuesday")
-    assert bad.returncode == 2 and "not an ISO 8601 time" in bad.stderr
+    assert bad.returncode == 2 and "not an RFC 3339" in bad.stderr

@@ -99,7 +99,8 @@ BATCH_BODY = {"content": {
 
 
 @router.post("/geocode/batch", summary="many addresses at once: a JSON list, a CSV body or an uploaded CSV",
-             openapi_extra={"requestBody": BATCH_BODY})  # fmt: skip
+             openapi_extra={"requestBody": BATCH_BODY},
+             responses={200: {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}})  # fmt: skip
 async def batch_endpoint(request: Request, crs: Crs = None,
                          f: Annotated[Literal["json", "csv"] | None, Query(description="answer format")] = None) -> Response:  # fmt: skip
     """Each address gets a result or an error of its own; CSV answers with Accept: text/csv or f=csv."""

@@ -48,6 +48,7 @@ from layers.imagery.point import point_values
 from layers.imagery.zonal import statistics_at, zonal_statistics
 from layers.imagery.zonal_result import ZonalResult
 from spatial.errors import InvalidInput, Unauthorized
+from spatial.params import inline_schema
 
 FORMATS = ("json", "geojson", "csv")
 MAX_BODY = 64 * 1024
@@ -58,9 +59,7 @@ Layer = Annotated[str, Path(max_length=63, description="an imagery layer's id")]
 
 
 def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    schema.pop("$defs", None)
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline_schema(model)}}}}
 
 
 async def _answer(func: Callable[[], Response]) -> Response:

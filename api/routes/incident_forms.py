@@ -17,7 +17,7 @@ from spatial.errors import InvalidInput
 from spatial.incidents.filing import IncidentReport
 from spatial.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, check_photos
 from spatial.incidents.workflow import ACTIONS
-from spatial.params import parse_instant, parse_number
+from spatial.params import inline_schema, parse_instant, parse_number
 
 MAX_BODY = MAX_PHOTOS * MAX_PHOTO_BYTES + 1024 * 1024
 
@@ -136,7 +136,7 @@ class MergeBody(BaseModel):
 
 def body_doc(model: type[BaseModel], photos: bool = True) -> dict[str, Any]:
     """``openapi_extra`` for a route that reads ``model`` as JSON, a urlencoded or a multipart form."""
-    schema = model.model_json_schema()
+    schema = inline_schema(model)
     form = {"type": "object", "properties": {**schema["properties"]}, "required": schema.get("required", [])}
     if photos:
         form["properties"]["photo"] = {"type": "array", "items": {"type": "string", "format": "binary"}}

@@ -16,24 +16,25 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from api.auth import principal_of
+from api.params import Since, Until, limit_param
 from api.uploads import SavedUpload, save_upload
 from layers.catalog import LayerSpec, find_layer, list_layers
 from layers.download import layer_download
 from layers.vector import load_vector_file
 from spatial.access.policy import LayerRef, can_read, require_read
 from spatial.access.principal import Principal
-from spatial.errors import InvalidInput, Unauthorized
+from spatial.errors import Unauthorized
 from spatial.extent import ExtentRule
 from spatial.history.changes import list_changes
-from spatial.params import parse_instant
 
 PUBLIC_FIELDS = (
     "id", "title_zh", "title_en", "description", "department_code", "department_name_zh",
@@ -58,6 +59,33 @@ def layer_view(row: dict[str, Any], base_url: str) -> dict[str, Any]:
     return view
 
 
+router = APIRouter(prefix="/api/v1/layers", tags=["layers"])
+LayerName = Annotated[str, Path(max_length=63, description="a layer's id")]
+HistoryLimit = limit_param(1000, 10_000, "changes")
+
+
+class PublishForm(BaseModel):
+    """POST /api/v1/layers: a multipart form with the file and its catalog entry."""
+
+    file: bytes = Field(description="GeoJSON, GeoPackage, zipped Shapefile, FlatGeobuf or CSV with lon/lat")
+    name: str = Field(max_length=63, description="the layer's id (lower case, digits, underscores)")
+    title: str | None = Field(default=None, max_length=200, description="required for a new layer")
+    title_en: str | None = Field(default=None, max_length=200)
+    department: str | None = Field(default=None, max_length=64, description="default: the caller's")
+    visibility: Literal["public", "internal", "department"] | None = None
+    description: str | None = Field(default=None, max_length=4000)
+    crs: str | None = Field(default=None, max_length=100, description="when the file does not say")
+    invalid: Literal["repair", "reject"] | None = None
+    new_schema: bool | None = Field(default=None, description="replace with a file whose columns differ")
+
+
+def _form_doc() -> dict[str, Any]:
+    schema = PublishForm.model_json_schema()
+    schema["properties"]["file"] = {"type": "string", "format": "binary"}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+@router.get("", summary="the layers the caller may see (the web map's layer list)")
 async def layers_index(request: Request) -> Response:
     """The layers the caller may see, by THE read check."""
     engine = request.app.state.engine
@@ -76,32 +104,33 @@ async def _readable(request: Request, layer_id: str) -> dict[str, Any]:
     return row
 
 
-async def layer_detail(request: Request) -> Response:
-    row = await _readable(request, request.path_params["layer"])
+@router.get("/{layer}", summary="one layer's catalog entry (404 when hidden or missing)")
+async def layer_detail(request: Request, layer: LayerName) -> Response:
+    row = await _readable(request, layer)
     return JSONResponse(layer_view(row, request.app.state.settings.base_url))
 
 
-async def layer_history(request: Request) -> Response:
+@router.get("/{layer}/history", summary="who changed which feature, when, by which door (before/after)")
+async def layer_history(
+    request: Request, layer: LayerName,
+    feature: Annotated[str | None, Query(max_length=200, description="one feature's id")] = None,
+    since: Since = None, until: Until = None, limit: HistoryLimit = 1000,
+) -> Response:
     """History rows of a readable layer, filtered by feature and time."""
-    layer_id = request.path_params["layer"]
+    layer_id = layer
     await _readable(request, layer_id)
-    query = request.query_params
     rows = await run_in_threadpool(
-        list_changes,
-        request.app.state.engine,
-        layer_id,
-        feature=query.get("feature"),
-        since=_instant(query.get("since")),
-        until=_instant(query.get("until")),
-        limit=_limit(query.get("limit")),
+        list_changes, request.app.state.engine, layer_id, feature=feature, since=since, until=until, limit=limit,
     )
     changes = [{k: _plain(row[k]) for k in HISTORY_FIELDS} for row in rows]
     return JSONResponse({"layer": layer_id, "changes": changes, "count": len(changes)})
 
 
-async def download(request: Request) -> Response:
+@router.get("/{layer}/download", summary="the whole layer: GeoJSON, or the imagery's GeoTIFF",
+            response_class=Response, responses={200: {"content": {"application/geo+json": {}, "image/tiff": {}}}})  # fmt: skip
+async def download(request: Request, layer: LayerName) -> Response:
     """The whole layer as a file, after THE read check."""
-    row = await _readable(request, request.path_params["layer"])
+    row = await _readable(request, layer)
     found = layer_download(request.app.state.engine, row)
     disposition = {"Content-Disposition": f'attachment; filename="{found.filename}"'}
     if found.path is not None:
@@ -110,6 +139,8 @@ async def download(request: Request) -> Response:
     return StreamingResponse(found.chunks, media_type=found.media_type, headers=disposition)
 
 
+@router.post("", status_code=201, summary="create (201) or replace (200) a layer from an uploaded file",
+             openapi_extra=_form_doc())  # fmt: skip
 async def publish_layer(request: Request) -> Response:
     """Create or replace a layer from an uploaded file (multipart/form-data)."""
     principal = principal_of(request)
@@ -163,25 +194,7 @@ def _spec(
     return spec, keep
 
 
-def _instant(value: str | None) -> dt.datetime | None:
-    return parse_instant(value) if value else None
-
-
-def _limit(value: str | None) -> int:
-    try:
-        return int(value) if value else 1000
-    except ValueError:
-        raise InvalidInput(f"limit must be a whole number, not {value!r}") from None
-
-
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime) else value
 
 
-routes = [
-    Route("/layers", layers_index, methods=["GET"]),
-    Route("/layers", publish_layer, methods=["POST"]),
-    Route("/layers/{layer}", layer_detail),
-    Route("/layers/{layer}/history", layer_history),
-    Route("/layers/{layer}/download", download),
-]

@@ -115,7 +115,22 @@ async def _categories(request: Request) -> list[dict[str, Any]]:
     return await run_in_threadpool(run)
 
 
-router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
+class Open311Error(BaseModel):
+    """One error in GeoReport v2's format; the answer is a list of them (in XML: <errors><error>…)."""
+
+    code: int
+    description: str
+
+
+OPEN311_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": list[Open311Error], "description": what,
+             "content": {"text/xml": {"schema": {"type": "string"}}}}
+    for status, what in {400: "bad input", 401: "api_key missing or refused", 403: "not allowed",
+                         404: "no such service, request or format", 413: "the body is over its budget",
+                         429: "over the rate limit", 503: "busy or down: see Retry-After"}.items()
+}  # fmt: skip
+OPEN311_OK = {200: {"content": {"application/json": {}, "text/xml": {"schema": {"type": "string"}}}}}
+router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"], responses={**OPEN311_ERRORS, **OPEN311_OK})
 Format = Annotated[str, Path(description="json or xml")]
 Codes = Annotated[str | None, Query(max_length=2000, description="comma-separated")]
 StartDate = instant_param("start_date", "W3C date-time: requested since (default: the last 90 days)")
@@ -217,7 +232,8 @@ async def one_request(request: Request, id: Annotated[str, Path(max_length=200)]
 
 
 @router.post("/requests.{fmt}", status_code=201, summary="file a service request (api_key: a bearer token of ours)",
-             openapi_extra=body_doc(Open311Body, photos=False))  # fmt: skip
+             openapi_extra=body_doc(Open311Body, photos=False),
+             responses={201: {"content": {"application/json": {}, "text/xml": {"schema": {"type": "string"}}}}})  # fmt: skip
 @open311
 async def post_request(request: Request, fmt: Format) -> Response:
     fmt_of(request)

@@ -85,9 +85,13 @@ def route_table(app) -> Iterator[tuple[str, frozenset[str]]]:
 
     def walk(routes, prefix: str) -> Iterator[tuple[str, frozenset[str]]]:
         for route in routes:
-            if isinstance(route, Mount):
-                if route.routes:
-                    yield from walk(route.routes, prefix + route.path)
+            included = getattr(route, "original_router", None)  # FastAPI's include_router keeps the router
+            if included is not None:
+                yield from walk(included.routes, prefix + route.include_context.prefix)
+            elif isinstance(route, Mount):
+                inner = route.routes or getattr(route.app, "routes", None)  # a mounted app (the REST app)
+                if inner:
+                    yield from walk(inner, prefix + route.path)
                 else:
                     yield prefix + route.path + "/{path}", frozenset({"GET"})
             elif isinstance(route, Route):

@@ -1,7 +1,7 @@
 """schemathesis over the whole OpenAPI documents, anonymous and with tokens, writes included.
 
 Checks: no 5xx, every answer matches its documented schema, status code and content type (the
-REST/Open311 document is ours, ``api/rest_openapi.py``); for OGC API (pygeoapi's generated
+REST/Open311 document is derived by FastAPI from the routers, ``api/rest.py``); for OGC API (pygeoapi's generated
 document) no 5xx and schema conformance. Each run has a time budget so the suite stays quick;
 ``ONEMAP_FUZZ_SCALE=10`` runs ten times longer for a deeper search (the anonymous GET run over
 OGC API is ``tests/test_ogc_clients.py``).
