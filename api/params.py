@@ -31,18 +31,19 @@ def _path_id(what: str) -> BeforeValidator:
     return BeforeValidator(lambda value: params.parse_path_id(value, what=what))
 
 
-def limit_param(default: int, maximum: int, what: str = "items") -> Any:
-    """``limit``: 1 … ``maximum`` (``default`` when absent)."""
-    return Annotated[
-        int,
-        Query(ge=1, le=maximum, description=f"most {what} to return (default {default})"),
-        BeforeValidator(lambda value: params.parse_limit(value, default=default, maximum=maximum)),
-    ]
+def limit_query(default: int, maximum: int, what: str = "items") -> Any:
+    """How ``limit`` is documented: 1 … ``maximum``."""
+    return Query(ge=1, le=maximum, description=f"most {what} to return (default {default})")
 
 
-def instant_param(name: str, description: str) -> Any:
-    """An optional RFC 3339 date-time query parameter."""
-    return Annotated[dt.datetime | None, Query(description=description), _instant(name)]
+def limit_parser(default: int, maximum: int) -> BeforeValidator:
+    """How ``limit`` is read: ``spatial.params.parse_limit``."""
+    return BeforeValidator(lambda value: params.parse_limit(value, default=default, maximum=maximum))
+
+
+def instant_parser(name: str) -> BeforeValidator:
+    """How an RFC 3339 date-time is read: ``spatial.params.parse_instant``."""
+    return _instant(name)
 
 
 Lon = Annotated[float, Query(ge=-180, le=180, description="longitude, degrees (CRS84)"), _number("lon")]

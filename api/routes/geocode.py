@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.limits import read_limited, refuse_declared
-from api.params import Crs, Lat, Lon, RadiusM, limit_param
+from api.params import Crs, Lat, Lon, RadiusM, limit_parser, limit_query
 from spatial.errors import InvalidInput, PayloadTooLarge
 from spatial.geocoding import geocode_parsed, parse, parse_structured
 from spatial.geocoding.batch import geocode_batch, read_batch
@@ -32,9 +32,9 @@ CSV_FIELDS = ("id", "query", "lon", "lat", "level", "confidence", "label", "dist
 
 
 router = APIRouter(prefix="/api/v1", tags=["geocoding"])
-GeocodeLimit = limit_param(5, MAX_LIMIT, "matches")
-ReverseLimit = limit_param(1, MAX_LIMIT, "matches")
-SuggestLimit = limit_param(10, MAX_LIMIT, "suggestions")
+GeocodeLimit = Annotated[int, limit_query(5, MAX_LIMIT, "matches"), limit_parser(5, MAX_LIMIT)]
+ReverseLimit = Annotated[int, limit_query(1, MAX_LIMIT, "matches"), limit_parser(1, MAX_LIMIT)]
+SuggestLimit = Annotated[int, limit_query(10, MAX_LIMIT, "suggestions"), limit_parser(10, MAX_LIMIT)]
 Text = Annotated[str | None, Query(max_length=500)]
 
 

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from api.auth import principal_of
-from api.params import Since, Until, limit_param
+from api.params import Since, Until, limit_parser, limit_query
 from api.uploads import SavedUpload, save_upload
 from layers.catalog import LayerSpec, find_layer, list_layers
 from layers.download import layer_download
@@ -61,7 +61,7 @@ def layer_view(row: dict[str, Any], base_url: str) -> dict[str, Any]:
 
 router = APIRouter(prefix="/api/v1/layers", tags=["layers"])
 LayerName = Annotated[str, Path(max_length=63, description="a layer's id")]
-HistoryLimit = limit_param(1000, 10_000, "changes")
+HistoryLimit = Annotated[int, limit_query(1000, 10_000, "changes"), limit_parser(1000, 10_000)]
 
 
 class PublishForm(BaseModel):

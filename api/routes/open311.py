@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 
 from api.errors import DRIVER_ERRORS, as_domain_error, error_headers, open311_body
 from api.limits import read_limited
-from api.params import instant_param
+from api.params import instant_parser
 from api.routes.incident_forms import body_doc, instant, number, read_body
 from spatial.access.principal import Principal
 from spatial.access.tokens import authenticate
@@ -129,12 +129,13 @@ OPEN311_ERRORS: dict[int | str, dict[str, Any]] = {
                          404: "no such service, request or format", 413: "the body is over its budget",
                          429: "over the rate limit", 503: "busy or down: see Retry-After"}.items()
 }  # fmt: skip
-OPEN311_OK = {200: {"content": {"application/json": {}, "text/xml": {"schema": {"type": "string"}}}}}
+OPEN311_OK: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {}, "text/xml": {"schema": {"type": "string"}}}}}
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"], responses={**OPEN311_ERRORS, **OPEN311_OK})
 Format = Annotated[str, Path(description="json or xml")]
 Codes = Annotated[str | None, Query(max_length=2000, description="comma-separated")]
-StartDate = instant_param("start_date", "W3C date-time: requested since (default: the last 90 days)")
-EndDate = instant_param("end_date", "W3C date-time: requested until")
+StartDate = Annotated[dt.datetime | None, Query(description="W3C date-time: requested since (default: 90 days)"),
+                      instant_parser("start_date")]  # fmt: skip
+EndDate = Annotated[dt.datetime | None, Query(description="W3C date-time: requested until"), instant_parser("end_date")]
 
 
 class Open311Body(BaseModel):
