@@ -46,17 +46,18 @@ reliable_city = reliability.reliable_city
 
 OWNER = "emergency"
 N = 12
+STORED = 3000  # features of each file in the storm: a replace long enough for edits to meet it
 STORMERS = 6
 REPLACES = 3
 PATCHES_BETWEEN = 15
 TIMEOUT = 60
 
 
-def geojson(properties: list[dict[str, Any]], *, dx: float = 0.0) -> bytes:
+def geojson(properties: list[dict[str, Any]], *, dx: float = 0.0, step: float = 0.0004) -> bytes:
     """A FeatureCollection of points near the centre, one per properties dict."""
     features = [
         {"type": "Feature", "properties": props,
-         "geometry": {"type": "Point", "coordinates": [CENTRE[0] + i * 0.0004 + dx, CENTRE[1] + i * 0.0002]}}
+         "geometry": {"type": "Point", "coordinates": [CENTRE[0] + i * step + dx, CENTRE[1] + i * step / 2]}}
         for i, props in enumerate(properties)
     ]  # fmt: skip
     return json.dumps({"type": "FeatureCollection", "features": features}).encode()
@@ -143,7 +144,7 @@ def _wait_for(condition: Any, future: concurrent.futures.Future) -> bool:
 
 def test_patch_storm_during_upload_replaces_loses_no_acknowledged_write(city: ReliableCity, tmp_path) -> None:
     layer = "ws_storm"
-    load(city, layer, geojson([{"v": 0} for _ in range(N)]), tmp_path)
+    load(city, layer, geojson([{"v": 0} for _ in range(STORED)], step=0.00002), tmp_path)
     counter = itertools.count(1)
     acknowledged: list[tuple[int, int]] = []  # (feature, value) of each 204
     refused: list[int] = []
@@ -179,7 +180,7 @@ def test_patch_storm_during_upload_replaces_loses_no_acknowledged_write(city: Re
             target = acknowledged_count() + PATCHES_BETWEEN
             while acknowledged_count() < target and not stopped.is_set():
                 time.sleep(0.01)
-            data = geojson([{"v": -(k + 1)} for _ in range(N)], dx=0.0001 * (k + 1))
+            data = geojson([{"v": -(k + 1)} for _ in range(STORED)], dx=0.0001 * (k + 1), step=0.00002)
             answer = upload(city, "editor", layer, data, f"storm_{k}.geojson", new_schema="true")
             statuses.append(answer.status_code)
         replaced.set()
@@ -201,15 +202,23 @@ def test_patch_storm_during_upload_replaces_loses_no_acknowledged_write(city: Re
     # replay the history in its order: a replace sets every feature to its file's value
     expected: dict[int, int] = {}
     replaces = 0
+    inconsistent: list[tuple[int, int, int, int]] = []
+
+    def kinds_so_far(row: dict[str, Any]) -> int:
+        return sum(1 for r in rows if r["operation"] == "replace" and r["id"] < row["id"])
     for row in rows:
         if row["operation"] == "replace":
             source = row["after"]["source"]
             value = 0 if source == f"{layer}.geojson" else -(int(source.removeprefix("storm_").split(".")[0]) + 1)
-            expected = dict.fromkeys(range(1, N + 1), value)
+            expected = dict.fromkeys(range(1, STORED + 1), value)
             replaces += 1
         elif row["operation"] == "update":
-            expected[int(row["feature_id"])] = row["after"]["properties"]["v"]
+            fid = int(row["feature_id"])
+            if row["before"]["properties"]["v"] != expected[fid]:  # applied to a state the history does not know
+                inconsistent.append((fid, row["before"]["properties"]["v"], expected[fid], kinds_so_far(row)))
+            expected[fid] = row["after"]["properties"]["v"]
     assert replaces == REPLACES + 1
+    assert inconsistent == [], "edits the history orders after a replace were applied to the version before it"
     kinds = "".join("R" if r["operation"] == "replace" else "u" for r in rows)
     assert kinds.count("Ru") == REPLACES + 1, f"edits happened between and after the replaces: {kinds}"
     assert stored_values(city, layer) == expected, "the layer is what its history says"
