@@ -17,7 +17,7 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry import shape
 
-from layers.overlay_table import Column, OverlayTable
+from layers.overlay_table import Column, OverlayTable, fit_geometries
 from spatial.crs import parse_crs
 from spatial.errors import InvalidInput
 from spatial.extent import CityExtent
@@ -130,30 +130,25 @@ def to_lonlat(geom: Any, crs: str | None, problems: FeatureProblems) -> Any:
 
 
 def fitted_type(geom: Any, table: OverlayTable, problems: FeatureProblems) -> Any:
-    """The geometry as the column stores it: single parts wrapped in Multi*, Z dropped if 2D."""
+    """The geometry as the column stores it (THE rule: ``layers.overlay_table.fit_geometries``,
+    shared with file loads), or None with the refusal noted."""
     wanted = table.geometry_type.removesuffix("Z").removesuffix("M")
-    family = FAMILIES.get(geom.geom_type)
-    if family is None:
+    if geom.geom_type not in FAMILIES:  # collections and rings: no overlay stores them
         problems.add(f"a {geom.geom_type} cannot be stored in a layer of {wanted.title()} features")
         return None
-    if not table.has_z and geom.has_z:
-        geom = shapely.force_2d(geom)
-    if wanted == "GEOMETRY":
-        return geom
-    if family != wanted.removeprefix("MULTI"):
+    one = np.empty(1, dtype=object)
+    one[0] = geom
+    fit = fit_geometries(one, table)
+    if fit.wrong[0]:
         problems.add(
             f"wrong geometry type: {geom.geom_type} given, layer {table.layer.id!r} holds "
             f"{wanted.title()} features"
         )
         return None
-    if wanted.startswith("MULTI") and not geom.geom_type.startswith("Multi"):
-        return getattr(shapely, f"multi{family.lower()}s")([geom])
-    if not wanted.startswith("MULTI") and geom.geom_type.startswith("Multi"):
-        if len(geom.geoms) != 1:
-            problems.add(f"a {geom.geom_type} of {len(geom.geoms)} parts cannot be stored as one {wanted.title()}")
-            return None
-        return geom.geoms[0]
-    return geom
+    if fit.several[0]:
+        problems.add(f"a {geom.geom_type} of {len(geom.geoms)} parts cannot be stored as one {wanted.title()}")
+        return None
+    return fit.geometries[0]
 
 
 def check_position(geom: Any, extent: CityExtent | None, problems: FeatureProblems) -> None:

@@ -1,7 +1,10 @@
 """What a department overlay's table demands of a write: columns, types, required ones, geometry.
 
 Read from PostgreSQL's own catalogs (information_schema and geometry_columns), so the rules are
-the table's rules: a column is required when it is NOT NULL and has no default.
+the table's rules: a column is required when it is NOT NULL and has no default. The geometry
+rule (``fit_geometries``) is written once here for both write doors: the feature gate
+(``layers.feature_gate``, one GeoJSON feature) and the file gate (``layers.vector_conform``, a
+whole file replacing a layer's contents); each words its refusals for its own audience.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import shapely
 from sqlalchemy import Connection, text
 
 from spatial.access.policy import LayerRef
@@ -110,3 +115,41 @@ def describe_overlay(conn: Connection, row: dict[str, Any]) -> OverlayTable:
         columns=columns,
         id_type=id_column.data_type,
     )
+
+
+@dataclass(frozen=True)
+class GeometryFit:
+    """Geometries as ``table`` stores them, and which of them it cannot store."""
+
+    geometries: np.ndarray  # the stored form where they fit (Multi* wrapped, one part unwrapped, Z dropped)
+    wrong: np.ndarray  # bool: of another kind than the layer holds
+    several: np.ndarray  # bool: several parts for a layer of single-part geometries
+    wanted: str  # the table's type without Z/M: POINT, MULTIPOLYGON, GEOMETRY…
+    family: str  # Point, LineString or Polygon ('' for a GEOMETRY column)
+
+
+def fit_geometries(values: np.ndarray, table: OverlayTable) -> GeometryFit:
+    """THE geometry rule of a write to an overlay: same family as the column (any for GEOMETRY),
+    single parts wrapped for Multi* columns, one-part Multi* unwrapped for single columns,
+    Z dropped for 2D columns."""
+    values = np.asarray(values, dtype=object).copy()
+    if not table.has_z:
+        values = shapely.force_2d(values)
+    wanted = table.geometry_type.removesuffix("Z").removesuffix("M")
+    none = np.zeros(len(values), dtype=bool)
+    if wanted == "GEOMETRY":
+        return GeometryFit(values, none, none.copy(), wanted, "")
+    family = wanted.removeprefix("MULTI").title().replace("string", "String")
+    kinds = np.array([g.geom_type for g in values], dtype=object)
+    wrong = ~np.isin(kinds, [family, f"Multi{family}"])
+    if wanted.startswith("MULTI"):
+        single = ~wrong & (kinds == family)
+        if single.any():
+            values[single] = [getattr(shapely.geometry, f"Multi{family}")([g]) for g in values[single]]
+        return GeometryFit(values, wrong, none, wanted, family)
+    multi = ~wrong & (kinds != family)
+    several = multi & (shapely.get_num_geometries(values) > 1)
+    unwrap = multi & ~several
+    if unwrap.any():
+        values[unwrap] = shapely.get_geometry(values[unwrap], 0)
+    return GeometryFit(values, wrong, several, wanted, family)

@@ -13,9 +13,8 @@ import dataclasses
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
-from layers.overlay_table import OverlayTable
+from layers.overlay_table import OverlayTable, fit_geometries
 from layers.vector_read import number_list
 from layers.vector_store import PreparedLayer
 from spatial.errors import InvalidInput
@@ -126,34 +125,20 @@ def _type_problem(series: pd.Series, source: str, stored: str, features: np.ndar
 def _fitted_geometries(
     geometries: gpd.GeoSeries, features: np.ndarray, table: OverlayTable, problems: list[str]
 ) -> np.ndarray:
-    """Geometries of the table's kind: Multi* wrapped or single parts unwrapped, Z dropped if 2D."""
-    values = np.asarray(geometries.array, dtype=object)
-    if not table.has_z:
-        values = shapely.force_2d(values)
-    wanted = table.geometry_type.removesuffix("Z").removesuffix("M")
-    if wanted == "GEOMETRY":
-        return values
-    family = wanted.removeprefix("MULTI").title().replace("string", "String")
-    kinds = np.array([g.geom_type for g in values])
-    wrong = features[~np.isin(kinds, [family, f"Multi{family}"])].tolist()
+    """Geometries of the table's kind (THE rule: ``layers.overlay_table.fit_geometries``),
+    refusals worded by feature number."""
+    fit = fit_geometries(np.asarray(geometries.array, dtype=object), table)
+    wrong = features[fit.wrong].tolist()
     if wrong:
         problems.append(
             f"wrong geometry type in feature(s) {number_list(wrong)}: layer {table.layer.id!r} "
-            f"holds {family} features"
+            f"holds {fit.family} features"
         )
-        return values
-    if wanted.startswith("MULTI"):
-        single = kinds == family
-        values[single] = [getattr(shapely.geometry, f"Multi{family}")([g]) for g in values[single]]
-        return values
-    parts = shapely.get_num_geometries(values)
-    several = features[(kinds != family) & (parts > 1)].tolist()
+        return fit.geometries
+    several = features[fit.several].tolist()
     if several:
         problems.append(
             f"feature(s) {number_list(several)} have several parts; layer {table.layer.id!r} holds "
-            f"single {family} features"
+            f"single {fit.family} features"
         )
-        return values
-    multi = kinds != family
-    values[multi] = shapely.get_geometry(values[multi], 0)
-    return values
+    return fit.geometries
