@@ -125,6 +125,18 @@ def test_an_edit_waits_for_a_replace_and_applies_to_the_new_version(city: Reliab
     assert values[3] == 42 and {v for k, v in values.items() if k != 3} == {-1}
 
 
+def test_an_edit_that_waits_too_long_is_refused_and_not_stored(city: ReliableCity, tmp_path) -> None:
+    layer = "ws_refuse"
+    load(city, layer, geojson([{"v": 0} for _ in range(3)]), tmp_path)
+    with city.engine.begin() as replace, httpx.Client(timeout=TIMEOUT, headers=city.auth("editor")) as http:
+        lock_layer(replace, layer)  # a replace that outlasts the edit's lock timeout (10 s)
+        answer = patch(http, city, layer, 2, {"v": 99})
+    assert answer.status_code == 409, answer.text
+    assert "replace of the whole layer" in answer.json()["description"]
+    assert stored_values(city, layer) == {1: 0, 2: 0, 3: 0}
+    assert [r["operation"] for r in history(city, layer)] == ["replace"]
+
+
 def _advisory_waiters(city: ReliableCity) -> int:
     with city.engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'")).scalar_one())
