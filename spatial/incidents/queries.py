@@ -79,16 +79,5 @@ def events(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(EVENTS_SQL, {"id": incident_id}).mappings()]
 
 
-def photo(conn: Connection, incident_id: int, photo_id: int) -> tuple[str, bytes]:
-    """(content type, bytes) of one photo of an incident."""
-    row = conn.execute(
-        text("SELECT content_type, data FROM incidents.photo WHERE id = :p AND incident_id = :i"),
-        {"p": photo_id, "i": incident_id},
-    ).first()
-    if row is None:
-        raise NotFound(f"incident {incident_id} has no photo {photo_id}")
-    return str(row[0]), bytes(row[1])
-
-
 def count_incidents(conn: Connection) -> int:
     return int(conn.execute(text("SELECT count(*) FROM incidents.incident")).scalar_one())
