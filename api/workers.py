@@ -36,6 +36,7 @@ import contextvars
 import logging
 import multiprocessing
 import os
+import re
 import resource
 import threading
 import time
@@ -56,7 +57,8 @@ GDAL_CACHE_MB = 64
 TASKS_PER_WORKER = 2000  # then a fresh worker: whatever a long run fragments or leaks is returned
 PRELOAD = ["layers.imagery.tiles", "layers.imagery.maps", "layers.imagery.coverage",
            "layers.imagery.zonal", "layers.imagery.change"]  # fmt: skip
-HEAVY_PREFIXES = ("/tiles/", "/ogc/collections/", "/ogc/processes/", "/api/v1/imagery/")
+HEAVY_PATHS = re.compile(r"^/(tiles/|ogc/processes/|api/v1/imagery/|ogc/collections/[^/]+/(coverage|map)$)")
+"""The doors whose work runs in the pool (feature pages and vector tiles do not: no watcher task for them)."""
 CLIENT_GONE: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
     "onemap_client_gone", default=None
 )
@@ -261,12 +263,12 @@ class DisconnectWatch:
     event is a context variable, so it reaches the worker threads that copy the context.
     """
 
-    def __init__(self, app: Any, prefixes: tuple[str, ...] = HEAVY_PREFIXES) -> None:
+    def __init__(self, app: Any, paths: re.Pattern[str] = HEAVY_PATHS) -> None:
         self.app = app
-        self.prefixes = prefixes
+        self.paths = paths
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):
+        if scope["type"] != "http" or not self.paths.match(scope["path"]):
             await self.app(scope, receive, send)
             return
         gone = threading.Event()
