@@ -361,6 +361,15 @@ def test_handling_photos_are_staff_only_and_hidden_like_missing(city: ReliableCi
         shown = get(handling_photo, role)
         assert shown.status_code == 200 and shown.headers["content-type"] == "image/png", role
 
+    def listed(role: str | None) -> list[int]:
+        record = httpx.get(f"{city.base}/api/v1/incidents/{incident}", headers=city.auth(role) if role else {},
+                           timeout=TIMEOUT).json()  # fmt: skip
+        return record.get("photo_ids", [])
+
+    for role in outsiders[1:]:  # staff of other departments: the record lists only what they may open
+        assert listed(role) == [report_photo], role
+    assert listed("supervisor") == [report_photo, handling_photo]
+
 
 def _department(role: str) -> str:
     return ROLE_TOKENS[role][0]

@@ -39,7 +39,7 @@ from spatial.extent import ExtentRule
 from spatial.incidents import queries
 from spatial.incidents.categories import list_categories
 from spatial.incidents.filing import file_incident
-from spatial.incidents.photos import check_photos, read_photo
+from spatial.incidents.photos import check_photos, read_photo, visible_photo_ids
 from spatial.incidents.workflow import TransitionRequest, transition
 from spatial.params import parse_int
 
@@ -98,8 +98,12 @@ async def incident_detail(request: Request, incident: IncidentId) -> Response:
             return queries.incident(conn, the_id)
 
     record = await run_in_threadpool(run)
-    if principal_of(request) is None:
+    principal = principal_of(request)
+    if principal is None:
         record = {k: record[k] for k in PUBLIC_FIELDS if k in record}
+    else:  # a photo the caller may not open is not listed either
+        record["photo_ids"] = visible_photo_ids(record, principal)
+        record.pop("photo_stages", None)
     return JSONResponse(plain(record))
 
 

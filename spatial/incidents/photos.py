@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -70,3 +71,10 @@ def read_photo(conn: Connection, incident_id: int, photo_id: int, principal: Pri
     if row is None or not can_read_incident_photo(principal, stage=row.stage, incident_department=row.department_code):
         raise NotFound(f"incident {incident_id} has no photo {photo_id}")
     return str(row.content_type), bytes(row.data)
+
+
+def visible_photo_ids(record: dict[str, Any], principal: Principal | None) -> list[int]:
+    """The ids of the incident's photos ``principal`` may see (``record``: ``queries.incident``)."""
+    stages = record.get("photo_stages") or []
+    return [photo_id for photo_id, stage in zip(record.get("photo_ids") or [], stages, strict=True)
+            if can_read_incident_photo(principal, stage=stage, incident_department=record.get("department_code"))]  # fmt: skip

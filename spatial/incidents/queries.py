@@ -14,7 +14,9 @@ STAFF_SQL = text(
     SELECT i.*, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, c.name_zh AS category_zh,
            c.name_en AS category_en, c.kind AS category_kind,
            (SELECT coalesce(array_agg(p.id ORDER BY p.id), '{}') FROM incidents.photo p
-            WHERE p.incident_id = i.id) AS photo_ids
+            WHERE p.incident_id = i.id) AS photo_ids,
+           (SELECT coalesce(array_agg(p.stage ORDER BY p.id), '{}') FROM incidents.photo p
+            WHERE p.incident_id = i.id) AS photo_stages
     FROM incidents.incident i JOIN incidents.category c ON c.code = i.category_code
     WHERE i.id = :id
     """
