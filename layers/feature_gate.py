@@ -20,7 +20,7 @@ from shapely.geometry import shape
 from layers.overlay_table import Column, OverlayTable, fit_geometries
 from spatial.crs import parse_crs
 from spatial.errors import InvalidInput
-from spatial.extent import CityExtent
+from spatial.extent import OFF_THE_GLOBE, PLACED, SWAPPED, CityExtent, place_geometries
 from spatial.params import parse_instant
 
 FAMILIES = {
@@ -153,18 +153,15 @@ def fitted_type(geom: Any, table: OverlayTable, problems: FeatureProblems) -> An
 
 def check_position(geom: Any, extent: CityExtent | None, problems: FeatureProblems) -> None:
     """Inside lon ±180 / lat ±90, and inside the city; names swapped axes when that is the cause."""
-    minx, miny, maxx, maxy = geom.bounds
-    in_range = -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90
-    inside = in_range and (extent is None or bool(extent.covers(np.array([geom]))[0]))
-    if inside:
+    verdict = place_geometries(np.array([geom]), extent)[0]
+    if verdict == PLACED:
         return
-    swapped = shapely.transform(geom, lambda xy: xy[:, ::-1])
-    if extent is not None and bool(extent.covers(np.array([swapped]))[0]):
+    if verdict == SWAPPED:
         problems.add(
             f"coordinates in latitude/longitude order (first position {_first(geom)}): GeoJSON "
             "and CRS84 put longitude first; swap them or declare Content-Crs"
         )
-    elif not in_range:
+    elif verdict == OFF_THE_GLOBE:
         problems.add(
             f"coordinates outside longitude ±180 / latitude ±90 (first position {_first(geom)}): "
             "projected coordinates? declare their CRS with the Content-Crs header"

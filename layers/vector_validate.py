@@ -19,7 +19,7 @@ from pyproj import CRS
 from layers.vector_read import FeatureIssue, number_list
 from spatial.crs import STORAGE_SRID, parse_crs
 from spatial.errors import InvalidInput
-from spatial.extent import CityExtent
+from spatial.extent import OFF_THE_GLOBE, OUTSIDE, SWAPPED, CityExtent, place_geometries
 
 INVALID_POLICIES = ("repair", "reject")
 # geometry family of each shapely type id: point, line (incl. LinearRing), polygon
@@ -89,15 +89,7 @@ def to_storage_lonlat(geometries: np.ndarray, crs: CRS) -> np.ndarray:
 
 def check_lonlat_range(geometries: np.ndarray, features: np.ndarray, crs: CRS) -> None:
     """Refuse coordinates outside lon ±180 / lat ±90 once in storage CRS (a wrong CRS)."""
-    bounds = shapely.bounds(geometries)
-    finite = np.isfinite(bounds).all(axis=1)
-    inside = (
-        (bounds[:, 0] >= -180)
-        & (bounds[:, 2] <= 180)
-        & (bounds[:, 1] >= -90)
-        & (bounds[:, 3] <= 90)
-    )
-    bad = features[~(finite & inside)].tolist()
+    bad = features[place_geometries(geometries, None) == OFF_THE_GLOBE].tolist()
     if bad:
         raise InvalidInput(
             f"feature(s) {number_list(bad)} fall outside longitude ±180 / latitude ±90 when read "
@@ -113,12 +105,11 @@ def check_inside_city(
     """Refuse features outside the city's extent, naming those whose axes look swapped."""
     if extent is None or geometries.size == 0:
         return
-    outside = ~extent.covers(geometries)
-    if not outside.any():
+    verdicts = place_geometries(geometries, extent)
+    swapped = features[verdicts == SWAPPED].tolist()
+    far = sorted(features[(verdicts == OUTSIDE) | (verdicts == OFF_THE_GLOBE)].tolist())
+    if not swapped and not far:
         return
-    flipped = shapely.transform(geometries[outside], lambda xy: xy[:, ::-1])
-    swapped = features[outside][extent.covers(flipped)].tolist()
-    far = sorted(set(features[outside].tolist()) - set(swapped))
     details = [f"feature {n}: latitude/longitude order (axes swapped)" for n in swapped[:100]]
     details += [f"feature {n}: outside the city" for n in far[:100]]
     reasons = []

@@ -57,6 +57,32 @@ def parse_bbox(value: str) -> tuple[float, float, float, float]:
     return box.as_tuple()
 
 
+PLACED, SWAPPED, OFF_THE_GLOBE, OUTSIDE = "placed", "swapped", "off the globe", "outside"
+"""Where a written geometry lies: in the city (or anywhere on the globe when no city is known),
+lat/lon swapped (it would be in the city with its axes swapped), outside lon ±180 / lat ±90, or
+on the globe but outside the city."""
+
+
+def place_geometries(geometries: np.ndarray, extent: CityExtent | None) -> np.ndarray:
+    """The one position rule of every write (feature edits and file loads): a verdict per geometry."""
+    bounds = shapely.bounds(geometries).reshape(-1, 4)
+    on_globe = (
+        np.isfinite(bounds).all(axis=1)
+        & (bounds[:, 0] >= -180) & (bounds[:, 2] <= 180) & (bounds[:, 1] >= -90) & (bounds[:, 3] <= 90)
+    )  # fmt: skip
+    verdicts = np.where(on_globe, PLACED, OFF_THE_GLOBE).astype(object)
+    if extent is None or geometries.size == 0:
+        return verdicts
+    covered = extent.covers(geometries)
+    verdicts[on_globe & ~covered] = OUTSIDE
+    if (~covered).any():
+        flipped = shapely.transform(geometries[~covered], lambda xy: xy[:, ::-1])
+        swapped = np.zeros(len(geometries), dtype=bool)
+        swapped[~covered] = extent.covers(flipped)
+        verdicts[swapped] = SWAPPED
+    return verdicts
+
+
 DIVISIONS_BOX_SECONDS = 30.0
 """The divisions' extent is remembered this long per database (they change with a reload)."""
 _divisions_box: dict[str, tuple[float, tuple[float, ...] | None]] = {}

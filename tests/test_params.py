@@ -152,3 +152,27 @@ def test_datetimes_and_ids_are_parsed_in_one_place() -> None:
                 if kind == "datetime.fromisoformat" or where.startswith("api/"):
                     found.append(f"{where}:{line} {kind}")
     assert found == [], "parse through spatial.params instead:\n" + "\n".join(found)
+
+
+# ------------------------------------------------------------------------------ one position rule
+def test_one_position_rule_for_edits_and_loads() -> None:
+    """The feature gate and the file loader place geometries with the same verdicts."""
+    import numpy as np
+    import shapely
+
+    from layers.feature_gate import FeatureProblems, check_position
+    from spatial.extent import OFF_THE_GLOBE, OUTSIDE, PLACED, SWAPPED, CityExtent, place_geometries
+
+    city = CityExtent(108.7, 34.0, 109.2, 34.5, "test")
+    points = [shapely.Point(108.9, 34.2), shapely.Point(34.2, 108.9), shapely.Point(500_000, 3_800_000),
+              shapely.Point(10, 10), shapely.Point(float("nan"), 1)]  # fmt: skip
+    assert list(place_geometries(np.array(points), city)) == [PLACED, SWAPPED, OFF_THE_GLOBE, OUTSIDE, OFF_THE_GLOBE]
+    words = {SWAPPED: "latitude/longitude order", OFF_THE_GLOBE: "outside longitude", OUTSIDE: "outside the city"}
+    for point, verdict in zip(points, place_geometries(np.array(points), city), strict=True):
+        problems = FeatureProblems("feature")
+        check_position(point, city, problems)
+        if verdict == PLACED:
+            problems.raise_if_any()  # nothing to say
+        else:
+            with pytest.raises(InvalidInput, match=words[verdict]):
+                problems.raise_if_any()
