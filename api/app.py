@@ -61,7 +61,8 @@ async def favicon(request: Request) -> Response:
 def create_app(settings: Settings) -> Starlette:
     """Build the platform's ASGI app for ``settings``."""
     compat.install()
-    engine = shared_engine(database_url(settings), pool_size=settings.db_pool_size)
+    engine = shared_engine(database_url(settings), pool_size=settings.db_pool_size,
+                           statement_timeout_s=settings.statement_timeout_s)  # fmt: skip
     state = State()  # one state for the platform's app and the REST app inside it
 
     @contextlib.asynccontextmanager

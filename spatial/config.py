@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(
         default=300.0, gt=0, description="time a client has to send a request body once its headers are in"
     )
+    statement_timeout_s: float = Field(
+        default=120.0, gt=0,
+        description="time budget of one SQL statement of a request (the server's pool); then 503, nothing kept",
+    )
     keepalive_timeout_s: float = Field(default=5.0, gt=0, description="idle keep-alive connections are closed after this")
     shutdown_timeout_s: float = Field(
         default=8.0, gt=0, le=10, description="graceful shutdown: requests still running after this are cancelled"

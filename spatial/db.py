@@ -79,11 +79,16 @@ INTERACTIVE_OPTIONS = "-c max_parallel_workers_per_gather=0 -c jit=off"
 """For request-sized queries: starting parallel workers or JIT costs more than the query."""
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False, interactive: bool = False) -> Engine:
-    """A pooled engine; ``interactive`` tunes its sessions for many small, fast queries."""
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False, interactive: bool = False,
+                statement_timeout_s: float | None = None) -> Engine:  # fmt: skip
+    """A pooled engine; ``interactive`` tunes its sessions for many small, fast queries, and
+    ``statement_timeout_s`` bounds each statement (PostgreSQL cancels it: SQLSTATE 57014)."""
     connect_args: dict = {"connect_timeout": 5, "application_name": "onemap"}
-    if interactive:
-        connect_args["options"] = INTERACTIVE_OPTIONS
+    options = [INTERACTIVE_OPTIONS] if interactive else []
+    if statement_timeout_s:
+        options.append(f"-c statement_timeout={int(statement_timeout_s * 1000)}")
+    if options:
+        connect_args["options"] = " ".join(options)
     return create_engine(
         url,
         pool_size=pool_size,
@@ -99,7 +104,7 @@ _registry: dict[tuple[object, ...], Engine] = {}
 _registry_lock = threading.Lock()
 
 
-def shared_engine(url: str, *, pool_size: int = 10) -> Engine:
+def shared_engine(url: str, *, pool_size: int = 10, statement_timeout_s: float | None = None) -> Engine:
     """The process's one pooled engine for the database at ``url`` (the one engine registry).
 
     The app opens it first, sized by ``ONEMAP_DB_POOL_SIZE``; pygeoapi's providers and processes,
@@ -112,8 +117,8 @@ def shared_engine(url: str, *, pool_size: int = 10) -> Engine:
     with _registry_lock:
         engine = _registry.get(key)
         if engine is None:
-            engine = _registry[key] = make_engine(parsed.render_as_string(hide_password=False),
-                                                  pool_size=pool_size, interactive=True)  # fmt: skip
+            engine = _registry[key] = make_engine(parsed.render_as_string(hide_password=False), pool_size=pool_size,
+                                                  interactive=True, statement_timeout_s=statement_timeout_s)  # fmt: skip
         return engine
 
 

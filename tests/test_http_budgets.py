@@ -178,3 +178,22 @@ def test_shutdown_finishes_within_its_budget_with_a_request_in_flight(tight_sett
     thread.join(timeout=settings.shutdown_timeout_s + 4)  # the budget, plus the server's own tick
     sock.close()
     assert not thread.is_alive(), "the server was still running past its shutdown budget"
+
+
+def test_a_statement_over_its_budget_is_cancelled_and_answered_503(db_url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from api.errors import as_domain_error
+    from spatial.db import make_engine
+
+    engine = make_engine(db_url, pool_size=1, interactive=True, statement_timeout_s=0.2)
+    try:
+        with pytest.raises(DBAPIError) as caught, engine.connect() as conn:
+            conn.execute(text("SELECT pg_sleep(5)"))
+        err = as_domain_error(caught.value)
+        assert err is not None and err.status == 503 and "busy" in err.message
+        with engine.connect() as conn:  # the connection is usable again at once
+            assert conn.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        engine.dispose()
