@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from spatial.config import Settings
-from spatial.errors import DatabaseUnavailable, InvalidInput
-from spatial.postgis import EmbeddedCluster
+from spatial.errors import DatabaseUnavailable, InvalidInput, MissingDependency
+from spatial.postgis import EXTENSIONS, OPTIONAL_EXTENSIONS, EmbeddedCluster
 
 
 def embedded_cluster(settings: Settings) -> EmbeddedCluster:
@@ -42,6 +42,11 @@ def normalise_url(url: str) -> str:
             f"onemap needs PostgreSQL with PostGIS; ONEMAP_DATABASE_URL names '{parsed.get_backend_name()}'"
         )
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def libpq_url(url: str) -> str:
+    """The same database as a libpq URL (postgresql://…), as psql, GDAL and pg_dump take it."""
+    return make_url(normalise_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True)
@@ -139,12 +144,63 @@ def read_only(engine: Engine) -> Connection:
 
 
 def check_database(engine: Engine) -> str:
-    """Return the PostGIS version, or raise DatabaseUnavailable with a readable reason."""
+    """Return the PostGIS version, or raise DatabaseUnavailable / MissingDependency with a readable reason."""
     try:
         with engine.connect() as conn:
+            if conn.execute(text("SELECT to_regproc('postgis_lib_version')")).scalar() is None:
+                raise MissingDependency(
+                    f"PostGIS is not set up in {engine.url.render_as_string(hide_password=True)}: run "
+                    "`onemap db upgrade` (it creates the extensions, or says which a superuser must create)"
+                )
             return str(conn.execute(text("SELECT postgis_lib_version()")).scalar_one())
     except OperationalError as err:
         reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
         raise DatabaseUnavailable(
             f"cannot reach the database at {engine.url.render_as_string(hide_password=True)}: {reason}"
         ) from err
+
+
+def reachable(engine: Engine) -> None:
+    """DatabaseUnavailable with the reason when the database does not answer."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as err:
+        reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+        raise DatabaseUnavailable(
+            f"cannot reach the database at {engine.url.render_as_string(hide_password=True)}: {reason}"
+        ) from err
+
+
+def ensure_extensions(engine: Engine) -> list[str]:
+    """Create the extensions the platform needs (those not there yet); the names created.
+
+    Missing packages, or a role that may not create extensions, are one ``MissingDependency``
+    naming every extension still missing and the statement a superuser must run.
+    """
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT name, installed_version FROM pg_available_extensions "
+                                 "WHERE name = ANY(:names)"), {"names": list(EXTENSIONS + OPTIONAL_EXTENSIONS)}).all()  # fmt: skip
+    available = {row.name: row.installed_version for row in rows}
+    unpackaged = [name for name in EXTENSIONS if name not in available]
+    if unpackaged:
+        raise MissingDependency(f"the PostgreSQL server lacks the extension package(s) {', '.join(unpackaged)}: "
+                                "install postgresql-15-postgis-3 (and contrib) on the database server")  # fmt: skip
+    wanted = [n for n in (*EXTENSIONS, *OPTIONAL_EXTENSIONS) if n in available and available[n] is None]
+    created = []
+    for name in wanted:
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f'CREATE EXTENSION IF NOT EXISTS "{name}" CASCADE'))
+            created.append(name)
+        except (ProgrammingError, OperationalError) as err:
+            if name in OPTIONAL_EXTENSIONS:
+                continue
+            missing = [n for n in EXTENSIONS if n in wanted and n not in created]
+            database = engine.url.database
+            statements = "; ".join(f"CREATE EXTENSION {n}" for n in missing)
+            raise MissingDependency(
+                f"database {database!r} lacks the extension(s) {', '.join(missing)} and this role may not create "
+                f"them: a superuser must run, in {database!r}: {statements}"
+            ) from err
+    return created

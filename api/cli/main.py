@@ -96,13 +96,15 @@ def db_status(settings: Settings, as_json: bool) -> None:
 
 
 @db.command("url")
+@click.option("--sqlalchemy", "for_sqlalchemy", is_flag=True, help="SQLAlchemy's form (postgresql+psycopg://)")
 @click.pass_obj
 @friendly_errors
-def db_url(settings: Settings) -> None:
-    """Print the SQLAlchemy URL of the database (with the password: keep it private)."""
-    from spatial.db import database_url
+def db_url(settings: Settings, for_sqlalchemy: bool) -> None:
+    """Print the database's URL for psql, GDAL and libpq (with the password: keep it private)."""
+    from spatial.db import database_url, libpq_url
 
-    click.echo(database_url(settings))
+    url = database_url(settings)
+    click.echo(url if for_sqlalchemy else libpq_url(url))
 
 
 @db.command("upgrade")
@@ -112,8 +114,13 @@ def db_url(settings: Settings) -> None:
 def db_upgrade(settings: Settings, revision: str) -> None:
     """Apply the schema migrations (Alembic)."""
     from spatial import migrate
+    from spatial.db import database_url, ensure_extensions, make_engine, reachable
 
-    engine = checked_engine(settings)
+    engine = make_engine(database_url(settings), pool_size=2)
+    reachable(engine)
+    created = ensure_extensions(engine)  # an empty database gets what it needs, or one line saying who must
+    if created:
+        console.print(f"extensions created: {', '.join(created)}")
     rev = migrate.upgrade(engine, revision)
     console.print(f"database schema at revision {rev}")
 
