@@ -6,8 +6,6 @@ in the file (1 = the first feature), the way a person opening the file in QGIS c
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -20,6 +18,7 @@ from layers.vector_read import FeatureIssue, number_list
 from spatial.crs import STORAGE_SRID, parse_crs
 from spatial.errors import InvalidInput
 from spatial.extent import OFF_THE_GLOBE, OUTSIDE, SWAPPED, CityExtent, place_geometries
+from spatial.identifiers import MAX_IDENTIFIER_BYTES, sanitise_name, truncate
 
 INVALID_POLICIES = ("repair", "reject")
 # geometry family of each shapely type id: point, line (incl. LinearRing), polygon
@@ -40,7 +39,6 @@ MULTI = {
 SINGLE_IDS = {0, 1, 2, 3}
 # system columns PostgreSQL reserves in every table, plus the two we add ourselves
 RESERVED_COLUMNS = frozenset({"id", "geom", "tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
-MAX_IDENTIFIER_BYTES = 63
 
 
 @dataclass
@@ -245,29 +243,15 @@ def sanitise_columns(names: list[str]) -> dict[str, str]:
     return mapping
 
 
-def sanitise_name(name: str) -> str:
-    """'Land Use (2020)' → 'land_use_2020'; letters of any script kept, others become '_'."""
-    text = unicodedata.normalize("NFKC", name).strip().lower()
-    text = re.sub(r"[^\w]+", "_", text).strip("_")
-    if text and text[0].isdigit():
-        text = f"f_{text}"
-    return _truncate(text)
-
-
 def _unique(base: str, taken: set[str]) -> str:
     """``base``, or ``base_2``, ``base_3``… whichever is free; recorded as taken."""
     candidate, counter = base, 1
     while candidate in taken:
         counter += 1
         suffix = f"_{counter}"
-        candidate = _truncate(base, MAX_IDENTIFIER_BYTES - len(suffix)) + suffix
+        candidate = truncate(base, MAX_IDENTIFIER_BYTES - len(suffix)) + suffix
     taken.add(candidate)
     return candidate
-
-
-def _truncate(text: str, limit: int = MAX_IDENTIFIER_BYTES) -> str:
-    """Cut to at most ``limit`` UTF-8 bytes (PostgreSQL's identifier limit) on a character boundary."""
-    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
 
 
 def postgres_type(series: pd.Series) -> str:

@@ -176,3 +176,14 @@ def test_one_position_rule_for_edits_and_loads() -> None:
         else:
             with pytest.raises(InvalidInput, match=words[verdict]):
                 problems.raise_if_any()
+
+
+def test_field_names_are_understood_as_the_file_spells_them() -> None:
+    from spatial.identifiers import sanitise_name, stored_column
+
+    columns = {"borocd", "land_use_2020", "名称"}
+    assert stored_column("BoroCD", columns) == "borocd"
+    assert stored_column("Land Use (2020)", columns) == "land_use_2020"
+    assert stored_column("名称", columns) == "名称"
+    assert stored_column("nowhere", columns) is None
+    assert sanitise_name("2020 pop") == "f_2020_pop"

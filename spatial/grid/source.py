@@ -10,6 +10,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from spatial.errors import InvalidInput, NotFound
+from spatial.identifiers import stored_column
 
 DIVISIONS_LAYER = "admin_divisions"
 DIVISION_LEVELS = {"district": 6, "street": 9, "community": 12}
@@ -61,10 +62,12 @@ def layer_areas(conn: Connection, layer_id: str, code_field: str) -> list[Area]:
             {"s": schema, "t": table},
         ).scalars()
     )
-    if code_field not in columns:
+    stored = stored_column(code_field, columns)  # 'BoroCD' as the file spells it is column borocd
+    if stored is None:
         raise InvalidInput(
             f"layer {layer_id!r} has no field {code_field!r}; its fields: {', '.join(sorted(columns))}"
         )
+    code_field = stored
     rows = conn.execute(
         text(
             f'SELECT "{code_field}"::text, ST_AsBinary(ST_Force2D("{geom_field}")) FROM "{schema}"."{table}" '

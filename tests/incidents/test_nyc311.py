@@ -60,7 +60,7 @@ def nyc(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     spec = LayerSpec(id="nyc_community_districts", title_zh="纽约社区区", title_en="NYC community districts",
                      department_code="urban")  # fmt: skip
     load_vector_file(engine, districts, spec, principal=local_operator())
-    report = build_grid(engine, GridSource(layer=spec.id, code_field="borocd"), principal=local_operator())
+    report = build_grid(engine, GridSource(layer=spec.id, code_field="BoroCD"), principal=local_operator())  # as the file spells it
     assert report.area_count == 71 and report.check.ok, report.describe()
     key = create_token(engine, department_code="urban", role="viewer", name="nyc-311-app", actor=local_operator()).secret
     # a bulk import through one api_key: no per-token rate limit (ONEMAP_RATE_LIMIT_WRITES=off)
