@@ -69,9 +69,11 @@ def load(city: ReliableCity, name: str, data: bytes, tmp_path) -> None:
     path.write_bytes(data)
     load_vector_file(city.engine, path, LayerSpec(name, name, name, OWNER), principal=local_operator(), door="cli")
     deadline = time.monotonic() + TIMEOUT  # the server sees a layer published elsewhere within a second
-    while httpx.get(f"{city.base}/ogc/collections/{name}", params={"f": "json"}, timeout=TIMEOUT).status_code != 200:
-        assert time.monotonic() < deadline, f"collection {name} never appeared"
-        time.sleep(0.1)
+    for headers in ({}, city.auth("editor"), city.auth("admin")):  # each caller's view is refreshed on its own
+        while httpx.get(f"{city.base}/ogc/collections/{name}", params={"f": "json"}, headers=headers,
+                        timeout=TIMEOUT).status_code != 200:  # fmt: skip
+            assert time.monotonic() < deadline, f"collection {name} never appeared"
+            time.sleep(0.1)
 
 
 def upload(city: ReliableCity, role: str, name: str, data: bytes, file_name: str, **fields: str) -> httpx.Response:
