@@ -29,15 +29,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from api.auth import principal_of
-from api.limits import refuse_declared
+from api.limits import read_limited
 from api.ogc.calls import CURRENT_CALL, OgcCall
 from api.ogc.gateway import PygeoapiGateway
 from api.ogc.providers import MAX_VECTOR_ZOOM
-from api.uploads import limited_stream
 from layers.catalog import find_layer
 from layers.edits import feature_etag, quoted_etag
 from spatial.access.policy import LayerRef, require_read, require_write
-from spatial.errors import InvalidInput, NotFound, PayloadTooLarge
+from spatial.errors import InvalidInput, NotFound
 from spatial.params import bbox_numbers, parse_int, parse_lonlat_bbox, parse_tile
 
 ApiFunction = Callable[..., tuple[dict, int, Any]]
@@ -115,11 +114,7 @@ async def check_write(request: Request, layer_id: str | None) -> None:
 
 async def read_limited_body(request: Request, limit: int) -> None:
     """Read the body, refused with 413 past ``limit`` bytes, and keep it for pygeoapi to parse."""
-    refuse_declared(request, limit, f"the feature is larger than {limit:,} bytes (ONEMAP_MAX_FEATURE_BYTES)")
-    try:
-        body = b"".join([chunk async for chunk in limited_stream(request, limit)])
-    except PayloadTooLarge:
-        raise PayloadTooLarge(f"the feature is larger than {limit:,} bytes (ONEMAP_MAX_FEATURE_BYTES)") from None
+    body = await read_limited(request, limit, "the feature (ONEMAP_MAX_FEATURE_BYTES)")
     request._body = body  # Starlette's cache of the body: APIRequest reads it from there
 
 def to_response(headers: dict, status: int, content: Any) -> Response:

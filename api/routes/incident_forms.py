@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from api.limits import refuse_declared
+from api.limits import read_limited, refuse_declared
 from api.uploads import disk_full, limited_stream
 from spatial.errors import InvalidInput
 from spatial.incidents.filing import IncidentReport
@@ -44,7 +44,7 @@ async def read_body(request: Request, photo_fields: tuple[str, ...] = ("photo", 
         finally:
             await form.close()
         return fields, photos
-    body = b"".join([chunk async for chunk in limited_stream(request, MAX_BODY)])
+    body = await read_limited(request, MAX_BODY, "the request")
     if kind.startswith("application/x-www-form-urlencoded"):
         from urllib.parse import parse_qsl
 
