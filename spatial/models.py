@@ -21,6 +21,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -125,18 +126,17 @@ class Layer(Base):
 
 # ------------------------------------------------------------------------------------ basemap
 class AdminDivision(Base):
-    """District (区, 6 digits) → street (街道, 9 digits) → community (社区, 12 digits)."""
+    """District (区) → street (街道) → community (社区): codes of 1–12 digits (GB/T 2260: 6/9/12).
+
+    ``district_code`` and ``street_code`` are the division's ancestors at those levels (its own
+    code at its own level): the hierarchy is never read out of code prefixes.
+    """
 
     __tablename__ = "admin_division"
     __table_args__ = (
         gist("admin_division"),
         CheckConstraint("level IN ('district', 'street', 'community')", name="level"),
-        CheckConstraint(
-            "(level = 'district' AND code ~ '^[0-9]{6}$') OR "
-            "(level = 'street' AND code ~ '^[0-9]{9}$') OR "
-            "(level = 'community' AND code ~ '^[0-9]{12}$')",
-            name="code_digits",
-        ),
+        CheckConstraint("code ~ '^[0-9]{1,12}$'", name="code_digits"),
         {"schema": "basemap"},
     )
 
@@ -149,6 +149,8 @@ class AdminDivision(Base):
     name_en: Mapped[str] = mapped_column(Text)
     population: Mapped[int | None] = mapped_column(Integer)
     geom: Mapped[Any] = mapped_column(geometry("MULTIPOLYGON"))
+    district_code: Mapped[str | None] = mapped_column(String(12))
+    street_code: Mapped[str | None] = mapped_column(String(12))
 
 
 class Road(Base):
@@ -157,6 +159,7 @@ class Road(Base):
     __tablename__ = "road"
     __table_args__ = (
         gist("road"),
+        CheckConstraint("oneway IN (-1, 0, 1)", name="oneway"),
         {"schema": "basemap"},
     )
 
@@ -166,8 +169,10 @@ class Road(Base):
     road_class: Mapped[str] = mapped_column(String(16))
     lanes: Mapped[int] = mapped_column(Integer, default=2)
     speed_kmh: Mapped[int] = mapped_column(Integer, default=40)
-    district_code: Mapped[str | None] = mapped_column(String(6))
+    district_code: Mapped[str | None] = mapped_column(String(12))
     geom: Mapped[Any] = mapped_column(geometry("LINESTRING"))
+    # 1: drivable only along the line's direction, -1: only against it, 0: both ways
+    oneway: Mapped[int] = mapped_column(SmallInteger, server_default="0")
 
 
 class Building(Base):
@@ -184,6 +189,7 @@ class Building(Base):
     community_code: Mapped[str | None] = mapped_column(String(12), index=True)
     address_id: Mapped[int | None] = mapped_column(BigInteger)
     geom: Mapped[Any] = mapped_column(geometry("POLYGON"))
+    name: Mapped[str | None] = mapped_column(Text)
 
 
 class Address(Base):
@@ -200,8 +206,8 @@ class Address(Base):
     full_en: Mapped[str] = mapped_column(Text)
     province: Mapped[str] = mapped_column(Text, default="")
     city: Mapped[str] = mapped_column(Text, default="")
-    district_code: Mapped[str | None] = mapped_column(String(6), index=True)
-    street_code: Mapped[str | None] = mapped_column(String(9))
+    district_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    street_code: Mapped[str | None] = mapped_column(String(12))
     community_code: Mapped[str | None] = mapped_column(String(12))
     road_zh: Mapped[str] = mapped_column(Text, default="")
     road_en: Mapped[str] = mapped_column(Text, default="")
@@ -344,14 +350,42 @@ class UnitCell(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("grid.grid_version.id"), index=True)
     code: Mapped[str] = mapped_column(String(15))
-    district_code: Mapped[str] = mapped_column(String(6))
-    street_code: Mapped[str] = mapped_column(String(9))
+    district_code: Mapped[str] = mapped_column(String(12))
+    street_code: Mapped[str] = mapped_column(String(12))
     community_code: Mapped[str] = mapped_column(String(12), index=True)
     area_m2: Mapped[float] = mapped_column(Float)
     geom: Mapped[Any] = mapped_column(geometry("MULTIPOLYGON"))
     # the lattice square the cell was numbered by (row from the north, column from the west)
     lattice_row: Mapped[int | None] = mapped_column(Integer)
     lattice_col: Mapped[int | None] = mapped_column(Integer)
+
+
+class BaseMapVersion(Base):
+    """One loaded base map: its profile, counts, check report and initial view.
+
+    The current version's data are the ``basemap`` tables; an earlier version whose data were
+    archived (``archived``) has them in ``basemap_archive.v<id>_<table>`` for comparison and
+    rollback.
+    """
+
+    __tablename__ = "version"
+    __table_args__ = (
+        Index("ix_version_one_current", "is_current", unique=True, postgresql_where="is_current"),
+        {"schema": "basemap"},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(40))
+    name_zh: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    profile: Mapped[dict] = mapped_column(JSONB)
+    counts: Mapped[dict] = mapped_column(JSONB)
+    report: Mapped[dict] = mapped_column(JSONB)
+    view: Mapped[dict] = mapped_column(JSONB)
+    loaded_by: Mapped[str] = mapped_column(Text)
+    loaded_at: Mapped[dt.datetime] = created_at()
+    is_current: Mapped[bool] = mapped_column(server_default="false")
+    archived: Mapped[bool] = mapped_column(server_default="false")
 
 
 # -------------------------------------------------------------------------------------- audit

@@ -73,6 +73,6 @@ class PlaceSearch(Base):
     fuzzy_key: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(8), default="name")
     ref: Mapped[str] = mapped_column(Text)
-    district_code: Mapped[str | None] = mapped_column(String(6))
+    district_code: Mapped[str | None] = mapped_column(String(12))
     weight: Mapped[int] = mapped_column(Integer, default=0)
     geom: Mapped[Any] = mapped_column(geometry("POINT"))

@@ -74,8 +74,8 @@ class RoutingRule(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     category_pattern: Mapped[str] = mapped_column(String(4))  # '0101', '01' (a major class) or '*'
-    district_code: Mapped[str | None] = mapped_column(String(6))
-    street_code: Mapped[str | None] = mapped_column(String(9))
+    district_code: Mapped[str | None] = mapped_column(String(12))
+    street_code: Mapped[str | None] = mapped_column(String(12))
     target: Mapped[str] = mapped_column(String(32))  # a department code, or 'street_office'
     priority: Mapped[int] = mapped_column(Integer, default=0)
     catalogue_version: Mapped[str] = mapped_column(String(32))

@@ -1,0 +1,1 @@
+"""Tests of loading a city from its own files (layers.city)."""
