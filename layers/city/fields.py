@@ -32,14 +32,14 @@ def find_column(frame: pd.DataFrame, name: str) -> str | None:
 def has_field(frame: pd.DataFrame, name: str) -> bool:
     """Whether ``name`` can be read from the frame (a tag needs the other_tags column)."""
     if name.startswith(TAGS_PREFIX):
-        return find_column(frame, name[len(TAGS_PREFIX):]) is not None or TAGS_COLUMN in frame
+        return find_column(frame, name[len(TAGS_PREFIX) :]) is not None or TAGS_COLUMN in frame
     return find_column(frame, name) is not None
 
 
 def text_values(frame: pd.DataFrame, name: str) -> pd.Series:
     """The field's values as stripped text, None where empty; KeyError when the field is absent."""
     if name.startswith(TAGS_PREFIX):
-        key = name[len(TAGS_PREFIX):]
+        key = name[len(TAGS_PREFIX) :]
         column = find_column(frame, key)
         values = frame[column] if column is not None else tag_values(frame, key)
     else:

@@ -128,7 +128,9 @@ class Divisions(Strict):
     def _ordered(self) -> Divisions:
         names = [level.level for level in self.levels]
         if names != sorted(names, key=LEVELS.index) or len(set(names)) != len(names):
-            raise ValueError(f"levels must go downwards without repeats ({' → '.join(LEVELS)}), not {names}")
+            raise ValueError(
+                f"levels must go downwards without repeats ({' → '.join(LEVELS)}), not {names}"
+            )
         if self.levels[0].parent.by == "code_prefix":
             raise ValueError(f"the top level ({names[0]}) has no parent to find by code prefix")
         return self
@@ -242,7 +244,9 @@ class CityProfile(Strict):
     @classmethod
     def _slug(cls, value: str) -> str:
         if not CITY_CODE.match(value):
-            raise ValueError("code must be a lowercase slug: a letter, then letters, digits, - or _")
+            raise ValueError(
+                "code must be a lowercase slug: a letter, then letters, digits, - or _"
+            )
         return value
 
     def path_of(self, relative: str) -> Path:

@@ -50,11 +50,15 @@ def upgrade() -> None:
         op.alter_column(table, column, type_=sa.String(12), schema=schema)
     op.drop_constraint("ck_admin_division_code_digits", "admin_division", schema="basemap")
     op.create_check_constraint(
-        op.f("ck_admin_division_code_digits"), "admin_division", "code ~ '^[0-9]{1,12}$'",
+        op.f("ck_admin_division_code_digits"),
+        "admin_division",
+        "code ~ '^[0-9]{1,12}$'",
         schema="basemap",
     )
     for column in ("district_code", "street_code"):
-        op.add_column("admin_division", sa.Column(column, sa.String(12), nullable=True), schema="basemap")
+        op.add_column(
+            "admin_division", sa.Column(column, sa.String(12), nullable=True), schema="basemap"
+        )
     op.execute(
         "UPDATE basemap.admin_division d SET district_code = CASE d.level "
         "WHEN 'district' THEN d.code WHEN 'street' THEN d.parent_code "
@@ -62,10 +66,13 @@ def upgrade() -> None:
         "street_code = CASE d.level WHEN 'street' THEN d.code WHEN 'community' THEN d.parent_code END"
     )
     op.add_column(
-        "road", sa.Column("oneway", sa.SmallInteger(), server_default="0", nullable=False),
+        "road",
+        sa.Column("oneway", sa.SmallInteger(), server_default="0", nullable=False),
         schema="basemap",
     )
-    op.create_check_constraint(op.f("ck_road_oneway"), "road", "oneway IN (-1, 0, 1)", schema="basemap")
+    op.create_check_constraint(
+        op.f("ck_road_oneway"), "road", "oneway IN (-1, 0, 1)", schema="basemap"
+    )
     op.add_column("building", sa.Column("name", sa.Text(), nullable=True), schema="basemap")
     op.create_table(
         "version",
@@ -78,13 +85,19 @@ def upgrade() -> None:
         sa.Column("report", postgresql.JSONB(), nullable=False),
         sa.Column("view", postgresql.JSONB(), nullable=False),
         sa.Column("loaded_by", sa.Text(), nullable=False),
-        sa.Column("loaded_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            "loaded_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.Column("is_current", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("archived", sa.Boolean(), server_default=sa.false(), nullable=False),
         schema="basemap",
     )
     op.create_index(
-        "ix_version_one_current", "version", ["is_current"], unique=True, schema="basemap",
+        "ix_version_one_current",
+        "version",
+        ["is_current"],
+        unique=True,
+        schema="basemap",
         postgresql_where=sa.text("is_current"),
     )
     op.execute("CREATE SCHEMA IF NOT EXISTS basemap_archive")
