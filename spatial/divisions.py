@@ -9,25 +9,26 @@ from sqlalchemy import Connection, text
 
 from spatial.errors import InvalidInput
 
+LEVEL_DEPTH = "CASE level WHEN 'community' THEN 3 WHEN 'street' THEN 2 ELSE 1 END"
 LOCATE_SQL = text(
-    """
-    SELECT p.ord, c.code, c.parent_code, s.parent_code
+    f"""
+    SELECT p.ord, d.code, d.level, d.street_code, d.district_code
     FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS p(lon, lat, ord)
     LEFT JOIN LATERAL (
-        SELECT code, parent_code FROM basemap.admin_division d
-        WHERE d.level = 'community'
-          AND ST_Intersects(d.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))
-        ORDER BY code LIMIT 1
-    ) c ON true
-    LEFT JOIN basemap.admin_division s ON s.code = c.parent_code
+        SELECT code, level, street_code, district_code FROM basemap.admin_division
+        WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))
+        ORDER BY {LEVEL_DEPTH} DESC, code LIMIT 1
+    ) d ON true
     ORDER BY p.ord
     """
 )
+"""The deepest division holding each point; its ancestors are columns of the division itself
+(a city may load one, two or three levels, with codes of any length)."""
 
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a point sits in the administrative hierarchy (None outside every community)."""
+    """Where a point sits in the administrative hierarchy (None where no division of a level holds it)."""
 
     community_code: str | None
     street_code: str | None
@@ -51,4 +52,15 @@ def locate(conn: Connection, points: Sequence[tuple[float, float]]) -> list[Plac
     rows = conn.execute(
         LOCATE_SQL, {"lons": [p[0] for p in points], "lats": [p[1] for p in points]}
     ).all()
-    return [Placement(community_code=r[1], street_code=r[2], district_code=r[3]) for r in rows]
+    return [placement(r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def placement(
+    code: str | None, level: str | None, street: str | None, district: str | None
+) -> Placement:
+    """The placement of a point in division ``code`` of ``level`` (its ancestors given)."""
+    return Placement(
+        community_code=code if level == "community" else None,
+        street_code=code if level == "street" else street,
+        district_code=code if level == "district" else district,
+    )

@@ -1854,6 +1854,9 @@ def division_frame(plan: CityPlan, population: Array) -> gpd.GeoDataFrame:
     frame = pd.DataFrame(
         records, columns=["code", "level", "parent_code", "name_zh", "name_en", "population"]
     )
+    # the ancestors' codes (GB/T 2260: 6 district + 3 street + 3 community digits)
+    frame["district_code"] = frame["code"].str[:6]
+    frame["street_code"] = frame["code"].str[:9].where(frame["level"] != "district")
     return gpd.GeoDataFrame(
         frame, geometry=plan.lonlat.geometries(np.array(geometries)), crs=STORAGE_CRS
     )
@@ -1897,6 +1900,7 @@ def road_frame(plan: CityPlan) -> gpd.GeoDataFrame:
             "lanes": np.array(network.lanes)[name_id],
             "speed_kmh": np.array([c.speed_kmh for c in ROAD_CLASSES])[road_class],
             "district_code": [divisions.districts[d].code for d in district.tolist()],
+            "oneway": np.zeros(len(name_id), dtype=np.int16),  # the demo's streets run both ways
         },
         geometry=plan.lonlat.lines(ends),
         crs=STORAGE_CRS,
@@ -1953,6 +1957,7 @@ def building_frame(plan: CityPlan) -> gpd.GeoDataFrame:
             "height_m": b.height_m,
             "community_code": codes[community],
             "address_id": plan.addresses.building_address.astype(np.int64),
+            "name": None,
         },
         geometry=plan.lonlat.quads(b.corners),
         crs=STORAGE_CRS,

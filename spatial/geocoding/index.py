@@ -24,7 +24,19 @@ ADDRESS_COLUMNS = ("address_id", "lang", "road_key", "number_key", "number_int",
 PLACE_COLUMNS = ("level", "lang", "name", "key", "fuzzy_key", "kind", "ref", "district_code",
                  "weight", "geom")  # fmt: skip
 DIVISION_LEVELS = {"district": "district", "street": "subdistrict", "community": "community"}
-DIVISION_SUFFIXES = ("特别行政区", "自治区", "街道", "社区", "省", "市", "区", "县", "镇", "乡", "村")
+DIVISION_SUFFIXES = (
+    "特别行政区",
+    "自治区",
+    "街道",
+    "社区",
+    "省",
+    "市",
+    "区",
+    "县",
+    "镇",
+    "乡",
+    "村",
+)
 EN_DIVISION_WORDS = ("district", "subdistrict", "community", "county", "town", "township")
 _LEADING_INT = re.compile(r"\d+")
 
@@ -115,8 +127,18 @@ def road_rows(conn: Connection) -> Iterable[tuple[Any, ...]]:
     seen = set()
     for lang, name, key, district, count, point in result:
         seen.add((lang, key, district))
-        yield ("road", lang, name, key, fuzzy_key(key, lang), "name", key, district, count,
-               bytes(point).hex())
+        yield (
+            "road",
+            lang,
+            name,
+            key,
+            fuzzy_key(key, lang),
+            "name",
+            key,
+            district,
+            count,
+            bytes(point).hex(),
+        )
     yield from unnumbered_road_rows(conn, seen)
 
 
@@ -139,21 +161,30 @@ def unnumbered_road_rows(
             key = road_key(name, lang) if name else ""
             if key and (lang, key, district) not in seen:
                 seen.add((lang, key, district))
-                yield ("road", lang, name, key, fuzzy_key(key, lang), "name", key, district, 0,
-                       bytes(point).hex())
+                yield (
+                    "road",
+                    lang,
+                    name,
+                    key,
+                    fuzzy_key(key, lang),
+                    "name",
+                    key,
+                    district,
+                    0,
+                    bytes(point).hex(),
+                )
 
 
 def division_rows(conn: Connection) -> Iterable[tuple[Any, ...]]:
     """Districts, subdistricts (街道) and communities, by full name and by name without suffix."""
     result = conn.execute(
         text(
-            "SELECT code, level, name_zh, name_en, ST_AsEWKB(ST_PointOnSurface(geom)) "
-            "FROM basemap.admin_division"
+            "SELECT code, level, name_zh, name_en, ST_AsEWKB(ST_PointOnSurface(geom)), "
+            "coalesce(district_code, code) FROM basemap.admin_division"
         )
     )
-    for code, level, name_zh, name_en, point in result:
+    for code, level, name_zh, name_en, point, district in result:
         hex_point = bytes(point).hex()
-        district = code[:6]
         for lang, name in (("zh", name_zh), ("en", name_en)):
             if not name:
                 continue
@@ -204,7 +235,18 @@ def poi_rows(conn: Connection) -> Iterable[tuple[Any, ...]]:
             if name:
                 lang = "zh" if _has_cjk(name) else "en" if lang == "en" else lang
                 key = name_key(name, lang)
-                yield ("poi", lang, name, key, fuzzy_key(key, lang), kind, ref, district, 0, hex_point)
+                yield (
+                    "poi",
+                    lang,
+                    name,
+                    key,
+                    fuzzy_key(key, lang),
+                    kind,
+                    ref,
+                    district,
+                    0,
+                    hex_point,
+                )
 
 
 def _has_cjk(name: str) -> bool:

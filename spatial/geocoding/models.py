@@ -22,7 +22,24 @@ from sqlalchemy.orm import Mapped, mapped_column
 from spatial.models import Base, geometry, gist
 
 PLACE_LEVELS = ("road", "district", "subdistrict", "community", "poi")
+DIVISION_PLACES = ("district", "subdistrict", "community")
 NAME_KINDS = ("name", "alias", "former")
+
+
+def division_codes(
+    level: str, code: str, district: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """(district, subdistrict, community) codes of a division found by name.
+
+    The district is the division's own ancestor (stored with the place); a community's street
+    is read from its code only when the code is a GB/T 2260 12-digit one (6 + 3 + 3).
+    """
+    district = district or code
+    if level == "district":
+        return code, None, None
+    if level == "subdistrict":
+        return district, code, None
+    return district, code[:9] if len(code) == 12 else None, code
 
 
 class AddressSearch(Base):

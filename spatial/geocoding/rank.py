@@ -20,6 +20,7 @@ from spatial.geocoding.candidates import PlaceRow, PlateRow
 from spatial.geocoding.chinese import pinyin_key, zh_key
 from spatial.geocoding.english import without_type
 from spatial.geocoding.index import division_stem
+from spatial.geocoding.models import division_codes
 from spatial.geocoding.parsed import ParsedAddress
 from spatial.geocoding.result import LEVELS, Match
 
@@ -136,7 +137,9 @@ def centre(rows: list[PlateRow]) -> PlateRow:
     return nearest._replace(lon=lon, lat=lat)
 
 
-def plate_matches(query: ParsedAddress, rows: list[PlateRow], road: float, limit: int) -> list[Match]:
+def plate_matches(
+    query: ParsedAddress, rows: list[PlateRow], road: float, limit: int
+) -> list[Match]:
     """Matches for the best ``limit`` plate rows carrying the asked number (a compound's
     door plate comes with all its 栋 and 单元 rows: only the best few become Matches)."""
     scored = []
@@ -266,8 +269,7 @@ def place_match(query: ParsedAddress, row: PlaceRow, road_context: float = 1.0) 
 
 
 def _codes(row: PlaceRow) -> tuple[str | None, str | None, str | None]:
-    """Division codes of a named place (a division's own code fills its level and above)."""
+    """Division codes of a named place (a division's own code fills its level)."""
     if row.level in ("district", "subdistrict", "community"):
-        code = row.ref
-        return code[:6], code[:9] if len(code) >= 9 else None, code if len(code) == 12 else None
+        return division_codes(row.level, row.ref, row.district_code)
     return row.district_code, None, None

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, text
 from spatial.geocoding.chinese import zh_key
 from spatial.geocoding.english import street_key
 from spatial.geocoding.index import fuzzy_key, name_key
+from spatial.geocoding.models import DIVISION_PLACES, division_codes
 from spatial.geocoding.result import Match, in_crs, output_crs
 from spatial.geocoding.text import check_query, fold, is_chinese
 
@@ -59,7 +60,10 @@ PLATES_SQL = text(
 
 
 def suggest(
-    conn_or_engine: Connection | Engine, prefix: str, *, limit: int = DEFAULT_LIMIT,
+    conn_or_engine: Connection | Engine,
+    prefix: str,
+    *,
+    limit: int = DEFAULT_LIMIT,
     crs: str | None = None,
 ) -> list[Match]:
     """Up to ``limit`` completions of ``prefix``, most likely first."""
@@ -93,8 +97,12 @@ def plate_suggestions(conn: Connection, prefix: str, lang: str, limit: int) -> l
     road = zh_key(match["road"]) if lang == "zh" else street_key(match["road"])
     rows = conn.execute(
         PLATES_SQL,
-        {"lang": lang, "road": _like_prefix(road) if lang == "en" else road,
-         "number": _like_prefix(match["number"]), "limit": limit},  # fmt: skip
+        {
+            "lang": lang,
+            "road": _like_prefix(road) if lang == "en" else road,
+            "number": _like_prefix(match["number"]),
+            "limit": limit,
+        },  # fmt: skip
     )
     out = []
     for row in rows:
@@ -131,12 +139,15 @@ def name_suggestions(conn: Connection, prefix: str, lang: str, limit: int) -> li
         if (level, ref) in seen:
             continue
         seen.add((level, ref))
+        codes = (
+            division_codes(level, ref, district)
+            if level in DIVISION_PLACES
+            else (district, None, None)
+        )
         out.append(Match(
             level=level, confidence=round(float(sim), 3), lon=lon, lat=lat, label=name,
             poi_id=int(ref) if level == "poi" else None, road=name if level == "road" else None,
-            district_code=ref[:6] if level in ("district", "subdistrict", "community") else district,
-            subdistrict_code=ref[:9] if level in ("subdistrict", "community") else None,
-            community_code=ref if level == "community" else None,
+            district_code=codes[0], subdistrict_code=codes[1], community_code=codes[2],
         ))  # fmt: skip
         if len(out) == limit:
             break

@@ -13,7 +13,7 @@ from spatial.errors import InvalidInput, NotFound
 from spatial.identifiers import stored_column
 
 DIVISIONS_LAYER = "admin_divisions"
-DIVISION_LEVELS = {"district": 6, "street": 9, "community": 12}
+DIVISION_LEVELS = ("district", "street", "community")
 
 
 @dataclass(frozen=True)
@@ -28,17 +28,21 @@ class Area:
 
 
 def division_areas(conn: Connection, level: str = "community") -> list[Area]:
-    """Every division of ``level`` (district 6, street 9 or community 12 digits)."""
+    """Every division of ``level``, with its ancestors' codes (itself standing for levels below)."""
     if level not in DIVISION_LEVELS:
         raise InvalidInput(f"level {level!r} unknown; one of {', '.join(DIVISION_LEVELS)}")
     rows = conn.execute(
         text(
-            "SELECT code, ST_AsBinary(geom) FROM basemap.admin_division "
+            "SELECT code, coalesce(district_code, code), coalesce(street_code, code), "
+            "ST_AsBinary(geom) FROM basemap.admin_division "
             "WHERE level = :level AND NOT ST_IsEmpty(geom) ORDER BY code"
         ),
         {"level": level},
     ).all()
-    return [area_of(code, geom) for code, geom in rows]
+    return [
+        Area(code, district, street, code, polygon_of(geom))
+        for code, district, street, geom in rows
+    ]
 
 
 def layer_areas(conn: Connection, layer_id: str, code_field: str) -> list[Area]:
@@ -71,7 +75,7 @@ def layer_areas(conn: Connection, layer_id: str, code_field: str) -> list[Area]:
     rows = conn.execute(
         text(
             f'SELECT "{code_field}"::text, ST_AsBinary(ST_Force2D("{geom_field}")) FROM "{schema}"."{table}" '
-            f"WHERE ST_Dimension(\"{geom_field}\") = 2 ORDER BY 1"
+            f'WHERE ST_Dimension("{geom_field}") = 2 ORDER BY 1'
         )
     ).all()
     return coded_areas([(code, geom) for code, geom in rows], layer_id, code_field)
@@ -87,7 +91,9 @@ def coded_areas(rows: list[tuple[str | None, bytes]], layer_id: str, code_field:
         )
     width = max((len(code or "") for code in codes), default=0)
     if width > 12:
-        raise InvalidInput(f"codes of field {code_field!r} are longer than 12 digits: no room for cells")
+        raise InvalidInput(
+            f"codes of field {code_field!r} are longer than 12 digits: no room for cells"
+        )
     merged: dict[str, list[bytes]] = {}
     for code, (_, geom) in zip(codes, rows, strict=True):
         merged.setdefault((code or "").zfill(width), []).append(geom)
@@ -105,12 +111,16 @@ def normalise_code(value: str | None) -> str | None:
 
 
 def area_of(code: str, *wkbs: bytes) -> Area:
-    """An Area from its code and WKB polygons; the hierarchy is read from the code's prefixes.
+    """An Area of a layer's polygons coded ``code``: a GB/T 2260 12- or 9-digit code is read as
+    6 district + 3 street (+ 3 community) digits; any other code stands for every level at once
+    (e.g. New York's 3-digit community districts)."""
+    if len(code) in (9, 12):
+        return Area(code, code[:6], code[:9], code, polygon_of(*wkbs))
+    return Area(code, code, code, code, polygon_of(*wkbs))
 
-    A 12-digit community code is 6 district + 3 street + 3 community digits; a shorter code
-    (e.g. New York's 3-digit community districts) stands for every level at once.
-    """
+
+def polygon_of(*wkbs: bytes) -> shapely.Geometry:
+    """One valid (multi)polygon from WKB parts."""
     parts = shapely.from_wkb(np.array([bytes(w) for w in wkbs], dtype=object))
     geom = parts[0] if len(parts) == 1 else shapely.union_all(parts)
-    geom = shapely.make_valid(geom) if not shapely.is_valid(geom) else geom
-    return Area(code, code[:6], code[:9], code, geom)
+    return shapely.make_valid(geom) if not shapely.is_valid(geom) else geom
