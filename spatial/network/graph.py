@@ -1,8 +1,11 @@
 """The routable graph of ``basemap.road`` in scratch (temporary) tables: nodes and timed edges.
 
-Demo and loaded roads are LINESTRING segments that meet exactly at junctions, so a node is a
-distinct end point and no snapping tolerance is needed. Costs are seconds: the geodesic length
-at the segment's ``speed_kmh``, the same both ways (the demo has no one-way streets).
+Demo and loaded roads are LINESTRING segments that meet exactly at junctions (a city's ways are
+split there when loaded), so a node is a distinct end point and no snapping tolerance is needed.
+Costs are seconds: the geodesic length at the segment's ``speed_kmh``. The graph is directed:
+``cost`` runs along the line (start → end), ``reverse_cost`` against it, and a one-way road
+(``oneway`` 1: along only, -1: against only) has -1, pgRouting's "no edge", the other way.
+Demo roads are two-way (``oneway`` 0), so both costs are equal there.
 """
 
 from __future__ import annotations
@@ -21,14 +24,19 @@ FROM (SELECT ST_StartPoint(geom) AS p FROM basemap.road
 """
 EDGES_SQL = """
 CREATE TEMP TABLE road_edge ON COMMIT DROP AS
-SELECT r.id, a.id AS source, b.id AS target,
-       ST_Length(r.geom::geography) / (greatest(r.speed_kmh, 1) / 3.6) AS cost
-FROM basemap.road r
-JOIN road_node a ON a.geom = ST_StartPoint(r.geom)
-JOIN road_node b ON b.geom = ST_EndPoint(r.geom)
+SELECT id, source, target,
+       CASE WHEN oneway = -1 THEN -1 ELSE seconds END AS cost,
+       CASE WHEN oneway = 1 THEN -1 ELSE seconds END AS reverse_cost
+FROM (
+    SELECT r.id, a.id AS source, b.id AS target, r.oneway,
+           ST_Length(r.geom::geography) / (greatest(r.speed_kmh, 1) / 3.6) AS seconds
+    FROM basemap.road r
+    JOIN road_node a ON a.geom = ST_StartPoint(r.geom)
+    JOIN road_node b ON b.geom = ST_EndPoint(r.geom)
+) AS timed
 """
-EDGES_QUERY = "SELECT id, source, target, cost, cost AS reverse_cost FROM road_edge"
-"""What pgRouting reads (undirected: the reverse costs the same)."""
+EDGES_QUERY = "SELECT id, source, target, cost, reverse_cost FROM road_edge"
+"""What pgRouting reads, directed (a negative cost: that way is closed)."""
 
 
 @dataclass(frozen=True)

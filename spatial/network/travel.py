@@ -5,9 +5,9 @@
 
 Each place joins the network at its nearest node; the legs between a place and its node (the
 driveway, the last stretch of a lane the base map does not draw) are covered at ``access_kmh``.
-pgRouting (``pgr_dijkstraCost``, undirected) gives the cost from every origin node to every
-node; each node keeps its cheapest origin. Places on a part of the network no origin reaches
-get NaN.
+pgRouting (``pgr_dijkstraCost``, directed: one-way roads are driven their way only) gives the
+cost from every origin node to every node; each node keeps its cheapest origin. Times run from
+the origin to the place. Places on a part of the network no origin reaches get NaN.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ CREATE TEMP TABLE node_reach ON COMMIT DROP AS
 SELECT DISTINCT ON (node) node, origin, seconds FROM (
     SELECT c.end_vid AS node, o.ord AS origin, c.agg_cost + o.dist_m / :access_ms AS seconds
     FROM pgr_dijkstraCost(:edges, (SELECT array_agg(DISTINCT node) FROM origin_place),
-                          (SELECT array_agg(id) FROM road_node), false) AS c
+                          (SELECT array_agg(id) FROM road_node), true) AS c
     JOIN origin_place o ON o.node = c.start_vid
     UNION ALL
     SELECT node, ord, dist_m / :access_ms FROM origin_place
