@@ -100,6 +100,33 @@ def load_addresses(
     progress: Progress | None = None,
 ) -> AddressLoadReport:
     """Read, check and load an address file as source ``source`` (default: the file's name)."""
+    prepared = prepare_addresses(
+        path, mapping=mapping, source=source, from_crs=from_crs, layer=layer, strict=strict
+    )
+    with engine.begin() as conn:
+        return store_addresses(conn, prepared, progress=progress)
+
+
+@dataclass
+class PreparedAddresses:
+    """An address file read and checked, ready to store: its rows and the rows left out."""
+
+    name: str
+    rows_read: int
+    table: gpd.GeoDataFrame
+    bad: list[tuple[int, str]]
+
+
+def prepare_addresses(
+    path: str | Path,
+    *,
+    mapping: dict[str, str],
+    source: str | None = None,
+    from_crs: str | None = None,
+    layer: str | None = None,
+    strict: bool = False,
+) -> PreparedAddresses:
+    """Read and check an address file (no database): InvalidInput when it cannot be used."""
     path = Path(path)
     name = source_name(source or path.stem)
     frame, file_crs = read_source(path, mapping, layer)
@@ -107,23 +134,33 @@ def load_addresses(
     lon, lat, coordinate_issues = coordinates(frame, columns, from_crs or file_crs)
     table, bad = address_table(frame, columns, lon, lat, coordinate_issues, name)
     check_bad_rows(path, len(frame), bad, strict)
-    with engine.begin() as conn:
-        fill_division_codes(conn, table)
-        replaced = conn.execute(
-            text("DELETE FROM basemap.address WHERE source = :s"), {"s": name}
-        ).rowcount
-        done = 0
+    return PreparedAddresses(name, len(frame), table, bad)
 
-        def advance(rows: int) -> None:
-            nonlocal done
-            done += rows
-            if progress is not None:
-                progress(done, len(table))
 
-        copy_frame(conn, "basemap", "address", table, ADDRESS_COLUMNS, on_rows=advance)
-        conn.execute(text("ANALYZE basemap.address"))
-        counts = refresh_index(conn)
-    return AddressLoadReport(name, len(frame), len(table), replaced, bad, counts.addresses + counts.places)
+def store_addresses(
+    conn: Connection, prepared: PreparedAddresses, *, progress: Progress | None = None
+) -> AddressLoadReport:
+    """Replace the source's door plates with the prepared ones and rebuild the geocoding index."""
+    table = prepared.table
+    fill_division_codes(conn, table)
+    replaced = conn.execute(
+        text("DELETE FROM basemap.address WHERE source = :s"), {"s": prepared.name}
+    ).rowcount
+    done = 0
+
+    def advance(rows: int) -> None:
+        nonlocal done
+        done += rows
+        if progress is not None:
+            progress(done, len(table))
+
+    copy_frame(conn, "basemap", "address", table, ADDRESS_COLUMNS, on_rows=advance)
+    conn.execute(text("ANALYZE basemap.address"))
+    counts = refresh_index(conn)
+    return AddressLoadReport(
+        prepared.name, prepared.rows_read, len(table), replaced, prepared.bad,
+        counts.addresses + counts.places,
+    )  # fmt: skip
 
 
 def source_name(value: str) -> str:

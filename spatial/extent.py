@@ -98,12 +98,19 @@ def city_extent(
     row = divisions_box(conn)
     if row is None:
         return None
-    minx, miny, maxx, maxy = (float(v) for v in row)
+    return city_extent_of(tuple(float(v) for v in row), margin_m=margin_m)
+
+
+def city_extent_of(
+    box: tuple[float, ...], *, margin_m: float = DEFAULT_MARGIN_M, source: str = "administrative divisions"
+) -> CityExtent:
+    """The extent of divisions whose box is ``box`` (lon/lat), grown by ``margin_m``."""
+    minx, miny, maxx, maxy = box
     dlat = margin_m / METRES_PER_DEGREE
     dlon = dlat / max(math.cos(math.radians(max(abs(miny), abs(maxy)))), 0.01)
     return CityExtent(
         max(minx - dlon, -180.0), max(miny - dlat, -90.0), min(maxx + dlon, 180.0),
-        min(maxy + dlat, 90.0), source=f"administrative divisions + {margin_m / 1000:g} km",
+        min(maxy + dlat, 90.0), source=f"{source} + {margin_m / 1000:g} km",
     )
 
 

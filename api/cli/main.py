@@ -13,6 +13,7 @@ import click
 
 from api.cli.access import departments, tokens
 from api.cli.backup import backup_command, restore_command
+from api.cli.city import city
 from api.cli.common import checked_engine, console, fail, friendly_errors, load_settings
 from api.cli.geocoding import addresses, geocode
 from api.cli.grid import grid
@@ -199,6 +200,7 @@ db.add_command(restore_command)
 main.add_command(addresses)
 main.add_command(geocode)
 main.add_command(grid)
+main.add_command(city)
 main.add_command(categories)
 main.add_command(incidents)
 main.add_command(imagery)

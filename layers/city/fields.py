@@ -47,7 +47,7 @@ def text_values(frame: pd.DataFrame, name: str) -> pd.Series:
         if column is None:
             raise KeyError(name)
         values = frame[column]
-    return values.map(_text).astype(object)
+    return pd.Series([_text(v) for v in values], index=values.index, dtype=object)
 
 
 def tag_values(frame: pd.DataFrame, key: str) -> pd.Series:

@@ -51,6 +51,8 @@ class CityReport:
     findings: list[Finding] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    version: int | None = None
+    """The base-map version a load wrote (None for a check)."""
 
     def add(self, severity: Severity, section: str, message: str, *,
             features: list[Any] | tuple[Any, ...] = (), field: str | None = None) -> None:  # fmt: skip

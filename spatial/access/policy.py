@@ -102,6 +102,14 @@ def require_publish(principal: Principal | None, department_code: str) -> None:
         )
 
 
+def require_admin(principal: Principal | None, action: str) -> None:
+    """Only admins (the command line's operator among them) may ``action`` (e.g. replace the base map)."""
+    if principal is None:
+        raise Unauthorized(f"to {action} needs credentials: send Authorization: Bearer <token>")
+    if not principal.is_admin:
+        raise Forbidden(f"{principal.label} may not {action}: only admins may")
+
+
 def _refusal(principal: Principal, layer: LayerRef) -> str:
     """Why a visible layer may not be changed, in words."""
     if not layer.is_overlay:

@@ -84,28 +84,42 @@ def build_grid(
     principal: Principal,
 ) -> GridReport:
     """Cut the source's areas into cells and store them as the new current grid version (audited)."""
+    with engine.begin() as conn:
+        return build_grid_on(
+            conn, source, cell_size_m=cell_size_m, min_fraction=min_fraction, principal=principal
+        )
+
+
+def build_grid_on(
+    conn: Connection,
+    source: GridSource,
+    *,
+    cell_size_m: float = DEFAULT_CELL_SIZE_M,
+    min_fraction: float = DEFAULT_MIN_FRACTION,
+    principal: Principal,
+) -> GridReport:
+    """build_grid inside the caller's transaction (a city load builds its grid with its divisions)."""
     import time
 
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    with engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('onemap-grid-build'))"))
-        areas = source.areas(conn)
-        if not areas:
-            raise InvalidInput(f"{source.label} has no polygons to divide into cells")
-        lattice = Lattice.covering(tuple(shapely.total_bounds([a.geom for a in areas])), cell_size_m)
-        rows = cut_cells(areas, lattice, min_fraction)
-        seconds["cut"] = time.perf_counter() - started
-        version_id = new_version(conn, source, lattice)
-        write_cells(conn, version_id, rows)
-        stage_areas(conn, areas)
-        seconds["write"] = time.perf_counter() - started - seconds["cut"]
-        check = check_version(conn, version_id)
-        seconds["check"] = time.perf_counter() - started - seconds["cut"] - seconds["write"]
-        make_current(conn, version_id, len(rows), check, tuple(shapely.total_bounds([a.geom for a in areas])))
-        record_audit(conn, "grid.build", f"grid version {version_id}", principal=principal,
-                     detail={"source": source.label, "cell_size_m": cell_size_m, "cells": len(rows),
-                             "check_ok": check.ok})  # fmt: skip
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('onemap-grid-build'))"))
+    areas = source.areas(conn)
+    if not areas:
+        raise InvalidInput(f"{source.label} has no polygons to divide into cells")
+    lattice = Lattice.covering(tuple(shapely.total_bounds([a.geom for a in areas])), cell_size_m)
+    rows = cut_cells(areas, lattice, min_fraction)
+    seconds["cut"] = time.perf_counter() - started
+    version_id = new_version(conn, source, lattice)
+    write_cells(conn, version_id, rows)
+    stage_areas(conn, areas)
+    seconds["write"] = time.perf_counter() - started - seconds["cut"]
+    check = check_version(conn, version_id)
+    seconds["check"] = time.perf_counter() - started - seconds["cut"] - seconds["write"]
+    make_current(conn, version_id, len(rows), check, tuple(shapely.total_bounds([a.geom for a in areas])))
+    record_audit(conn, "grid.build", f"grid version {version_id}", principal=principal,
+                 detail={"source": source.label, "cell_size_m": cell_size_m, "cells": len(rows),
+                         "check_ok": check.ok})  # fmt: skip
     return GridReport(
         version_id, source.label, cell_size_m, len(areas), len(rows), lattice.epsg, check, seconds
     )

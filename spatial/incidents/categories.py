@@ -150,30 +150,35 @@ def _rule(index: int, rule: dict, departments: dict[str, tuple[str, str]]) -> Ru
 def load_catalogue(engine: Engine, catalogue: Catalogue, *, principal: Principal) -> dict[str, int]:
     """Store a catalogue: departments added, categories upserted, rules replaced; counts (audited)."""
     with engine.begin() as conn:
-        for code, (zh, en) in catalogue.departments.items():
-            add_department(conn, code, zh, en)
-        offices = street_offices(conn) if any(r.target == STREET_OFFICE for r in catalogue.rules) else 0
-        for c in catalogue.categories:
-            conn.execute(UPSERT_CATEGORY, {
-                "code": c.code, "kind": c.kind, "major": c.major_code, "mzh": c.major_name[0],
-                "men": c.major_name[1], "zh": c.name[0], "en": c.name[1], "dept": c.department,
-                "limits": json.dumps(c.limits), "version": catalogue.version,
-            })  # fmt: skip
-        conn.execute(
-            text("UPDATE incidents.category SET active = false WHERE NOT (code = ANY(:codes))"),
-            {"codes": [c.code for c in catalogue.categories]},
-        )
-        conn.execute(text("DELETE FROM incidents.routing_rule"))
-        rows = 0
-        for r in catalogue.rules:
-            for district in r.districts or (None,):
-                for street in r.streets or (None,):
-                    conn.execute(INSERT_RULE, {"name": r.name, "pattern": r.pattern, "d": district,
-                                               "s": street, "target": r.target, "p": r.priority,
-                                               "v": catalogue.version})  # fmt: skip
-                    rows += 1
-        record_audit(conn, "categories.load", f"catalogue {catalogue.version}", principal=principal,
-                     detail={"categories": len(catalogue.categories), "rules": rows})  # fmt: skip
+        return store_catalogue(conn, catalogue, principal=principal)
+
+
+def store_catalogue(conn: Connection, catalogue: Catalogue, *, principal: Principal) -> dict[str, int]:
+    """load_catalogue inside the caller's transaction (a city load stores its catalogue with it)."""
+    for code, (zh, en) in catalogue.departments.items():
+        add_department(conn, code, zh, en)
+    offices = street_offices(conn) if any(r.target == STREET_OFFICE for r in catalogue.rules) else 0
+    for c in catalogue.categories:
+        conn.execute(UPSERT_CATEGORY, {
+            "code": c.code, "kind": c.kind, "major": c.major_code, "mzh": c.major_name[0],
+            "men": c.major_name[1], "zh": c.name[0], "en": c.name[1], "dept": c.department,
+            "limits": json.dumps(c.limits), "version": catalogue.version,
+        })  # fmt: skip
+    conn.execute(
+        text("UPDATE incidents.category SET active = false WHERE NOT (code = ANY(:codes))"),
+        {"codes": [c.code for c in catalogue.categories]},
+    )
+    conn.execute(text("DELETE FROM incidents.routing_rule"))
+    rows = 0
+    for r in catalogue.rules:
+        for district in r.districts or (None,):
+            for street in r.streets or (None,):
+                conn.execute(INSERT_RULE, {"name": r.name, "pattern": r.pattern, "d": district,
+                                           "s": street, "target": r.target, "p": r.priority,
+                                           "v": catalogue.version})  # fmt: skip
+                rows += 1
+    record_audit(conn, "categories.load", f"catalogue {catalogue.version}", principal=principal,
+                 detail={"categories": len(catalogue.categories), "rules": rows})  # fmt: skip
     return {"departments": len(catalogue.departments), "categories": len(catalogue.categories),
             "rules": rows, "street_offices": offices}  # fmt: skip
 
