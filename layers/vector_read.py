@@ -77,7 +77,7 @@ def read_vector_file(
         else:
             layer = choose_layer(path, source_layer)
             frame = _read_frame(path, layer=layer)
-            source = SourceData(frame, _crs_text(frame.crs), layer, kind)
+            source = SourceData(frame, crs_text(frame.crs), layer, kind)
             source.unreadable = unreadable_geometries(path, layer, frame)
     # GDAL's remarks go into the report instead of stderr
     source.warnings = sorted({f"GDAL: {w.message}" for w in caught})
@@ -113,7 +113,9 @@ def check_zip(path: Path) -> None:
     except (zipfile.BadZipFile, OSError) as err:
         raise InvalidInput(f"{path.name} is not a readable zip archive: {err}") from None
     if len(entries) > ZIP_MAX_ENTRIES:
-        raise PayloadTooLarge(f"{path.name} holds {len(entries):,} files; at most {ZIP_MAX_ENTRIES:,} are read")
+        raise PayloadTooLarge(
+            f"{path.name} holds {len(entries):,} files; at most {ZIP_MAX_ENTRIES:,} are read"
+        )
     unpacked = sum(entry.file_size for entry in entries)
     limit = max(ZIP_MIN_UNPACKED, ZIP_MAX_RATIO * path.stat().st_size)
     if unpacked > limit:
@@ -128,15 +130,15 @@ def unreadable_geometries(path: Path, layer: str, frame: gpd.GeoDataFrame) -> li
     missing = np.flatnonzero(frame.geometry.isna().to_numpy())
     if missing.size == 0:
         return []
-    wkb = _guard(path, lambda: pyogrio.raw.read(path, layer=layer, columns=[])[2])
+    wkb = guard(path, lambda: pyogrio.raw.read(path, layer=layer, columns=[])[2])
     issues = []
     for position in missing:
         if wkb[position] is not None:
-            issues.append(FeatureIssue(int(position) + 1, _wkb_error(wkb[position])))
+            issues.append(FeatureIssue(int(position) + 1, wkb_error(wkb[position])))
     return issues
 
 
-def _wkb_error(wkb: bytes) -> str:
+def wkb_error(wkb: bytes) -> str:
     """Why GEOS refuses a WKB geometry."""
     try:
         shapely.from_wkb(wkb)
@@ -147,7 +149,7 @@ def _wkb_error(wkb: bytes) -> str:
 
 def choose_layer(path: Path, requested: str | None) -> str:
     """The layer to read: the one asked for, or the file's only layer with geometry."""
-    listed = _guard(path, lambda: pyogrio.list_layers(path))
+    listed = guard(path, lambda: pyogrio.list_layers(path))
     names = [str(name) for name, _ in listed]
     spatial = [str(name) for name, geometry_type in listed if geometry_type]
     if requested is not None:
@@ -169,8 +171,8 @@ def read_csv(path: Path, *, lon_field: str | None, lat_field: str | None) -> Sou
     """Points from a CSV with longitude/latitude columns (found by name unless given)."""
     _require_utf8(path)
     table = _read_frame(path, layer=None, **CSV_OPTIONS)
-    lon = lon_field or _find_column(table.columns, LON_NAMES, "longitude", "--lon-field")
-    lat = lat_field or _find_column(table.columns, LAT_NAMES, "latitude", "--lat-field")
+    lon = lon_field or coordinate_column(table.columns, LON_NAMES, "longitude", "--lon-field")
+    lat = lat_field or coordinate_column(table.columns, LAT_NAMES, "latitude", "--lat-field")
     for name in (lon, lat):
         if name not in table.columns:
             raise InvalidInput(
@@ -182,23 +184,32 @@ def read_csv(path: Path, *, lon_field: str | None, lat_field: str | None) -> Sou
     return SourceData(frame, "EPSG:4326" if degrees else None, None, "CSV")
 
 
-def csv_points(lon: pd.Series, lat: pd.Series) -> np.ndarray:
-    """Points from two coordinate columns; blank pairs give empty points, text is refused."""
+def csv_points(lon: pd.Series, lat: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
+    """Points from two coordinate columns; blank pairs give empty points, text is refused.
+
+    ``rows`` numbers the values in messages (1 = first data row when absent).
+    """
     x = pd.to_numeric(lon, errors="coerce").to_numpy(dtype=float)
     y = pd.to_numeric(lat, errors="coerce").to_numpy(dtype=float)
     unreadable = (np.isnan(x) & lon.notna().to_numpy()) | (np.isnan(y) & lat.notna().to_numpy())
     if unreadable.any():
-        rows = (np.flatnonzero(unreadable) + 1).tolist()
+        positions = np.flatnonzero(unreadable)
+        numbers = (positions + 1 if rows is None else np.asarray(rows)[positions]).tolist()
         raise InvalidInput(
-            f"coordinates that are not numbers in row(s) {number_list(rows)} (row 1 = first data row)",
-            details=[f"row {n}: lon={lon.iloc[n - 1]!r} lat={lat.iloc[n - 1]!r}" for n in rows],
+            f"coordinates that are not numbers in row(s) {number_list(numbers)} (row 1 = first data row)",
+            details=[
+                f"row {n}: lon={lon.iloc[i]!r} lat={lat.iloc[i]!r}"
+                for n, i in zip(numbers, positions, strict=True)
+            ],
         )
     points = shapely.points(x, y)
     points[np.isnan(x) | np.isnan(y)] = shapely.from_wkt("POINT EMPTY")
     return points
 
 
-def _find_column(columns: pd.Index, candidates: tuple[str, ...], what: str, option: str) -> str:
+def coordinate_column(
+    columns: pd.Index, candidates: tuple[str, ...], what: str, option: str
+) -> str:
     """The first column whose name, trimmed and lowercased, is one of ``candidates``."""
     by_name = {str(c).strip().lower(): str(c) for c in columns}
     for name in candidates:
@@ -212,20 +223,25 @@ def _find_column(columns: pd.Index, candidates: tuple[str, ...], what: str, opti
 def _read_frame(path: Path, *, layer: str | None, **options: str) -> Any:
     """pyogrio's frame of one layer, integer columns with gaps kept as integers."""
     # unbuildable geometries come back as None; unreadable_geometries says which and why
-    frame = _guard(
+    frame = guard(
         path,
         lambda: pyogrio.read_dataframe(
-            path, layer=layer, use_arrow=_has_arrow(), on_invalid="ignore", **options
+            path, layer=layer, use_arrow=has_arrow(), on_invalid="ignore", **options
         ),
     )
-    info = _guard(path, lambda: pyogrio.read_info(path, layer=layer, **options))
+    info = guard(path, lambda: pyogrio.read_info(path, layer=layer, **options))
+    return restore_integers(frame, info)
+
+
+def restore_integers(frame: Any, info: dict[str, Any]) -> Any:
+    """Integer fields that came back as floats (because of gaps) turned back into integers."""
     for name, dtype in zip(info["fields"], info["dtypes"], strict=True):
-        if str(dtype).startswith("int") and frame[name].dtype.kind == "f":
+        if str(dtype).startswith("int") and name in frame and frame[name].dtype.kind == "f":
             frame[name] = frame[name].astype("Int64")
     return frame
 
 
-def _guard(path: Path, read: Any) -> Any:
+def guard(path: Path, read: Any) -> Any:
     """Run a GDAL read, turning any failure into InvalidInput naming the file."""
     try:
         return read()
@@ -238,6 +254,14 @@ def _guard(path: Path, read: Any) -> Any:
 
 def _require_utf8(path: Path) -> None:
     """Refuse CSVs that are not UTF-8 (GBK exports are common) rather than load mojibake."""
+    if not is_utf8(path):
+        raise InvalidInput(
+            f"{path.name} is not UTF-8 text (a GBK/GB18030 export?): save it as UTF-8 and retry"
+        )
+
+
+def is_utf8(path: Path) -> bool:
+    """Whether the whole file decodes as UTF-8 (read in 1 MiB chunks)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     with path.open("rb") as fh:
         try:
@@ -245,12 +269,11 @@ def _require_utf8(path: Path) -> None:
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            raise InvalidInput(
-                f"{path.name} is not UTF-8 text (a GBK/GB18030 export?): save it as UTF-8 and retry"
-            ) from None
+            return False
+    return True
 
 
-def _has_arrow() -> bool:
+def has_arrow() -> bool:
     """Whether pyarrow is installed, so pyogrio can read through Arrow (faster)."""
     try:
         import pyarrow  # noqa: F401
@@ -259,7 +282,7 @@ def _has_arrow() -> bool:
     return True
 
 
-def _crs_text(crs: Any) -> str | None:
+def crs_text(crs: Any) -> str | None:
     """The file's CRS as 'AUTH:CODE' when it has one, else its WKT; None when absent."""
     if crs is None:
         return None
