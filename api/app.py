@@ -25,6 +25,7 @@ from api.ogc.routes import ogc_routes
 from api.ogc.templates import PYGEOAPI_STATIC
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.rest import rest_app
+from api.routes import city as city_routes
 from api.routes import geocode as geocode_routes
 from api.routes import imagery as imagery_routes
 from api.routes import incidents as incident_routes
@@ -107,7 +108,7 @@ def create_app(settings: Settings) -> Starlette:
 
 
 REST_ROUTERS = [geocode_routes.router, supervision_routes.router, incident_routes.router, open311_routes.router,
-                session.router, imagery_routes.router, layer_routes.router]
+                session.router, imagery_routes.router, layer_routes.router, city_routes.router]
 
 
 def app_from_environment() -> Starlette:

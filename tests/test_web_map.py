@@ -31,6 +31,7 @@ def test_map_page_loads_lists_overlays_and_draws(demo_server: str) -> None:
         page.on("request", lambda req: external.append(req.url) if not req.url.startswith(demo_server) and not req.url.startswith("data:") else None)
         page.goto(f"{demo_server}/", wait_until="networkidle")
         drawn = _wait_for_features(page)
+        _assert_opens_on_the_city(page)
         control = page.inner_text(".leaflet-control-layers")
         # overlays grouped by department, zh-CN labels by default
         assert "自然资源和规划局" in control and "应急管理局" in control
@@ -47,6 +48,18 @@ def test_map_page_loads_lists_overlays_and_draws(demo_server: str) -> None:
     assert problems == [], problems
     assert external == [], f"the page reached outside the server: {external[:5]}"
     _assert_not_blank(shot)
+
+
+def _assert_opens_on_the_city(page) -> None:
+    """The initial view frames the city's extent (GET /api/v1/city), on the city's own imagery."""
+    city = page.evaluate("() => window.onemapCity")
+    west, south, east, north = page.evaluate(
+        "() => { const b = window.onemapMap.getBounds(); return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; }"
+    )
+    minx, miny, maxx, maxy = city["extent"]
+    assert west <= minx and south <= miny and east >= maxx and north >= maxy, (city["extent"], west, south, east, north)
+    assert east - west < 4 * (maxx - minx) and north - south < 4 * (maxy - miny)
+    assert page.evaluate("() => window.onemapBase") == city["default_base_layer"] == "demo_imagery"
 
 
 def _assert_not_blank(path: Path) -> None:

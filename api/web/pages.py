@@ -6,8 +6,11 @@ from functools import lru_cache
 from html import escape
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+
+from layers.city.current import read_current_city
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -17,7 +20,13 @@ def _template(name: str) -> str:
     return (TEMPLATES / name).read_text(encoding="utf-8")
 
 
+async def city_name(request: Request) -> str:
+    """The current city's Chinese name (ONEMAP_CITY_NAME before any city is loaded), HTML-escaped."""
+    state = request.app.state
+    city = await run_in_threadpool(read_current_city, state.engine, state.settings)
+    return escape(city.name_zh)
+
+
 async def one_map(request: Request) -> Response:
-    settings = request.app.state.settings
-    html = _template("onemap.html").replace("{{ city_name }}", escape(settings.city_name))
+    html = _template("onemap.html").replace("{{ city_name }}", await city_name(request))
     return HTMLResponse(html)

@@ -22,7 +22,7 @@ from typing import Any
 
 import rasterio
 from rasterio.io import DatasetReader
-from shapely.geometry import Polygon
+from shapely.geometry import Polygon, box
 from sqlalchemy import Engine, text
 
 from layers.catalog import LayerSpec, register_layer
@@ -48,6 +48,7 @@ from layers.imagery.store import (
 )
 from spatial.config import Settings
 from spatial.errors import InvalidInput, NotFound
+from spatial.extent import ExtentRule
 from spatial.params import parse_instant
 
 DEFAULT_DEPARTMENT = "planning"
@@ -158,13 +159,21 @@ def add_scene(
     folder = layer_dir(settings, layer)
     final = folder / f"{scene_id}.tif"
     with open_source(source) as dataset, _scratch_file(final) as partial:
+        check_in_city(engine, settings, footprint(dataset), source.name)
         scene = _convert(dataset, partial, compression, progress)
         scene.attributes.update(acquired=_iso(acquired), source_file=source.name)
         if sensor:
             scene.attributes["sensor"] = sensor
         _notify(progress, "registering", 0.9)
         record = SceneRecord(
-            scene_id, final, acquired, scene.extent, scene.attributes, sensor, cloud_percent, quality
+            scene_id,
+            final,
+            acquired,
+            scene.extent,
+            scene.attributes,
+            sensor,
+            cloud_percent,
+            quality,
         )
         with _swapped_in(partial, final), engine.begin() as conn:
             register_layer(conn, dataclasses.replace(spec, storage_path=str(final)))
@@ -180,12 +189,27 @@ def add_scene(
     return report
 
 
+def check_in_city(engine: Engine, settings: Settings, scene: Polygon, label: str) -> None:
+    """Refuse a scene whose lon/lat footprint misses the city's extent (none is refused without a city).
+
+    The same extent as every vector write (ONEMAP_CITY_EXTENT, else the divisions plus a margin);
+    a scene need only overlap it, as scenes are cut without regard to city limits.
+    """
+    with engine.connect() as conn:
+        city = ExtentRule.from_settings(settings).resolve(conn)
+    if city is None or scene.intersects(box(city.minx, city.miny, city.maxx, city.maxy)):
+        return
+    where = ",".join(f"{v:.4f}" for v in scene.bounds)
+    raise InvalidInput(
+        f"{label} lies at lon/lat {where}, outside the city's extent {city.describe()}: "
+        "a scene must overlap the city (ONEMAP_CITY_EXTENT sets the extent when the divisions do not)"
+    )
+
+
 def remove_scene(engine: Engine, settings: Settings, layer: str, scene_id: str) -> int:
     """Remove one scene of a layer (never its last); how many scenes are left."""
     with engine.begin() as conn:
-        conn.execute(
-            text("SELECT 1 FROM catalog.layer WHERE id = :id FOR UPDATE"), {"id": layer}
-        )
+        conn.execute(text("SELECT 1 FROM catalog.layer WHERE id = :id FOR UPDATE"), {"id": layer})
         paths = scene_paths(conn, layer)
         if scene_id not in paths:
             raise NotFound(f"layer {layer!r} has no scene {scene_id!r}")

@@ -104,10 +104,11 @@
       L.DomEvent.disableClickPropagation(box);
       L.DomEvent.disableScrollPropagation(box);
       var baseList = L.DomUtil.create("div", "onemap-bases", box);
-      this.bases.forEach(function (base, i) {
+      this.bases.forEach(function (base) {
         var label = L.DomUtil.create("label", "", baseList);
         var input = L.DomUtil.create("input", "", label);
-        input.type = "radio"; input.name = "onemap-base"; input.checked = i === 0;
+        input.type = "radio"; input.name = "onemap-base"; input.checked = m.hasLayer(base.layer);
+        input.dataset.base = base.id;
         label.appendChild(document.createTextNode(" " + base.name));
         L.DomEvent.on(input, "change", function () {
           this.bases.forEach(function (b) { m.removeLayer(b.layer); });
@@ -132,12 +133,23 @@
     }
   });
 
-  function build(layers) {
+  /* the city's initial view: the profile's centre and zoom, else the divisions' extent (GET /api/v1/city) */
+  function cityView(city) {
+    if (!city) { return null; }
+    if (city.center && city.zoom !== null && city.zoom !== undefined) {
+      return { center: L.latLng(city.center[1], city.center[0]), zoom: city.zoom };
+    }
+    if (city.extent) { return { bounds: L.latLngBounds([city.extent[1], city.extent[0]], [city.extent[3], city.extent[2]]) }; }
+    if (city.center) { return { center: L.latLng(city.center[1], city.center[0]), zoom: 12 }; }
+    return null;
+  }
+
+  function build(layers, city) {
     var bases = [];
     var groups = [];
     var byDepartment = {};
     var bounds = null;
-    var cityBounds = null;  /* the administrative divisions frame the view when present */
+    var cityBounds = null;  /* without a city view, the administrative divisions frame the view when present */
     layers.forEach(function (layer) {
       if (layer.bbox && layer.kind !== "imagery") {
         var lb = L.latLngBounds([layer.bbox[1], layer.bbox[0]], [layer.bbox[3], layer.bbox[2]]);
@@ -145,7 +157,7 @@
         bounds = bounds ? bounds.extend(lb) : lb;
       }
       var name = t(layer.title_zh, layer.title_en);
-      if (layer.kind === "imagery") { bases.push({ name: name, layer: imageryBase(layer) }); return; }
+      if (layer.kind === "imagery") { bases.push({ id: layer.id, name: name, layer: imageryBase(layer) }); return; }
       if (!layer.links.items) { return; }
       var group = byDepartment[layer.department_code];
       if (!group) {
@@ -157,21 +169,45 @@
       group.items.push({ id: layer.id, name: name, layer: overlay });
       if (DEFAULT_ON[layer.id]) { overlay.addTo(map); }
     });
-    bases.push({ name: t("空白底图", "Blank"), layer: L.layerGroup() });
-    bases[0].layer.addTo(map);
+    bases.push({ id: "", name: t("空白底图", "Blank"), layer: L.layerGroup() });
+    /* the city's base layer when the catalog lists it; never simply the first imagery (it may lie elsewhere) */
+    var wanted = city && city.default_base_layer;
+    var base = bases.filter(function (b) { return b.id && b.id === wanted; })[0] || bases[bases.length - 1];
+    base.layer.addTo(map);
+    window.onemapBase = base.id;
     if (control) { map.removeControl(control); }
     control = new LayerPanel(bases, groups).addTo(map);
-    if (cityBounds || bounds) { map.fitBounds(cityBounds || bounds); } else { map.setView([34.26, 108.94], 12); }
+    var view = cityView(city);
+    if (view && view.bounds) { map.fitBounds(view.bounds); }
+    else if (view) { map.setView(view.center, view.zoom); }
+    else if (cityBounds || bounds) { map.fitBounds(cityBounds || bounds); }
+    else { map.setView([34.26, 108.94], 12); }
+  }
+
+  /* the current city (GET /api/v1/city), or null when it cannot be read: the layers then frame the view */
+  function loadCity() {
+    return authFetch("/api/v1/city", { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .catch(function () { return null; })
+      .then(function (city) {
+        window.onemapCity = city;
+        if (city) { document.getElementById("city").textContent = t(city.name_zh, city.name_en); }
+        return city;
+      });
   }
 
   function load() {
+    var city = loadCity();
     authFetch("/api/v1/layers", { headers: { Accept: "application/json" } })
       .then(function (r) {
         if (r.status === 401) {
           /* the session's token was revoked or expired: the server cleared the cookie; say so and show what anyone may see */
           return r.json().then(function (body) { who = null; setupAuth(); showWho(t("登录失效：", "Session refused: ") + body.description, true); return load(); });
         }
-        return r.json().then(function (body) { window.onemapLayers = body.layers; build(body.layers); });
+        return Promise.all([r.json(), city]).then(function (both) {
+          window.onemapLayers = both[0].layers;
+          build(both[0].layers, both[1]);
+        });
       })
       .catch(function (err) { console.error("cannot load the layer catalog: " + err.message); });
   }

@@ -82,6 +82,17 @@
     }
   }
 
+  // the current city's view (GET /api/v1/city); the unit grid, once loaded, narrows it
+  async function showCity() {
+    try {
+      const res = await fetch("/api/v1/city");
+      if (!res.ok) return;
+      const city = await res.json();
+      if (city.center && city.zoom !== null) map.setView([city.center[1], city.center[0]], city.zoom);
+      else if (city.extent) map.fitBounds([[city.extent[1], city.extent[0]], [city.extent[3], city.extent[2]]]);
+    } catch (err) { console.warn("city: " + err.message); }
+  }
+
   async function showGrid() {
     const res = await fetch("/api/v1/layers");
     const layer = (await res.json()).layers.find((l) => l.id === "unit_grid");
@@ -132,5 +143,5 @@
   $("signin").addEventListener("click", signInOrOut);
   $("token").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); signInOrOut(); } });
   localStorage.removeItem("onemap-token");  // where earlier versions kept the token
-  whoAmI().finally(() => { loadCategories(); showGrid(); });
+  whoAmI().finally(() => { loadCategories(); showCity().then(showGrid); });
 })();
