@@ -138,6 +138,13 @@ def divisions_box(conn: Connection) -> tuple[float, ...] | None:
     return box
 
 
+def forget_divisions_box() -> None:
+    """Drop the remembered extents (this process loaded new divisions; others see them within
+    ``DIVISIONS_BOX_SECONDS``)."""
+    with _divisions_lock:
+        _divisions_box.clear()
+
+
 @dataclass(frozen=True)
 class ExtentRule:
     """How to find the city's extent: a configured box, or the divisions plus a margin."""

@@ -388,7 +388,7 @@ def check_duplicates(level: Level, report: CityReport) -> None:
         if len(group) > 1:
             report.error(
                 level.section,
-                f"code {code} is given to {len(group)} features",
+                f"duplicate code {code}: given to {len(group)} features",
                 features=[f"feature {n}" for n in group["feature_no"]],
                 field=level.spec.code,
             )

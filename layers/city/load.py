@@ -45,7 +45,14 @@ from spatial.access.policy import require_admin
 from spatial.access.principal import Principal
 from spatial.audit import record_audit
 from spatial.errors import InvalidInput
-from spatial.extent import OUTSIDE, SWAPPED, CityExtent, city_extent_of, place_geometries
+from spatial.extent import (
+    OUTSIDE,
+    SWAPPED,
+    CityExtent,
+    city_extent_of,
+    forget_divisions_box,
+    place_geometries,
+)
 from spatial.geocoding.index import refresh_index
 from spatial.grid.build import GridSource, build_grid_on
 from spatial.incidents.categories import Catalogue, add_department, read_catalogue, store_catalogue
@@ -285,6 +292,7 @@ def load_city(
         record_audit(conn, "city.load", f"base map version {version}", principal=principal,
                      detail={"city": profile.code, "counts": report.counts, "replaced": previous})  # fmt: skip
     report.version = version
+    forget_divisions_box()  # the write gates of this process follow the new city at once
     with timer("imagery"):
         publish_scenes(engine, settings, checked, principal, report)
     return report
@@ -342,8 +350,14 @@ def write_derived(
         report.counts["grid cells"] = grid.cell_count
         if not grid.check.ok:
             report.warning("grid", f"the unit grid's seamlessness check failed: {grid.check}")
-    if checked.catalogue is not None:
-        stored = store_catalogue(conn, checked.catalogue, principal=principal)
+    catalogue = checked.catalogue
+    if (
+        catalogue is None
+        and not conn.execute(text("SELECT 1 FROM incidents.category LIMIT 1")).first()
+    ):
+        catalogue = read_catalogue()  # a new city gets the built-in catalogue; a loaded one is kept
+    if catalogue is not None:
+        stored = store_catalogue(conn, catalogue, principal=principal)
         report.counts["categories"] = stored.get("categories", 0)
 
 

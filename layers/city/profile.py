@@ -234,7 +234,8 @@ class CityProfile(Strict):
     imagery: list[Scene] = []
     grid: GridSettings | None = None
     categories: str | None = None
-    """A category catalogue file (incidents' 部件/事件 classes); the built-in one when absent."""
+    """A category catalogue file (incidents' 部件/事件 classes). When absent, a database without
+    categories gets the built-in catalogue and one that has them keeps its own."""
     view: View = View()
     folder: Path = Path(".")
 

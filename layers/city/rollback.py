@@ -11,6 +11,7 @@ from layers.city.versions import lock_basemap, restore_version
 from spatial.access.policy import require_admin
 from spatial.access.principal import Principal
 from spatial.audit import record_audit
+from spatial.extent import forget_divisions_box
 from spatial.geocoding.index import refresh_index
 from spatial.grid.build import GridSource, build_grid_on
 
@@ -35,4 +36,5 @@ def rollback_city(engine: Engine, version_id: int, *, principal: Principal) -> i
                           principal=principal)  # fmt: skip
         record_audit(conn, "city.rollback", f"base map version {version_id}", principal=principal,
                      detail={"replaced": replaced})  # fmt: skip
+    forget_divisions_box()
     return replaced

@@ -6,6 +6,11 @@ Costs are seconds: the geodesic length at the segment's ``speed_kmh``. The graph
 ``cost`` runs along the line (start → end), ``reverse_cost`` against it, and a one-way road
 (``oneway`` 1: along only, -1: against only) has -1, pgRouting's "no edge", the other way.
 Demo roads are two-way (``oneway`` 0), so both costs are equal there.
+
+With one-way streets, part of a real network can be entered but not left (a one-way stub cut
+off by the edge of an extract, a car park's exit road): a place joined to such a node would be
+unreachable, or could reach nothing. Nodes of the largest strongly connected component (every
+node reaches every other) are marked ``routable``, and places join the network only there.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ FROM (
 """
 EDGES_QUERY = "SELECT id, source, target, cost, reverse_cost FROM road_edge"
 """What pgRouting reads, directed (a negative cost: that way is closed)."""
+ROUTABLE_SQL = """
+WITH c AS (SELECT component, node FROM pgr_strongComponents(:edges))
+UPDATE road_node n SET routable = true FROM c
+WHERE c.node = n.id AND c.component = (
+    SELECT component FROM c GROUP BY component ORDER BY count(*) DESC, component LIMIT 1)
+"""
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,11 @@ def build_road_graph(conn: Connection) -> RoadGraph:
     conn.execute(text(NODES_SQL))
     conn.execute(text("CREATE INDEX ON road_node USING gist (geom)"))
     conn.execute(text(EDGES_SQL))
+    if conn.execute(text("SELECT 1 FROM road_edge LIMIT 1")).first():
+        conn.execute(
+            text("ALTER TABLE road_node ADD COLUMN routable boolean NOT NULL DEFAULT false")
+        )
+        conn.execute(text(ROUTABLE_SQL), {"edges": EDGES_QUERY})
     conn.execute(text("ANALYZE road_node"))
     nodes = int(conn.execute(text("SELECT count(*) FROM road_node")).scalar_one())
     edges = int(conn.execute(text("SELECT count(*) FROM road_edge")).scalar_one())

@@ -3,7 +3,7 @@
     >>> reach = travel_minutes(engine, hospitals, buildings)        # doctest: +SKIP
     >>> (reach.minutes > 8).sum()                                    # doctest: +SKIP
 
-Each place joins the network at its nearest node; the legs between a place and its node (the
+Each place joins the network at its nearest routable node (graph.py); the legs between a place and its node (the
 driveway, the last stretch of a lane the base map does not draw) are covered at ``access_kmh``.
 pgRouting (``pgr_dijkstraCost``, directed: one-way roads are driven their way only) gives the
 cost from every origin node to every node; each node keeps its cheapest origin. Times run from
@@ -30,7 +30,8 @@ FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS
 CROSS JOIN LATERAL (
     SELECT r.id, ST_Distance(r.geom::geography,
                              ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)::geography) AS dist_m
-    FROM road_node r ORDER BY r.geom <-> ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326) LIMIT 1
+    FROM road_node r WHERE r.routable
+    ORDER BY r.geom <-> ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326) LIMIT 1
 ) AS n
 """
 NODE_REACH_SQL = """

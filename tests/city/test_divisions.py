@@ -163,7 +163,7 @@ def test_a_duplicate_code_names_the_code_and_its_features() -> None:
     table, report = check(divisions(("district", "street")), cells)
     assert table is None
     [error] = report.errors
-    assert "code 610113001 is given to 2 features" in error.message
+    assert "duplicate code 610113001: given to 2 features" in error.message
     assert error.features == ("feature 1", "feature 2")
 
 
