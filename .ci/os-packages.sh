@@ -7,7 +7,8 @@ packages=(
   postgresql-15            # the embedded database server (initdb, pg_ctl)
   postgresql-15-postgis-3  # PostGIS 3
   postgresql-15-pgrouting  # road-network analysis in the notebooks
-  gdal-bin                 # ogrinfo (OAPIF client in tests), gdalinfo
+  gdal-bin                 # ogrinfo (OAPIF client in tests), gdalinfo; ogr2ogr (city_load benchmark baseline)
+  osm2pgsql                # the PBF-import baseline of the city_load benchmark
   chromium                 # headless browser for page tests
   chromium-driver
   fonts-wqy-microhei       # CJK glyphs for zh-CN labels in page screenshots

@@ -1,6 +1,7 @@
 """Workloads register themselves with @workload on import."""
 
 from benchmarks.workloads import (
+    city_load,  # noqa: F401
     features_bbox,  # noqa: F401
     geocoding,  # noqa: F401
     imagery_tiles,  # noqa: F401
