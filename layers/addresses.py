@@ -138,9 +138,10 @@ def prepare_addresses(
 
 
 def store_addresses(
-    conn: Connection, prepared: PreparedAddresses, *, progress: Progress | None = None
+    conn: Connection, prepared: PreparedAddresses, *, progress: Progress | None = None, index: bool = True
 ) -> AddressLoadReport:
-    """Replace the source's door plates with the prepared ones and rebuild the geocoding index."""
+    """Replace the source's door plates with the prepared ones and rebuild the geocoding index
+    (unless ``index`` is False: a caller writing more of the base map rebuilds it once, after)."""
     table = prepared.table
     fill_division_codes(conn, table)
     replaced = conn.execute(
@@ -154,13 +155,16 @@ def store_addresses(
         if progress is not None:
             progress(done, len(table))
 
-    copy_frame(conn, "basemap", "address", table, ADDRESS_COLUMNS, on_rows=advance)
+    columns = ("id", *ADDRESS_COLUMNS) if "id" in table.columns else ADDRESS_COLUMNS
+    copy_frame(conn, "basemap", "address", table, columns, on_rows=advance)
     conn.execute(text("ANALYZE basemap.address"))
-    counts = refresh_index(conn)
+    searchable = 0
+    if index:
+        counts = refresh_index(conn)
+        searchable = counts.addresses + counts.places
     return AddressLoadReport(
-        prepared.name, prepared.rows_read, len(table), replaced, prepared.bad,
-        counts.addresses + counts.places,
-    )  # fmt: skip
+        prepared.name, prepared.rows_read, len(table), replaced, prepared.bad, searchable
+    )
 
 
 def source_name(value: str) -> str:
@@ -310,14 +314,21 @@ def western_label(number: str, street: str, unit: str | None, city: str, postcod
 
 
 def fill_division_codes(conn: Connection, table: gpd.GeoDataFrame) -> None:
-    """District, street and community codes of every point (None outside the divisions)."""
+    """District, street and community codes of every point that has none (None outside the
+    divisions); a file in the table's own shape keeps the codes it gives."""
     if table.empty:
         return
-    points = list(zip(table.geometry.x.tolist(), table.geometry.y.tolist(), strict=True))
+    missing = table["district_code"].isna().to_numpy() if "district_code" in table else np.ones(len(table), bool)
+    if not missing.any():
+        return
+    rows = table.loc[missing]
+    points = list(zip(rows.geometry.x.tolist(), rows.geometry.y.tolist(), strict=True))
     placements = locate(conn, points)
-    table["district_code"] = [p.district_code for p in placements]
-    table["street_code"] = [p.street_code for p in placements]
-    table["community_code"] = [p.community_code for p in placements]
+    for column in ("district_code", "street_code", "community_code"):
+        if column not in table:
+            table[column] = None
+        table[column] = table[column].astype(object)
+        table.loc[missing, column] = [getattr(p, column) for p in placements]
 
 
 def check_bad_rows(path: Path, total: int, bad: list[tuple[int, str]], strict: bool) -> None:

@@ -60,7 +60,7 @@ def build_city() -> NotebookCity:
     engine = make_engine(url, pool_size=2)
     city.cleanup.callback(engine.dispose)
     migrate.upgrade(engine)
-    load_demo(engine, settings, size="small", seed=42, imagery=True, console=None)
+    load_demo(engine, settings, size="small", seed=42, imagery=True, console=None, principal=local_operator())
     prepare_grid_management(engine, operator=local_operator())
     department, role, who = NOTEBOOK_TOKEN
     token = create_token(engine, department_code=department, role=role, name=who, actor=local_operator()).secret

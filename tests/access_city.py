@@ -82,7 +82,7 @@ def build_access_city(make_database, tmp_path_factory) -> AccessCity:
     migrate.upgrade(engine)
     var_dir = tmp_path_factory.mktemp("access-var")
     settings = Settings(database_url=url, var_dir=var_dir, port=0, max_upload_bytes=UPLOAD_LIMIT)
-    summary = load_demo(engine, settings, size="small", seed=42, imagery=True, console=None)
+    summary = load_demo(engine, settings, size="small", seed=42, imagery=True, console=None, principal=local_operator())
     assert summary.scene is not None
     files = tmp_path_factory.mktemp("access-files")
     for visibility in VISIBILITIES:

@@ -107,7 +107,7 @@ def demo_url(make_database, tmp_path_factory: pytest.TempPathFactory) -> str:
     eng = make_engine(url, pool_size=2)
     migrate.upgrade(eng)
     settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("demo-var"))
-    load_demo(eng, settings, size="small", seed=42, imagery=True, console=None)
+    load_demo(eng, settings, size="small", seed=42, imagery=True, console=None, principal=local_operator())
     eng.dispose()
     return url
 

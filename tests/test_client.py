@@ -39,7 +39,7 @@ def city(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cl
     engine = make_engine(url, pool_size=2)
     migrate.upgrade(engine)
     settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("client-var"), port=0)
-    load_demo(engine, settings, size="small", seed=42, imagery=True, console=None)
+    load_demo(engine, settings, size="small", seed=42, imagery=True, console=None, principal=local_operator())
     prepare_grid_management(engine, operator=local_operator())
     roles = {"admin": ("planning", "admin"), "viewer": ("environment", "viewer"),
              "supervisor": ("supervision", "editor")}  # fmt: skip

@@ -27,6 +27,7 @@ from layers.demo.generate import (
     profile_for,
 )
 from layers.demo.imagery import BANDS, SCENE_CRS, ndvi
+from spatial.access.principal import local_operator
 from spatial.config import Settings
 from spatial.db import make_engine
 from spatial.models import Base
@@ -526,7 +527,7 @@ def fresh_demo(
     engine = make_engine(url, pool_size=2)
     migrate.upgrade(engine)
     settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("reload-var"))
-    summary = load_demo(engine, settings, size="small", seed=42, imagery=True, console=None)
+    summary = load_demo(engine, settings, size="small", seed=42, imagery=True, console=None, principal=local_operator())
     assert summary.counts["basemap.building"] > 0 and summary.scene is not None
     yield engine, settings
     engine.dispose()
@@ -540,7 +541,7 @@ def test_reload_with_same_seed_gives_identical_tables(
 
     engine, settings = fresh_demo
     before = table_checksums(engine)
-    summary = load_demo(engine, settings, size="small", seed=42, imagery=False, console=None)
+    summary = load_demo(engine, settings, size="small", seed=42, imagery=False, console=None, principal=local_operator())
     assert table_checksums(engine) == before
     assert summary.counts == small_city.counts()
     text_summary = summary.describe()
@@ -559,7 +560,9 @@ def test_failed_load_keeps_previous_data_and_scene(
     scene = settings.imagery_dir / demo_load.SCENE_NAME
     before, scene_before = table_checksums(engine), file_digest(scene)
     versions_before = rows(engine, "SELECT id, version FROM catalog.layer ORDER BY id")
-    real_copy = demo_load.copy_frame
+    from layers.city import load as city_load
+
+    real_copy = city_load.copy_frame  # the base map is written by the city loader
 
     def failing_copy(conn, schema, table, frame, columns, **kwargs):  # type: ignore[no-untyped-def]
         """copy_frame, except that buildings fail."""
@@ -567,9 +570,9 @@ def test_failed_load_keeps_previous_data_and_scene(
             raise RuntimeError("injected failure while copying buildings")
         return real_copy(conn, schema, table, frame, columns, **kwargs)
 
-    monkeypatch.setattr(demo_load, "copy_frame", failing_copy)
+    monkeypatch.setattr(city_load, "copy_frame", failing_copy)
     with pytest.raises(RuntimeError, match="injected failure"):
-        demo_load.load_demo(engine, settings, size="small", seed=7, imagery=True, console=None)
+        demo_load.load_demo(engine, settings, size="small", seed=7, imagery=True, console=None, principal=local_operator())
     assert table_checksums(engine) == before
     assert file_digest(scene) == scene_before
     assert sorted(p.name for p in settings.imagery_dir.iterdir()) == [demo_load.SCENE_NAME]

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
+from spatial.access.principal import local_operator
 from spatial.config import PROJECT_ROOT, Settings
 from spatial.db import make_engine
 from spatial.geocoding import geocode, geocode_many
@@ -44,7 +45,7 @@ def geo_url(make_database, tmp_path_factory: pytest.TempPathFactory) -> str:
     engine = make_engine(url, pool_size=2)
     migrate.upgrade(engine)
     settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("geo-var"))
-    load_demo(engine, settings, size="small", seed=42, imagery=False, console=None)
+    load_demo(engine, settings, size="small", seed=42, imagery=False, console=None, principal=local_operator())
     engine.dispose()
     return url
 

@@ -171,7 +171,7 @@ def demo(settings: Settings, size: str, seed: int, no_imagery: bool, no_grid: bo
     from layers.demo.load import load_demo
 
     migrate.upgrade(engine)
-    summary = load_demo(engine, settings, size=size, seed=seed, imagery=not no_imagery, console=console)
+    summary = load_demo(engine, settings, size=size, seed=seed, imagery=not no_imagery, console=console, principal=local_operator())
     console.print(summary.describe())
     if not no_grid:
         with console.status("building the unit grid…"):

@@ -17,6 +17,7 @@ from benchmarks.harness import Figure, Result
 from layers.bulk import copy_frame
 from layers.demo.generate import generate_city
 from layers.demo.load import DEMO_TABLES, load_demo
+from spatial.access.principal import local_operator
 
 
 def _write_with_copy(engine: Engine, city) -> float:  # type: ignore[no-untyped-def]
@@ -64,7 +65,7 @@ def _write_with_to_postgis(engine: Engine, city) -> float:  # type: ignore[no-un
 def measure_demo_load(engine: Engine, settings, *, size: str, console: Console | None) -> list[Result]:  # type: ignore[no-untyped-def]
     """Load the demo (timed), then time both write paths on the same generated frames."""
     started = time.perf_counter()
-    summary = load_demo(engine, settings, size=size, seed=42, imagery=True, console=console)
+    summary = load_demo(engine, settings, size=size, seed=42, imagery=True, console=console, principal=local_operator())
     whole = time.perf_counter() - started
     city = generate_city(size, 42)
     ours = _write_with_copy(engine, city)

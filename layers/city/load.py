@@ -33,6 +33,7 @@ from layers.city.features import prepare_buildings, prepare_pois, prepare_roads
 from layers.city.profile import CityProfile
 from layers.city.report import CityReport
 from layers.city.sources import read_source
+from layers.city.tables import as_table, table_columns
 from layers.city.versions import (
     archive_current,
     empty_basemap,
@@ -60,9 +61,6 @@ from spatial.incidents.categories import Catalogue, add_department, read_catalog
 Step = Callable[[str], None]
 DIVISION_COLUMNS = ("code", "level", "parent_code", "name_zh", "name_en", "population",
                     "district_code", "street_code", "geom")  # fmt: skip
-ROAD_COLUMNS = ("name_zh", "name_en", "road_class", "lanes", "speed_kmh", "oneway", "geom")
-BUILDING_COLUMNS = ("use", "floors", "height_m", "name", "geom")
-POI_COLUMNS = ("name_zh", "name_en", "category", "aliases", "former_names", "geom")
 
 
 class CityRefused(InvalidInput):
@@ -160,6 +158,8 @@ def read_section(
     frame = keep_in_city(frame, extent, name, report)
     if frame is None:
         return None
+    if section.format == "onemap":
+        return as_table(frame, name, report)
     return prepare(section, frame, report)
 
 
@@ -193,6 +193,8 @@ def read_addresses(
     section = profile.addresses
     if section is None:
         return None
+    if section.format == "onemap":
+        return read_address_table(profile, extent, report)
     try:
         prepared = prepare_addresses(
             profile.path_of(section.source.path), mapping=dict(section.mapping), source=section.name,
@@ -218,6 +220,16 @@ def read_addresses(
         )
         return None
     return prepared
+
+
+def read_address_table(profile: CityProfile, extent: CityExtent, report: CityReport) -> PreparedAddresses | None:
+    """Door plates from a file in the address table's own shape (ids and labels kept)."""
+    section = profile.addresses
+    assert section is not None
+    frame = read_source(profile, section.source, "addresses", report, geometry="point")
+    frame = None if frame is None else keep_in_city(frame, extent, "addresses", report)
+    table = None if frame is None else as_table(frame, "addresses", report)
+    return None if table is None else PreparedAddresses(section.name, len(table), table, [])
 
 
 def check_scenes(
@@ -266,14 +278,35 @@ def read_city_catalogue(profile: CityProfile, report: CityReport) -> Catalogue |
 # ------------------------------------------------------------------------------------ load
 def load_city(
     engine: Engine, profile: CityProfile, *, principal: Principal, settings: Any,
-    step: Step | None = None,
+    step: Step | None = None, extra: Callable[[Connection], None] | None = None,
 ) -> CityReport:  # fmt: skip
-    """Check, then replace the base map in one transaction; CityRefused when the check fails."""
+    """Check, then replace the base map in one transaction; CityRefused when the check fails.
+
+    ``extra`` writes more in the same transaction (the demo's department overlays), so it
+    commits or rolls back with the base map.
+    """
     require_admin(principal, "replace the base map")
+    checked, report = checked_or_refused(profile, step=step)
+    return write_city(engine, checked, report, principal=principal, settings=settings, step=step, extra=extra)
+
+
+def checked_or_refused(profile: CityProfile, *, step: Step | None = None) -> tuple[CheckedCity, CityReport]:
+    """The checked city and its report; CityRefused (carrying the report) when there is an error."""
     report = CityReport(profile.code)
     checked = check_city(profile, report, step=step)
     if checked is None:
         raise CityRefused(report)
+    return checked, report
+
+
+def write_city(
+    engine: Engine, checked: CheckedCity, report: CityReport, *, principal: Principal, settings: Any,
+    step: Step | None = None, extra: Callable[[Connection], None] | None = None,
+) -> CityReport:  # fmt: skip
+    """The write half of ``load_city``, for a city already checked (the demo checks its files
+    while it renders its imagery)."""
+    require_admin(principal, "replace the base map")
+    profile = checked.profile
     timer = _Timer(report, step)
     with engine.begin() as conn:
         lock_basemap(conn)
@@ -284,6 +317,9 @@ def load_city(
             write_basemap(conn, checked)
         with timer("derived"):
             write_derived(conn, checked, principal, report)
+        if extra is not None:
+            with timer("extra"):
+                extra(conn)
         version = record_version(
             conn, city=profile, profile=profile.model_dump(mode="json", exclude={"folder"}),
             counts=report.counts, report=report.as_dict(), view=view_of(profile), loaded_by=principal.name,
@@ -302,17 +338,21 @@ def write_basemap(conn: Connection, checked: CheckedCity) -> None:
     """Empty the base map and COPY the checked frames; derived codes filled in SQL."""
     empty_basemap(conn)
     copy_frame(conn, "basemap", "admin_division", as_geom(checked.divisions), DIVISION_COLUMNS)
-    for table, frame, columns in (("road", checked.roads, ROAD_COLUMNS),
-                                  ("building", checked.buildings, BUILDING_COLUMNS),
-                                  ("poi", checked.pois, POI_COLUMNS)):  # fmt: skip
+    for table, frame in (("road", checked.roads), ("building", checked.buildings), ("poi", checked.pois)):
         if frame is not None and len(frame):
-            copy_frame(conn, "basemap", table, as_geom(frame), columns)
+            copy_frame(conn, "basemap", table, as_geom(frame), stored_columns(table, frame))
     fill_codes(conn)
     if checked.addresses is not None:
-        store_addresses(conn, checked.addresses)
+        store_addresses(conn, checked.addresses, index=False)  # the index is rebuilt once, after
     reset_sequences(conn)
     for table in ("admin_division", "road", "building", "poi", "address"):
         conn.execute(text(f"ANALYZE basemap.{table}"))
+
+
+def stored_columns(table: str, frame: gpd.GeoDataFrame) -> list[str]:
+    """The table's columns the frame carries (ids too, when a file in the table's shape gave them)."""
+    columns = [c.name for c in table_columns(table)] + ["geom"]
+    return [c for c in columns if c in frame.columns or c == "geom"]
 
 
 def as_geom(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -322,14 +362,16 @@ def as_geom(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 FILL_CODES_SQL = (
     "UPDATE basemap.road r SET district_code = d.district_code FROM basemap.admin_division d "
-    "WHERE d.level = 'district' AND ST_Intersects(d.geom, ST_PointOnSurface(r.geom))",
+    "WHERE r.district_code IS NULL AND d.level = 'district' AND ST_Intersects(d.geom, ST_PointOnSurface(r.geom))",
     "UPDATE basemap.building b SET community_code = d.code FROM basemap.admin_division d "
-    "WHERE d.level = 'community' AND ST_Intersects(d.geom, ST_PointOnSurface(b.geom))",
+    "WHERE b.community_code IS NULL AND d.level = 'community' "
+    "AND ST_Intersects(d.geom, ST_PointOnSurface(b.geom))",
 )
 
 
 def fill_codes(conn: Connection) -> None:
-    """Each road's district and each building's community, from the new divisions."""
+    """Each road's district and each building's community, from the new divisions (where the
+    file did not give them)."""
     for statement in FILL_CODES_SQL:
         conn.execute(text(statement))
 

@@ -136,6 +136,12 @@ class Divisions(Strict):
         return self
 
 
+Format = Literal["mapped", "onemap"]
+"""How a section's file is read: ``mapped`` (the fields named in the section are mapped onto
+the base map's columns) or ``onemap`` (the file already holds the base-map table's own columns,
+ids included, as the demo writes them)."""
+
+
 class OneWay(Strict):
     """Which values of the one-way field mean with or against the line's direction."""
 
@@ -148,6 +154,7 @@ class Roads(Strict):
     """Road centrelines (also the routing network)."""
 
     source: Source
+    format: Format = "mapped"
     name_zh: str | None = None
     name_en: str | None = None
     road_class: str | None = None
@@ -167,6 +174,7 @@ class Buildings(Strict):
     """Building footprints; height from a height field, else floors × storey height."""
 
     source: Source
+    format: Format = "mapped"
     use: str | None = None
     floors: str | None = None
     height: str | None = None
@@ -178,6 +186,7 @@ class Pois(Strict):
     """Points of interest and place names."""
 
     source: Source
+    format: Format = "mapped"
     name_zh: str | None = None
     name_en: str | None = None
     category: str | None = None
@@ -190,6 +199,7 @@ class Addresses(Strict):
     """Door plates, through the address loader (its column mapping: house_number=…, street=…)."""
 
     source: Source
+    format: Format = "mapped"
     mapping: dict[str, str] = {}
     name: str = "city"
     """The address source's name (a later load of the same name replaces it)."""

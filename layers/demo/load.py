@@ -1,11 +1,18 @@
-"""Load the demo city: generate, COPY into PostGIS in one transaction, register its layers.
+"""Load the demo city: generate it, hand it over as files + a profile, load those like any city.
+
+The base map (divisions, roads, buildings, POIs, door plates) is written to FlatGeobuf files
+with a profile (``layers.demo.city_files``) and loaded by ``layers.city.load.load_city``: the
+same readers, checks, versioning and derived steps as ``onemap city load``. The department
+overlays (emergency facilities, air quality, city components) and the catalog entries of the
+demo are written in the same transaction (``load_city``'s ``extra``), so a failure anywhere
+leaves the previous demo whole.
 
 The imagery scene is rendered to a temporary file in ``settings.imagery_dir`` before the
 transaction starts and moved to ``demo_scene.tif`` only once the data are committed; any
 failure rolls the database back and removes the temporary file, so the previous demo (data and
 scene) stays whole. Re-running replaces the demo with the same result for the same seed.
 
-The loaded tables are ANALYZEd inside the transaction, before the catalog is written: the
+The overlay tables are ANALYZEd inside the transaction, before the catalog is written: the
 catalog's feature counts read the planner's estimate, which TRUNCATE does not reset, and the
 fresh statistics are committed together with the data.
 """
@@ -18,6 +25,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,14 +36,18 @@ from sqlalchemy import Connection, Engine, text
 
 from layers.bulk import copy_frame
 from layers.catalog import LayerSpec, register_layer, upsert_department
+from layers.city.load import CheckedCity, checked_or_refused, write_city
+from layers.city.report import CityReport
 from layers.demo import names as nm
+from layers.demo.city_files import write_city_files
 from layers.demo.generate import GENERATION_STAGES, TABLE_ORDER, DemoCity, generate_city
 from layers.demo.imagery import SceneInfo, write_scene
+from spatial.access.principal import Principal
 from spatial.config import Settings
-from spatial.geocoding.index import refresh_index
 
 SCENE_NAME = "demo_scene.tif"
 DEMO_TABLES = tuple(f"{schema}.{table}" for schema, table in TABLE_ORDER)
+OVERLAY_TABLES = tuple(f"{schema}.{table}" for schema, table in TABLE_ORDER if schema != "basemap")
 
 Advance = Callable[[float], None]
 
@@ -132,20 +144,32 @@ def load_demo(
     seed: int = 42,
     imagery: bool = True,
     console: Console | None = None,
+    principal: Principal,
 ) -> DemoSummary:
-    """Generate the demo city and replace the demo tables, catalog layers and scene with it."""
+    """Generate the demo city and replace the base map (a new version), overlays, catalog and scene."""
     started = time.perf_counter()
     timer = StepTimer()
-    with LoadProgress(console) as progress:
+    with LoadProgress(console) as progress, tempfile.TemporaryDirectory(prefix="onemap-demo-") as folder:
         with timer.step("generate"):
             city = generate_with_progress(progress, size, seed)
-        with timer.step("imagery"):
-            scene = render_scene(progress, city, settings, seed) if imagery else None
+        with timer.step("imagery and files"), ThreadPoolExecutor(1) as pool:
+            # the city's files are written, read back and checked while the scene renders
+            checking = pool.submit(check_city_files, city, Path(folder))
+            try:
+                scene = render_scene(progress, city, settings, seed) if imagery else None
+            finally:
+                checked, report = checking.result()
         final_path = settings.imagery_dir / SCENE_NAME
+
+        def overlays(conn: Connection) -> None:
+            """The demo's department overlays and catalog, in the base map's transaction."""
+            replace_overlay_tables(conn, city, progress)
+            register_demo_layers(conn, final_path if scene else None, scene)
+
         try:
-            with timer.step("database"), engine.begin() as conn:
-                replace_demo_tables(conn, city, progress)
-                register_demo_layers(conn, final_path if scene else None, scene)
+            with timer.step("database"), progress.task("load the base map", 1) as advance:
+                write_city(engine, checked, report, principal=principal, settings=settings, extra=overlays)
+                advance(1)
         except BaseException:
             if scene is not None:
                 scene.path.unlink(missing_ok=True)
@@ -155,6 +179,11 @@ def load_demo(
             os.replace(scene.path, final_path)
             scene = dataclasses.replace(scene, path=final_path)
     return DemoSummary(size, seed, city.counts(), time.perf_counter() - started, timer.steps, scene)
+
+
+def check_city_files(city: DemoCity, folder: Path) -> tuple[CheckedCity, CityReport]:
+    """Write the demo's base map as files with a profile, then read and check them (no database)."""
+    return checked_or_refused(write_city_files(city, folder))
 
 
 def generate_with_progress(progress: LoadProgress, size: str, seed: int) -> DemoCity:
@@ -188,24 +217,23 @@ def render_scene(
     return scene
 
 
-def replace_demo_tables(conn: Connection, city: DemoCity, progress: LoadProgress) -> None:
-    """Empty the demo tables, COPY every frame, realign id sequences and refresh statistics.
+def replace_overlay_tables(conn: Connection, city: DemoCity, progress: LoadProgress) -> None:
+    """Empty the demo's overlay tables, COPY their frames, realign id sequences, refresh statistics.
 
     ANALYZE runs here, inside the transaction, because the catalog's feature counts read the
     planner's row estimate and TRUNCATE leaves the old estimate in place.
     """
-    conn.execute(text(f"TRUNCATE {', '.join(DEMO_TABLES)} RESTART IDENTITY CASCADE"))
+    conn.execute(text(f"TRUNCATE {', '.join(OVERLAY_TABLES)} RESTART IDENTITY CASCADE"))
     for (schema, table), frame in city.tables().items():
+        if schema == "basemap":
+            continue  # loaded by the city loader from the files
         columns = [column for column in frame.columns if column != frame.geometry.name] + ["geom"]
         frame = frame.rename_geometry("geom") if frame.geometry.name != "geom" else frame
         with progress.task(f"copy {schema}.{table}", len(frame)) as advance:
             copy_frame(conn, schema, table, frame, columns, on_rows=advance)
-    for qualified in DEMO_TABLES:
+    for qualified in OVERLAY_TABLES:
         reset_id_sequence(conn, qualified)
         conn.execute(text(f"ANALYZE {qualified}"))
-    with progress.task("geocoding index", 1) as advance:
-        refresh_index(conn)  # the address layer's searchable forms, committed with it
-        advance(1)
 
 
 def reset_id_sequence(conn: Connection, qualified: str) -> None:
@@ -229,39 +257,24 @@ BASEMAP_KEYWORDS = ["一张图", "one map", "demo", "西安", "Xi'an"]
 
 
 def demo_layers(scene_path: Path | None) -> list[LayerSpec]:
-    """The catalog entries of the demo city (imagery only when a scene is written)."""
+    """The demo's own catalog entries: its overlays and its scene (the base map's are the city
+    loader's, titled after the city)."""
 
     def vector(
         layer_id: str, table: str, titles: tuple[str, str], department: str, **extra: Any
     ) -> LayerSpec:
-        """A table-backed layer: planning tables live in basemap, the rest in thematic."""
-        schema = "thematic" if department != "planning" else "basemap"
+        """A table-backed overlay (schema thematic)."""
         return LayerSpec(
             id=layer_id,
             title_zh=titles[0],
             title_en=titles[1],
             department_code=department,
-            storage_schema=schema,
+            storage_schema="thematic",
             storage_table=table,
             **extra,
         )
 
     layers = [
-        vector("admin_divisions", "admin_division", ("行政区划", "Administrative divisions"), "planning",
-               id_field="code", description="区、街道、社区三级行政区划 (district, subdistrict, community); demo data.",
-               keywords=[*BASEMAP_KEYWORDS, "行政区划", "boundaries"], style={"color": "#7f7f7f", "fill": False}),
-        vector("roads", "road", ("道路", "Roads"), "planning",
-               description="道路中心线，按路口分段 (road centrelines split at junctions); demo data.",
-               keywords=[*BASEMAP_KEYWORDS, "道路", "roads"], style={"color": "#555555", "width_by": "road_class"}),
-        vector("buildings", "building", ("建筑物", "Buildings"), "planning",
-               description="建筑物轮廓，含用途、层数与高度 (footprints with use, floors, height); demo data.",
-               keywords=[*BASEMAP_KEYWORDS, "建筑", "buildings"], style={"color": "#8c564b", "extrude": "height_m"}),
-        vector("addresses", "address", ("门牌地址", "Door-plate addresses"), "planning", kind="address",
-               description="标准地址门牌 (GB/T 23705 levels), odd numbers left, even right; demo data.",
-               keywords=[*BASEMAP_KEYWORDS, "地址", "门牌", "addresses"], style={"color": "#2ca02c", "radius": 3}),
-        vector("pois", "poi", ("兴趣点", "Points of interest"), "planning",
-               description="兴趣点与地名，含别名与曾用名 (POIs with aliases and former names); demo data.",
-               keywords=[*BASEMAP_KEYWORDS, "地名", "POI"], style={"color": "#9467bd", "radius": 4}),
         vector("emergency_facilities", "emergency_facility", ("应急设施", "Emergency facilities"), "emergency",
                description="医院、消防救援站与应急避难场所 (hospitals, fire stations, shelters); demo data.",
                keywords=["应急", "emergency", "demo"], style={"color": "#d62728", "symbol_by": "kind"}),

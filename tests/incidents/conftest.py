@@ -56,7 +56,7 @@ def incident_city(make_database, tmp_path_factory: pytest.TempPathFactory) -> It
     engine = make_engine(url, pool_size=4)
     migrate.upgrade(engine)
     settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("incident-var"), port=0)
-    load_demo(engine, settings, size="small", seed=42, imagery=False, console=None)
+    load_demo(engine, settings, size="small", seed=42, imagery=False, console=None, principal=local_operator())
     build_grid(engine, principal=local_operator())
     load_catalogue(engine, read_catalogue(), principal=local_operator())
     with engine.begin() as conn:
