@@ -222,15 +222,58 @@ def coordinate_column(
 
 def _read_frame(path: Path, *, layer: str | None, **options: str) -> Any:
     """pyogrio's frame of one layer, integer columns with gaps kept as integers."""
+    info = guard(path, lambda: pyogrio.read_info(path, layer=layer, **options))
+    encoding = native_encoding(info)
     # unbuildable geometries come back as None; unreadable_geometries says which and why
     frame = guard(
         path,
         lambda: pyogrio.read_dataframe(
-            path, layer=layer, use_arrow=has_arrow(), on_invalid="ignore", **options
+            path,
+            layer=layer,
+            encoding=encoding,
+            use_arrow=has_arrow(),
+            on_invalid="ignore",
+            **options,
         ),
     )
-    info = guard(path, lambda: pyogrio.read_info(path, layer=layer, **options))
+    if encoding is not None:
+        refuse_garbled(path, frame, encoding)
     return restore_integers(frame, info)
+
+
+def native_encoding(info: dict[str, Any]) -> str | None:
+    """The layer's text encoding when it is not UTF-8 (a Shapefile without .cpg: ISO-8859-1).
+
+    Named to pyogrio explicitly: its Arrow reader would otherwise hand the bytes on undecoded,
+    and they fail later as invalid UTF-8 (an ArrowException instead of a 400).
+    """
+    encoding = info.get("encoding")
+    if not encoding or _codec(encoding) == "utf-8":
+        return None
+    return str(encoding)
+
+
+def _codec(encoding: str) -> str | None:
+    """Python's name of an encoding ('ISO-8859-1' → 'iso8859-1'); None when Python has none."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        return None
+
+
+def refuse_garbled(path: Path, frame: Any, encoding: str) -> None:
+    """Refuse Chinese text read as Latin-1 (GBK/GB18030 without a .cpg) instead of storing it."""
+    from layers.city.mojibake import garbled_fields
+
+    if _codec(encoding) != "iso8859-1":
+        return
+    for found in garbled_fields(frame):
+        example = f"{found.example!r} = {found.meant!r}" if found.meant else repr(found.example)
+        raise InvalidInput(
+            f"{path.name}: field {found.field} looks like GBK/GB18030 text read as Latin-1 "
+            f"(e.g. {example}) in feature(s) {number_list([r + 1 for r in found.rows])}: add a "
+            ".cpg file holding GBK (or GB18030) beside the .shp, inside the zip, and load it again"
+        )
 
 
 def restore_integers(frame: Any, info: dict[str, Any]) -> Any:
