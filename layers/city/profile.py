@@ -47,6 +47,14 @@ def check_crs(value: str | int | None) -> str | None:
     return text_value
 
 
+def crs_field(value: str | int | None) -> str | None:
+    """check_crs for a profile key (a ValueError, so the message names the key)."""
+    try:
+        return check_crs(value)
+    except InvalidInput as err:
+        raise ValueError(err.message) from None
+
+
 class Source(Strict):
     """Where features come from: a file (and layer), how to read it, which rows to keep."""
 
@@ -63,7 +71,7 @@ class Source(Strict):
     lat: str | None = None
     """CSV coordinate columns (found by name when not given)."""
 
-    _crs = field_validator("crs", mode="before")(classmethod(lambda cls, v: check_crs(v)))
+    _crs = field_validator("crs", mode="before")(classmethod(lambda cls, v: crs_field(v)))
 
 
 class Names(Strict):
@@ -249,7 +257,7 @@ class CityProfile(Strict):
     view: View = View()
     folder: Path = Path(".")
 
-    _crs = field_validator("crs", mode="before")(classmethod(lambda cls, v: check_crs(v)))
+    _crs = field_validator("crs", mode="before")(classmethod(lambda cls, v: crs_field(v)))
 
     @field_validator("code")
     @classmethod
@@ -303,7 +311,21 @@ def profile_from_dict(raw: dict[str, Any], *, folder: Path, label: str = "profil
 
 
 def _problem(error: Any) -> str:
-    """'divisions.levels.0.code: Input should be a valid string'."""
+    """'divisions.levels.0.code: Input should be a valid string'; an unknown key says which it
+    may have meant ('divisons: unknown key (did you mean divisions?)')."""
     where = ".".join(str(part) for part in error["loc"]) or "(top)"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key" + _did_you_mean(str(error["loc"][-1]))
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{where}: {message}"
+
+
+def _did_you_mean(key: str) -> str:
+    """' (did you mean divisions?)' when a profile key is close to ``key``."""
+    import difflib
+
+    keys = {name for model in (CityProfile, Divisions, DivisionLevel, Source, Roads, Buildings, Pois,
+                               Addresses, Scene, GridSettings, View, ParentRule, Tolerances, OneWay)
+            for name in model.model_fields}  # fmt: skip
+    close = difflib.get_close_matches(key, sorted(keys), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""

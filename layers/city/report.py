@@ -81,7 +81,8 @@ class CityReport:
 
     def lines(self) -> list[str]:
         """The report for the command line: counts, then findings, errors first."""
-        out = [f"city {self.city}: " + ", ".join(f"{n:,} {s}" for s, n in self.counts.items())]
+        counts = ", ".join(f"{n:,} {s}" for s, n in self.counts.items()) or "nothing read"
+        out = [f"city {self.city}: {counts}"]
         order = {"error": 0, "warning": 1, "note": 2}
         out += [f.line() for f in sorted(self.findings, key=lambda f: order[f.severity])]
         verdict = "ok" if self.ok else f"{len(self.errors)} error(s): nothing was written"
