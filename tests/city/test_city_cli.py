@@ -258,7 +258,7 @@ BAD = {
         ("roads:", "manhattan.osm.pbf has no 'lines' features where highway = 'no such class'"),
     ),
     "misspelt key": Bad(
-        misspelt_key, ("city.yaml", "divisons: Extra inputs are not permitted"), profile_error=True
+        misspelt_key, ("city.yaml", "divisons: unknown key (did you mean divisions?)"), profile_error=True
     ),
     "missing file": Bad(missing_file, ("divisions.district", "no such file", "districts.geojson")),
     "missing profile": Bad(
