@@ -7,6 +7,8 @@ order); checking and reprojecting are ``layers.vector_validate``'s job.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import json
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -274,6 +276,71 @@ def refuse_garbled(path: Path, frame: Any, encoding: str) -> None:
             f"(e.g. {example}) in feature(s) {number_list([r + 1 for r in found.rows])}: add a "
             ".cpg file holding GBK (or GB18030) beside the .shp, inside the zip, and load it again"
         )
+
+
+@dataclass
+class LayerRead:
+    """One pass over a layer: its features, GDAL's feature ids and the geometries GEOS refused.
+
+    ``frame`` has a row per feature in the order read (a GeoDataFrame when the layer has
+    geometries, None where a feature has none or GEOS cannot build it); ``unbuildable`` holds
+    the rows whose stored geometry GEOS refused, ``refused_wkb`` their stored WKB.
+    """
+
+    frame: Any
+    fids: np.ndarray
+    unbuildable: np.ndarray
+    refused_wkb: list[bytes]
+
+
+def read_layer(
+    dataset: str | Path, *, layer: str | None, where: str | None = None,
+    encoding: str | None = None, use_arrow: bool = False, **options: str,
+) -> LayerRead:  # fmt: skip
+    """Read a layer once: attributes, feature ids and WKB together (integers with gaps kept).
+
+    ``pyogrio.read_dataframe`` plus ``read_info`` (for the declared integer types) plus a
+    second read for the WKB of unbuildable geometries would parse the file three times, which
+    for an OSM extract is most of its reading time. Datetimes come back as pyarrow/numpy
+    convert them (not re-parsed from text as read_dataframe does).
+    """
+    read = pyogrio.raw.read_arrow if use_arrow else pyogrio.raw.read
+    result = read(dataset, layer=layer, where=where, encoding=encoding, return_fids=True, **options)
+    if use_arrow:
+        meta, fids, wkb, frame = _arrow_parts(*result)
+    else:
+        meta, fids, wkb, field_data = result
+        names = [str(name) for name in meta["fields"]]
+        frame = pd.DataFrame(dict(zip(names, field_data, strict=True)), columns=names)
+    frame = restore_integers(_json_fields(frame, meta), meta)
+    if wkb is None:
+        return LayerRead(frame, np.asarray(fids), np.zeros(0, np.intp), [])
+    geometries = shapely.from_wkb(wkb, on_invalid="ignore")
+    unbuildable = np.flatnonzero(shapely.is_missing(geometries) & pd.notna(wkb))
+    frame["geometry"] = geometries  # replaces a field of that name, as read_dataframe does
+    frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=meta["crs"])
+    return LayerRead(frame, np.asarray(fids), unbuildable, [wkb[i] for i in unbuildable])
+
+
+def _arrow_parts(meta: dict[str, Any], table: Any) -> tuple[Any, np.ndarray, Any, pd.DataFrame]:
+    """Meta, feature ids, WKB (None without geometries) and attributes of an Arrow read."""
+    fid_column, geometry_column = meta["fid_column"], meta["geometry_name"] or "wkb_geometry"
+    fids = table.column(fid_column).to_numpy()
+    wkb = None
+    if geometry_column in table.column_names:
+        wkb = table.column(geometry_column).to_numpy(zero_copy_only=False)
+    attributes = table.drop_columns([c for c in (fid_column, geometry_column)
+                                     if c in table.column_names])  # fmt: skip
+    return meta, fids, wkb, attributes.to_pandas()
+
+
+def _json_fields(frame: pd.DataFrame, meta: dict[str, Any]) -> pd.DataFrame:
+    """JSON text fields parsed as pyogrio.read_dataframe does (left as text when not JSON)."""
+    for subtype, name in zip(meta["ogr_subtypes"], meta["fields"], strict=True):
+        if subtype == "OFSTJSON" and pd.api.types.infer_dtype(frame[name]) == "string":
+            with contextlib.suppress(ValueError):  # not JSON after all: kept as text
+                frame[name] = frame[name].map(json.loads, na_action="ignore")
+    return frame
 
 
 def restore_integers(frame: Any, info: dict[str, Any]) -> Any:

@@ -24,6 +24,7 @@ from layers.city.fields import TAGS_COLUMN, TAGS_PREFIX, has_field, text_values
 from layers.city.noding import split_at_junctions
 from layers.city.profile import Buildings, OneWay, Pois, Roads
 from layers.city.report import CityReport
+from layers.city.source_geometry import feature_labels
 from layers.city.units import count, height_m, speed_kmh
 
 STORAGE_CRS = 4326
@@ -255,16 +256,13 @@ def prepare_pois(
     if not fields_present("pois", frame, [pois.name_zh, pois.name_en, *category_fields], report):
         return None
     frame = in_storage_crs(frame)
-    values = pd.DataFrame(
-        {**names(frame, pois.name_zh, pois.name_en),
-         "category": poi_categories(category_fields, frame)},
-        index=frame.index,
-    )  # fmt: skip
+    values = pd.DataFrame(names(frame, pois.name_zh, pois.name_en), index=frame.index)
     unnamed = (values["name_zh"] == "") & (values["name_en"] == "")
     if pois.named_only and unnamed.any():
         report.note("pois", f"{int(unnamed.sum()):,} of {len(frame):,} points have no name "
                     "and are left out (named_only)")  # fmt: skip
         values, frame = values[~unnamed], frame[~unnamed.to_numpy()]
+    values["category"] = poi_categories(category_fields, frame)  # only for the points kept
     values["aliases"] = [[] for _ in range(len(values))]
     values["former_names"] = [[] for _ in range(len(values))]
     return with_geom(values.reset_index(drop=True), frame.geometry.to_numpy(), POI_COLUMNS)
@@ -327,12 +325,10 @@ def with_geom(values: pd.DataFrame, geometries: np.ndarray, columns: list[str]) 
 
 
 def feature_refs(frame: pd.DataFrame, mask: pd.Series) -> list[str]:
-    """'feature 12' for each feature the mask selects (reader's numbers, else positions)."""
+    """'feature 12' (or 'way 42' from OSM) per feature the mask selects, as readers name them."""
     if "feature_no" in frame:
-        numbers = frame["feature_no"][mask.to_numpy()]
-    else:
-        numbers = pd.Series(np.flatnonzero(mask.to_numpy()) + 1)
-    return [f"feature {int(n)}" for n in numbers]
+        return feature_labels(frame, mask.to_numpy())
+    return [f"feature {n}" for n in np.flatnonzero(mask.to_numpy()) + 1]
 
 
 def shown(values: pd.Series | pd.Index) -> str:

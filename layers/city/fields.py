@@ -16,7 +16,8 @@ from spatial.identifiers import stored_column
 
 TAGS_PREFIX = "tags."
 TAGS_COLUMN = "other_tags"
-HSTORE_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
+HSTORE_VALUE = r'"=>"((?:[^"\\]|\\.)*)"'
+"""What follows a quoted key in an hstore: its quoted value (quotes, backslashes escaped)."""
 
 
 def find_column(frame: pd.DataFrame, name: str) -> str | None:
@@ -51,21 +52,31 @@ def text_values(frame: pd.DataFrame, name: str) -> pd.Series:
 
 
 def tag_values(frame: pd.DataFrame, key: str) -> pd.Series:
-    """One key of the other_tags hstore column (None where the feature has no such tag)."""
+    """One key of the other_tags hstore column (None where the feature has no such tag).
+
+    One regular expression over the whole column, not a parse of every feature's tags: a
+    pair starts the text or follows a comma (inside a key or value a quote is escaped).
+
+    >>> tags = pd.Series(['"oneway"=>"yes","maxspeed"=>"25 mph"', '"old_oneway"=>"no"', None])
+    >>> tag_values(pd.DataFrame({"other_tags": tags}), "oneway").tolist()
+    ['yes', None, None]
+    """
     if TAGS_COLUMN not in frame:
         raise KeyError(f"{TAGS_PREFIX}{key}")
-    return frame[TAGS_COLUMN].map(lambda tags: parse_hstore(tags).get(key))
+    tags = frame[TAGS_COLUMN]
+    if not (pd.api.types.is_string_dtype(tags) or pd.api.types.is_object_dtype(tags)):
+        return pd.Series(None, index=frame.index, dtype=object)  # no text: no tags
+    pattern = rf'(?:^|,)\s*"{re.escape(_escape(key))}{HSTORE_VALUE}'
+    found = tags.str.extract(pattern, expand=False)
+    found = found.astype(object).where(found.notna(), None)
+    escaped = found.str.contains("\\", regex=False, na=False)
+    if escaped.any():
+        found[escaped] = found[escaped].map(_unescape)
+    return found
 
 
-def parse_hstore(value: object) -> dict[str, str]:
-    """'"a"=>"1","b"=>"x y"' → {'a': '1', 'b': 'x y'}; {} for empty or missing values.
-
-    >>> parse_hstore('"oneway"=>"yes","maxspeed"=>"25 mph"')
-    {'oneway': 'yes', 'maxspeed': '25 mph'}
-    """
-    if not isinstance(value, str) or "=>" not in value:
-        return {}
-    return {_unescape(k): _unescape(v) for k, v in HSTORE_PAIR.findall(value)}
+def _escape(text_value: str) -> str:
+    return text_value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _unescape(text_value: str) -> str:

@@ -61,16 +61,26 @@ def garbled_fields(frame: pd.DataFrame) -> list[GarbledField]:
             pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
         ):
             continue
-        text = values.map(lambda v: v if isinstance(v, str) else "")
-        accented = np.flatnonzero(text.str.contains(SUSPECT).to_numpy())
+        accented = suspect_rows(values)
         if accented.size == 0:
             continue
-        meant = [garbled(text.iloc[i]) for i in accented]
+        meant = [garbled(values.iloc[i]) for i in accented]
         rows = [int(i) for i, m in zip(accented, meant, strict=True) if m is not None]
         if rows and len(rows) >= SHARE_OF_ACCENTED * accented.size:
             decoded = next(m for m in meant if m is not None)
-            example = text.iloc[rows[0]]
+            example = values.iloc[rows[0]]
             found.append(
                 GarbledField(str(name), rows, example, None if REPLACEMENT in decoded else decoded)
             )
     return found
+
+
+def suspect_rows(values: pd.Series) -> np.ndarray:
+    """Positions of the text values holding a run of U+0080–U+00FF or a U+FFFD, all at once."""
+    if not pd.api.types.is_object_dtype(values):  # pandas text: one vectorised search
+        return np.flatnonzero(values.str.contains(SUSPECT.pattern, na=False).to_numpy(bool))
+    cells = values.to_numpy()
+    text = [value if isinstance(value, str) else "" for value in cells]
+    if not SUSPECT.search("\n".join(text)):  # one scan of the whole column, the usual answer
+        return np.zeros(0, np.intp)
+    return np.flatnonzero([SUSPECT.search(value) is not None for value in text])

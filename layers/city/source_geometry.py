@@ -1,8 +1,10 @@
 """A source's geometries made fit for the base map: the asked family, none empty, all valid.
 
 Each step records what it did in the city report, naming features by their number in the file
-(``feature_no``, 1 = first) and, for OpenStreetMap, by their OSM id. A step returns None after
-recording an error: the source cannot be loaded as it is.
+(``feature_no``, 1 = first, with its ``osm_id`` when a file has one) or, read from an OSM
+extract, by their OSM element (``way 42``): GDAL builds an OSM layer's features from the
+extract rather than reading them from it, so a position in that layer means nothing outside
+GDAL. A step returns None after recording an error: the source cannot be loaded as it is.
 """
 
 from __future__ import annotations
@@ -26,16 +28,35 @@ PART_TYPE = {"polygon": shapely.GeometryType.POLYGON, "line": shapely.GeometryTy
              "point": shapely.GeometryType.POINT}  # fmt: skip
 COLLECTION = shapely.GeometryType.GEOMETRYCOLLECTION
 OSM_ID_COLUMNS = ("osm_id", "osm_way_id")
+OSM_LAYER = "osm_layer"
+"""Key of ``frame.attrs`` naming the OSM driver's layer a frame was read from."""
+OSM_ELEMENTS = {"points": "node", "lines": "way", "multilinestrings": "relation",
+                "multipolygons": "relation", "other_relations": "relation"}  # fmt: skip
+"""What the driver's ``osm_id`` is in each layer (a multipolygon's ``osm_way_id`` is a way)."""
 
 
 def feature_labels(frame: gpd.GeoDataFrame, mask: Sequence[bool] | np.ndarray) -> list[str]:
-    """'feature 12' for each selected row; 'feature 12 (osm_id 4242)' for OpenStreetMap."""
+    """'feature 12' per selected row, 'feature 12 (osm_id 42)' with OSM ids, 'way 42' from OSM."""
     rows = frame[np.asarray(mask, dtype=bool)]
     labels = [f"feature {n}" for n in rows["feature_no"].tolist()]
+    layer = frame.attrs.get(OSM_LAYER)
+    if layer is not None:
+        return osm_labels(rows, OSM_ELEMENTS.get(layer, "element"), labels)
     for column in (c for c in OSM_ID_COLUMNS if c in rows):
         for position, value in enumerate(rows[column].tolist()):
             if _present(value) and "(" not in labels[position]:
                 labels[position] += f" ({column} {value})"
+    return labels
+
+
+def osm_labels(rows: gpd.GeoDataFrame, element: str, fallback: list[str]) -> list[str]:
+    """'way 4242' / 'relation 7' for each row of an OSM layer (the fallback without an id)."""
+    labels = list(fallback)
+    for column, kind in (("osm_id", element), ("osm_way_id", "way")):
+        if column in rows:
+            for position, value in enumerate(rows[column].tolist()):
+                if _present(value):
+                    labels[position] = f"{kind} {value}"
     return labels
 
 

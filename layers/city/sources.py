@@ -2,10 +2,12 @@
 
 ``read_source`` is the city loader's one reader: GeoJSON, GeoPackage, Shapefile (zipped or
 not), FlatGeobuf, CSV and OpenStreetMap extracts (``.osm.pbf``, through GDAL's OSM driver with
-``osmconf.ini`` beside this module), all through pyogrio. Features are numbered as the file
-holds them (``feature_no``, 1 = first), text read in the wrong encoding is refused, coordinates
-are converted to WGS84 lon/lat (EPSG codes, GCJ-02, BD-09) and only valid geometries of the
-asked family come back. Every problem is recorded in the report; nothing raises for bad data.
+``osmconf.ini`` beside this module), all through pyogrio, each in one pass over the file.
+Features are numbered as the file holds them (``feature_no``, 1 = first; an OSM extract's
+features are named by OSM element instead, see ``source_geometry``), text read in the wrong
+encoding is refused, coordinates are converted to WGS84 lon/lat (EPSG codes, GCJ-02, BD-09)
+and only valid geometries of the asked family come back. Every problem is recorded in the
+report; nothing raises for bad data.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from layers.city.mojibake import garbled_fields
 from layers.city.profile import CityProfile, Source
 from layers.city.report import CityReport
 from layers.city.source_geometry import (
+    OSM_LAYER,
     Family,
     counted,
     drop_empty,
@@ -40,11 +43,22 @@ from spatial.errors import InvalidInput, OnemapError
 
 OSM_CONFIG = Path(__file__).with_name("osmconf.ini")
 OSM_LAYERS: dict[str, str] = {"line": "lines", "polygon": "multipolygons", "point": "points"}
+OSM_DRIVER_LAYERS = ("points", "lines", "multilinestrings", "multipolygons", "other_relations")
+"""The layers GDAL's OSM driver builds from any extract (so they need not be listed from it)."""
 FORMATS = {**vector_read.FORMATS, ".pbf": "OSM", ".osm": "OSM"}
 ARCHIVED = (".shp", ".gpkg", ".geojson", ".json", ".fgb")
 """What a zip archive may hold (one of them, or several chosen between by ``layer:``)."""
 ENCODED = ("Shapefile", "CSV")
 """Formats whose text encoding varies (the others are UTF-8 by their specification)."""
+GUESSED_ENCODING = ("Shapefile",)
+"""Formats whose text GDAL may decode in a guessed encoding (Latin-1 without .cpg), so that it
+can arrive garbled; a CSV without ``encoding:`` must be UTF-8, and ``encoding: GBK`` is no cure
+for text that was already garbled in a UTF-8 file."""
+SINGLE_LAYER = ("GeoJSON", "Shapefile", "FlatGeobuf", "CSV")
+"""Formats of one layer, read without listing layers first (a GeoJSON is parsed to list them)."""
+POSITIONAL_FIDS = {"Shapefile": 1, "FlatGeobuf": 1, "CSV": 0}
+"""Formats whose feature ids are positions in the file, with what makes them count from 1
+(GeoJSON ids and GeoPackage keys are the file's own; OSM ids are OSM's)."""
 WEB_DATUM_NAMES = {"gcj02": "GCJ-02", "bd09": "BD-09"}
 METRES_PER_DEGREE = 111_320.0
 STRICT_SECTIONS = ("divisions",)
@@ -141,10 +155,20 @@ def open_source(
         report.warning(section, f"{path.name}: `encoding: {encoding}` ignored ({kind} is UTF-8)")
         encoding = None
     if kind == "OSM":
-        opened = Opened(path, dataset, None, kind, None, {"CONFIG_FILE": str(OSM_CONFIG)})
-        return replace(opened, layer=choose_layer(opened, source.layer or OSM_LAYERS[geometry]))
+        layer = osm_layer(path, source.layer or OSM_LAYERS[geometry])
+        return Opened(path, dataset, layer, kind, None, {"CONFIG_FILE": str(OSM_CONFIG)})
     opened = Opened(path, dataset, None, kind, encoding)
+    if kind in SINGLE_LAYER and source.layer is None:
+        return opened  # its one layer (layer=None): nothing to choose
     return replace(opened, layer=choose_layer(opened, source.layer))
+
+
+def osm_layer(path: Path, requested: str) -> str:
+    """The OSM driver's layer asked for (it builds the same five from every extract)."""
+    if requested not in OSM_DRIVER_LAYERS:
+        raise Refused(f"{path.name} has no {requested!r} features: it has no such layer "
+                      f"(its layers: {', '.join(OSM_DRIVER_LAYERS)})")  # fmt: skip
+    return requested
 
 
 def archive_member(path: Path, layer: str | None) -> str:
@@ -192,84 +216,86 @@ def read_features(
         raise Refused(f"{opened.name} is not UTF-8 text (a GBK/GB18030 export?): "
                       "add `encoding: GBK` (or GB18030) to the source")  # fmt: skip
     options = {**opened.options, **(vector_read.CSV_OPTIONS if opened.kind == "CSV" else {})}
-    frame = numbered_frame(opened, source.where, options, report, section)
+    read = numbered_layer(opened, source.where, options, report, section)
     if opened.kind == "CSV":
-        return csv_features(frame, source, opened)
-    return unreadable_geometries(frame, opened, source.where, options, report, section,
-                                 lenient=lenient)  # fmt: skip
+        return csv_features(read.frame, source, opened)
+    return unreadable_geometries(read, opened, report, section, lenient=lenient)
 
 
-def numbered_frame(
+def numbered_layer(
     opened: Opened, where: str | None, options: dict[str, str], report: CityReport, section: str
-) -> Any:
+) -> vector_read.LayerRead:
     """The layer's features (matching ``where``), numbered; refused when there are none."""
-    info = _gdal(opened, lambda: pyogrio.read_info(
-        opened.dataset, layer=opened.layer, encoding=opened.encoding, **options))  # fmt: skip
-    frame = _read_frame(opened, where, options)
-    numbers = feature_numbers(opened, where, frame, options)
-    frame = vector_read.restore_integers(frame.reset_index(drop=True), info)
+    read = _read_layer(opened, where, options)
+    frame = read.frame
     if len(frame) == 0:
         condition = f" where {where}" if where else ""
-        raise Refused(f"{opened.name} has no {opened.layer!r} features{condition}")
+        layer = f" {opened.layer!r}" if opened.layer else ""
+        raise Refused(f"{opened.name} has no{layer} features{condition}")
     if "feature_no" in frame:
         report.warning(section, f"{opened.name}: its own feature_no column is replaced by the "
                        "feature's number in the file")  # fmt: skip
-    frame["feature_no"] = numbers
-    return frame
+    frame["feature_no"] = feature_numbers(opened, where, read.fids, options)
+    if opened.kind == "OSM":
+        frame.attrs[OSM_LAYER] = opened.layer  # its features are named by OSM element
+    return read
 
 
-def _read_frame(opened: Opened, where: str | None, options: dict[str, str]) -> Any:
-    """pyogrio's frame (indexed by feature id when filtered, to number the features)."""
+def _read_layer(
+    opened: Opened, where: str | None, options: dict[str, str]
+) -> vector_read.LayerRead:
+    """One pass over the layer: attributes, feature ids and stored geometries together."""
     # Arrow takes text as UTF-8 only: a Shapefile's Latin-1 (or undeclared GBK) would arrive
     # as invalid strings instead of being decoded (and then recognised as mojibake)
     arrow = vector_read.has_arrow() and opened.encoding is None and opened.kind != "Shapefile"
 
-    def read() -> Any:
-        return pyogrio.read_dataframe(
-            opened.dataset, layer=opened.layer, where=where, encoding=opened.encoding,
-            on_invalid="ignore", use_arrow=arrow, fid_as_index=bool(where), **options,
-        )  # fmt: skip
+    def read() -> vector_read.LayerRead:
+        return vector_read.read_layer(opened.dataset, layer=opened.layer, where=where,
+                                      encoding=opened.encoding, use_arrow=arrow, **options)  # fmt: skip
 
     if not where:
         return _gdal(opened, read)
     try:
         return read()
     except Exception as err:  # GDAL's SQL parser raises several classes
+        # an unreadable file is said to be so, not blamed on the filter
+        _gdal(opened, lambda: pyogrio.read_info(opened.dataset, layer=opened.layer, **options))
         raise Refused(f"{opened.name}: cannot apply `where: {where}`: {_reason(err)}") from None
 
 
 def feature_numbers(
-    opened: Opened, where: str | None, frame: pd.DataFrame, options: dict[str, str]
+    opened: Opened, where: str | None, fids: np.ndarray, options: dict[str, str]
 ) -> np.ndarray:
-    """1-based positions in the layer: the row order, or (filtered) each feature id's place."""
-    if not where:
-        return np.arange(1, len(frame) + 1)
+    """1-based positions in the layer: the order read, or (filtered) each feature id's place.
+
+    An OSM layer is built by GDAL, not stored in the file: its features are numbered in the
+    order read (after ``where``) and named in messages by their OSM element instead.
+    """
+    if not where or opened.kind == "OSM":
+        return np.arange(1, len(fids) + 1)
+    if opened.kind in POSITIONAL_FIDS:
+        return np.asarray(fids, dtype=np.int64) + POSITIONAL_FIDS[opened.kind]
     every = _gdal(opened, lambda: pyogrio.raw.read(
         opened.dataset, layer=opened.layer, encoding=opened.encoding, columns=[],
         read_geometry=False, return_fids=True, **options)[1])  # fmt: skip
     ids = pd.Index(every)
     if not ids.is_unique:  # ids repeat: positions cannot be known, number the rows read
-        return np.arange(1, len(frame) + 1)
-    return np.asarray(ids.get_indexer(frame.index)) + 1
+        return np.arange(1, len(fids) + 1)
+    return np.asarray(ids.get_indexer(fids)) + 1
 
 
 def unreadable_geometries(
-    frame: gpd.GeoDataFrame, opened: Opened, where: str | None, options: dict[str, str],
-    report: CityReport, section: str, *, lenient: bool,
+    read: vector_read.LayerRead, opened: Opened, report: CityReport, section: str,
+    *, lenient: bool,
 ) -> gpd.GeoDataFrame:  # fmt: skip
     """Geometries stored but unbuildable (a two-point ring): an error, or dropped when lenient."""
-    missing = np.flatnonzero(frame.geometry.isna().to_numpy())
-    if missing.size == 0:
+    frame = read.frame
+    if read.unbuildable.size == 0:
         return frame
-    wkb = _gdal(opened, lambda: pyogrio.raw.read(
-        opened.dataset, layer=opened.layer, encoding=opened.encoding, columns=[], where=where,
-        **options)[2])  # fmt: skip
     stored = np.zeros(len(frame), dtype=bool)
-    stored[missing] = [wkb[i] is not None for i in missing]
-    if not stored.any():
-        return frame
+    stored[read.unbuildable] = True
     labels = feature_labels(frame, stored)
-    reason = vector_read.wkb_error(wkb[np.flatnonzero(stored)[0]])
+    reason = vector_read.wkb_error(read.refused_wkb[0])
     message = (
         f"{opened.name}: {counted(int(stored.sum()), 'geometry')} GEOS cannot build ({reason})"
     )
@@ -297,7 +323,7 @@ def csv_features(table: pd.DataFrame, source: Source, opened: Opened) -> gpd.Geo
 
 def refuse_garbled(frame: pd.DataFrame, opened: Opened, source: Source) -> None:
     """Refuse text fields that look like GBK/GB18030 read as Latin-1 (no .cpg, no encoding:)."""
-    if source.encoding:
+    if source.encoding or opened.kind not in GUESSED_ENCODING:
         return
     for found in garbled_fields(frame):
         example = f"{found.example!r} = {found.meant!r}" if found.meant else repr(found.example)

@@ -281,6 +281,21 @@ def test_poi_category_field_comes_first_and_missing_fields_are_errors() -> None:
     assert report.errors[0].field == "shop"
 
 
+def test_tags_are_read_only_at_a_pair_start_and_unescaped() -> None:
+    tags = [
+        '"old_amenity"=>"pub","amenity"=>"cafe"',
+        '"note"=>"not ,\\"amenity\\"=>\\"bar\\"","amenity"=>"say \\"hi\\" \\\\o/"',
+        '"shop"=>"bakery"',
+        None,
+    ]
+    frame = source_frame([Point(i, 0) for i in range(4)], name=["a", "b", "c", "d"],
+                         other_tags=tags)  # fmt: skip
+    pois = prepare_pois(Pois(source=SOURCE, name_en="name", categories=["tags.amenity", "tags.shop"]),
+                        frame, CityReport("t"))  # fmt: skip
+    assert pois is not None
+    assert pois["category"].tolist() == ["cafe", 'say "hi" \\o/', "bakery", "poi"]
+
+
 # ------------------------------------------------------------------------------ real Manhattan
 def component_labels(start: np.ndarray, end: np.ndarray, nodes: int) -> np.ndarray:
     """Each node's component, as its smallest node number (label propagation, pointer jumps)."""

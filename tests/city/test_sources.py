@@ -88,6 +88,43 @@ def test_where_keeps_file_positions_as_feature_numbers(tmp_path: Path) -> None:
     assert frame["Name"].tolist() == DISTRICTS[1:]
 
 
+@pytest.mark.parametrize("name", ["d.shp", "d.fgb", "d.gpkg", "d.geojson"])
+def test_where_numbers_features_as_the_whole_file_does(tmp_path: Path, name: str) -> None:
+    # FlatGeobuf stores features in its spatial index's order, not the order written
+    pyogrio.write_dataframe(districts(), tmp_path / name)
+    whole, _ = read(tmp_path, path=name)
+    some, report = read(tmp_path, path=name, where="AdCode > 610102")
+    assert whole is not None and some is not None, report.lines()
+    number = dict(zip(whole["AdCode"], whole["feature_no"], strict=True))
+    assert sorted(whole["feature_no"]) == [1, 2, 3] and sorted(some["AdCode"]) == [610103, 610118]
+    assert some["feature_no"].tolist() == [number[code] for code in some["AdCode"]]
+
+
+def test_where_numbers_geojson_features_by_position_not_by_id(tmp_path: Path) -> None:
+    features = [{"type": "Feature", "id": fid, "properties": {"n": n}, "geometry": square(108.8)}
+                for n, fid in enumerate([30, 10, 20], start=1)]  # fmt: skip
+    (tmp_path / "g.geojson").write_text(json.dumps({"type": "FeatureCollection",
+                                                    "features": features}))  # fmt: skip
+    frame, report = read(tmp_path, path="g.geojson", where="n >= 2")
+    assert frame is not None, report.lines()
+    assert frame["feature_no"].tolist() == [2, 3] and frame["n"].tolist() == [2, 3]
+
+
+def test_where_numbers_csv_rows_as_the_file_holds_them(tmp_path: Path) -> None:
+    (tmp_path / "p.csv").write_text('name,lon,lat\na,108.9,34.2\n"b\nc",108.91,34.2\n'
+                                    "d,108.92,34.2\n", encoding="utf-8")  # fmt: skip
+    frame, report = read(tmp_path, section="pois", geometry="point", path="p.csv",
+                         where="name <> 'a'")  # fmt: skip
+    assert frame is not None, report.lines()
+    assert frame["feature_no"].tolist() == [2, 3] and frame["name"].tolist() == ["b\nc", "d"]
+
+
+def test_an_unreadable_file_with_a_where_is_not_blamed_on_the_where(tmp_path: Path) -> None:
+    (tmp_path / "d.geojson").write_text('{"type": "FeatureCollection", "features": [{"type": ')
+    frame, report = read(tmp_path, path="d.geojson", where="AdCode > 1")
+    assert frame is None and "cannot read d.geojson" in only_error(report)
+
+
 def test_a_bad_where_is_an_error_naming_it(tmp_path: Path) -> None:
     pyogrio.write_dataframe(districts(), tmp_path / "d.geojson")
     frame, report = read(tmp_path, path="d.geojson", where="NoSuchField = 1")
@@ -229,6 +266,14 @@ def test_osm_buildings_and_points() -> None:
     assert len(buildings) > 5000 and buildings["building:levels"].notna().sum() > 500
     assert set(buildings.geom_type) <= {"Polygon", "MultiPolygon"}
     assert buildings.geometry.is_valid.all()
+    # an OSM layer is GDAL's making: its features are named by OSM element, numbered as read
+    named = [label for finding in report.findings for label in finding.features]
+    left_out = [label for f in report.findings if f.severity == "warning" for label in f.features]
+    numbers = buildings["feature_no"].to_numpy()
+    assert numbers[0] == 1 and (np.diff(numbers) > 0).all()
+    assert numbers[-1] == len(buildings) + len(left_out)  # 1…n over the features read
+    assert named and all(label.split()[0] in ("way", "relation") for label in named), named
+    assert all(label.split()[1].isdigit() for label in named)
     points, report = read(pbf.parent, section="pois", geometry="point", path=pbf.name)
     assert points is not None and report.ok
     assert {"amenity", "shop", "tourism", "addr:housenumber"} <= set(points.columns)
@@ -354,6 +399,18 @@ def test_unrepairable_division_is_an_error_but_a_building_is_dropped(tmp_path: P
     frame, report = read(tmp_path, section="buildings", path=path)
     assert frame is not None and report.ok and frame["n"].tolist() == [1]
     assert [f.features for f in report.findings if f.severity == "warning"] == [("feature 2",)]
+
+
+def test_a_geometry_geos_cannot_build_is_named_with_its_reason(tmp_path: Path) -> None:
+    ring = {"type": "Polygon", "coordinates": [[[108.9, 34.2], [109.0, 34.3]]]}
+    path = features_file(tmp_path, [square(108.8), ring, None])
+    frame, report = read(tmp_path, path=path)
+    assert frame is None and "1 geometry GEOS cannot build" in only_error(report)
+    assert "LinearRing" in report.errors[0].message and report.errors[0].features == ("feature 2",)
+    frame, report = read(tmp_path, section="buildings", path=path)
+    assert frame is not None and report.ok and frame["n"].tolist() == [1]
+    warned = [f.features for f in report.findings if f.severity == "warning"]
+    assert warned == [("feature 2",), ("feature 3",)]  # unbuildable, then without a geometry
 
 
 def test_empty_geometries_are_dropped_with_a_warning(tmp_path: Path) -> None:
