@@ -362,7 +362,8 @@ def to_lonlat(
 ) -> gpd.GeoDataFrame:
     """Geometries in 2D WGS84 lon/lat; coordinates off the globe afterwards are refused."""
     frame = frame.reset_index(drop=True)
-    raw = shapely.force_2d(frame.geometry.to_numpy())
+    raw = frame.geometry.to_numpy()
+    raw = shapely.force_2d(raw) if shapely.has_z(raw).any() else raw  # a copy only when needed
     stored = raw if _same_crs(crs, f"EPSG:{STORAGE_SRID}") else _converted(raw, crs)
     bounds = shapely.bounds(stored)
     off = ~np.isfinite(bounds).all(axis=1) | (np.abs(bounds[:, [0, 2]]) > 180).any(axis=1)
