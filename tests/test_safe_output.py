@@ -264,13 +264,29 @@ def test_every_html_answer_has_the_one_strict_policy(incident_city: IncidentCity
 
 
 def test_city_name_is_escaped_on_our_pages(incident_city: IncidentCity) -> None:  # noqa: F811
+    """The name the pages show is the loaded city's (a profile's ``name``), else ONEMAP_CITY_NAME:
+    a hostile one of each kind is escaped."""
+    from sqlalchemy import text
+
+    from spatial.db import make_engine
     from tests.live import live_server
 
-    settings = incident_city.settings.model_copy(update={"city_name": "<img src=x onerror=alert(1)>"})
-    with live_server(settings) as base:
-        for path in ("/", "/inspector"):
-            html = httpx.get(base + path, timeout=60).text
-            assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html, path
+    evil = "<img src=x onerror=alert(1)>"
+    engine = make_engine(incident_city.url, pool_size=1)
+    with engine.begin() as conn:
+        loaded = conn.execute(text("SELECT id, name_zh FROM basemap.version WHERE is_current")).first()
+        assert loaded is not None  # the demo went through the city loader
+        conn.execute(text("UPDATE basemap.version SET name_zh = :evil WHERE id = :id"), {"evil": evil, "id": loaded.id})
+    try:
+        with live_server(incident_city.settings.model_copy(update={"city_name": evil})) as base:
+            for path in ("/", "/inspector"):
+                html = httpx.get(base + path, timeout=60).text
+                assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html, path
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE basemap.version SET name_zh = :name WHERE id = :id"),
+                         {"name": loaded.name_zh, "id": loaded.id})  # fmt: skip
+        engine.dispose()
 
 
 def test_answers_to_credentialed_callers_are_never_publicly_cacheable() -> None:
