@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import multiprocessing
 import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,13 +152,17 @@ def load_demo(
     with LoadProgress(console) as progress, tempfile.TemporaryDirectory(prefix="onemap-demo-") as folder:
         with timer.step("generate"):
             city = generate_with_progress(progress, size, seed)
-        with timer.step("imagery and files"), ThreadPoolExecutor(1) as pool:
-            # the city's files are written, read back and checked while the scene renders
-            checking = pool.submit(check_city_files, city, Path(folder))
+        with timer.step("imagery and files"):
+            # the scene renders in a forked process while the city's files are written, read
+            # back and checked here (both are CPU-bound: a thread would wait for the GIL)
+            rendering = SceneRender(city, settings, seed) if imagery else None
             try:
-                scene = render_scene(progress, city, settings, seed) if imagery else None
-            finally:
-                checked, report = checking.result()
+                checked, report = check_city_files(city, Path(folder))
+            except BaseException:
+                if rendering is not None:
+                    rendering.discard()
+                raise
+            scene = rendering.result(progress) if rendering is not None else None
         final_path = settings.imagery_dir / SCENE_NAME
 
         def overlays(conn: Connection) -> None:
@@ -179,6 +183,46 @@ def load_demo(
             os.replace(scene.path, final_path)
             scene = dataclasses.replace(scene, path=final_path)
     return DemoSummary(size, seed, city.counts(), time.perf_counter() - started, timer.steps, scene)
+
+
+class SceneRender:
+    """``render_scene`` in a forked child process (it inherits the generated city; only the
+    small SceneInfo comes back through a pipe)."""
+
+    def __init__(self, city: DemoCity, settings: Settings, seed: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self._folder = settings.imagery_dir
+        self._answers, sender = context.Pipe(duplex=False)
+
+        def render() -> None:
+            try:
+                sender.send(("scene", render_scene(LoadProgress(None), city, settings, seed)))
+            except BaseException as err:  # reported to the parent, which raises it
+                sender.send(("error", f"{type(err).__name__}: {err}"))
+
+        self._process = context.Process(target=render, name="onemap-demo-scene", daemon=True)
+        self._process.start()
+        sender.close()
+
+    def result(self, progress: LoadProgress) -> SceneInfo:
+        """The rendered scene (waits for it); RuntimeError with the child's reason on failure."""
+        with progress.task("render imagery", 1) as advance:
+            try:
+                kind, value = self._answers.recv()
+            except EOFError:
+                kind, value = "error", f"the imagery process ended with code {self._process.exitcode}"
+            self._process.join()
+            advance(1)
+        if kind != "scene":
+            raise RuntimeError(f"rendering the demo scene failed: {value}")
+        return value
+
+    def discard(self) -> None:
+        """Stop waiting: end the child and remove what it wrote."""
+        self._process.kill()
+        self._process.join()
+        for partial in self._folder.glob(".demo_scene-*.tif"):
+            partial.unlink(missing_ok=True)
 
 
 def check_city_files(city: DemoCity, folder: Path) -> tuple[CheckedCity, CityReport]:
