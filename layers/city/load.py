@@ -30,6 +30,7 @@ from layers.catalog import lock_layer, register_layer
 from layers.city.catalog import BASEMAP_DEPARTMENT, BASEMAP_LAYERS, basemap_layers
 from layers.city.divisions import check_divisions
 from layers.city.features import prepare_buildings, prepare_pois, prepare_roads
+from layers.city.grid import follow_grid
 from layers.city.profile import CityProfile
 from layers.city.report import CityReport
 from layers.city.sources import read_source
@@ -55,7 +56,6 @@ from spatial.extent import (
     place_geometries,
 )
 from spatial.geocoding.index import refresh_index
-from spatial.grid.build import GridSource, build_grid_on
 from spatial.incidents.categories import Catalogue, add_department, read_catalogue, store_catalogue
 
 Step = Callable[[str], None]
@@ -222,7 +222,9 @@ def read_addresses(
     return prepared
 
 
-def read_address_table(profile: CityProfile, extent: CityExtent, report: CityReport) -> PreparedAddresses | None:
+def read_address_table(
+    profile: CityProfile, extent: CityExtent, report: CityReport
+) -> PreparedAddresses | None:
     """Door plates from a file in the address table's own shape (ids and labels kept)."""
     section = profile.addresses
     assert section is not None
@@ -287,10 +289,14 @@ def load_city(
     """
     require_admin(principal, "replace the base map")
     checked, report = checked_or_refused(profile, step=step)
-    return write_city(engine, checked, report, principal=principal, settings=settings, step=step, extra=extra)
+    return write_city(
+        engine, checked, report, principal=principal, settings=settings, step=step, extra=extra
+    )
 
 
-def checked_or_refused(profile: CityProfile, *, step: Step | None = None) -> tuple[CheckedCity, CityReport]:
+def checked_or_refused(
+    profile: CityProfile, *, step: Step | None = None
+) -> tuple[CheckedCity, CityReport]:
     """The checked city and its report; CityRefused (carrying the report) when there is an error."""
     report = CityReport(profile.code)
     checked = check_city(profile, report, step=step)
@@ -301,10 +307,11 @@ def checked_or_refused(profile: CityProfile, *, step: Step | None = None) -> tup
 
 def write_city(
     engine: Engine, checked: CheckedCity, report: CityReport, *, principal: Principal, settings: Any,
-    step: Step | None = None, extra: Callable[[Connection], None] | None = None,
+    step: Step | None = None, extra: Callable[[Connection], None] | None = None, grid: bool = True,
 ) -> CityReport:  # fmt: skip
     """The write half of ``load_city``, for a city already checked (the demo checks its files
-    while it renders its imagery)."""
+    while it renders its imagery). ``grid=False`` leaves the unit grid to the caller (``onemap
+    demo`` builds its own right after)."""
     require_admin(principal, "replace the base map")
     profile = checked.profile
     timer = _Timer(report, step)
@@ -316,7 +323,7 @@ def write_city(
             previous = archive_current(conn)
             write_basemap(conn, checked)
         with timer("derived"):
-            write_derived(conn, checked, principal, report)
+            write_derived(conn, checked, principal, report, grid=grid)
         if extra is not None:
             with timer("extra"):
                 extra(conn)
@@ -338,7 +345,11 @@ def write_basemap(conn: Connection, checked: CheckedCity) -> None:
     """Empty the base map and COPY the checked frames; derived codes filled in SQL."""
     empty_basemap(conn)
     copy_frame(conn, "basemap", "admin_division", as_geom(checked.divisions), DIVISION_COLUMNS)
-    for table, frame in (("road", checked.roads), ("building", checked.buildings), ("poi", checked.pois)):
+    for table, frame in (
+        ("road", checked.roads),
+        ("building", checked.buildings),
+        ("poi", checked.pois),
+    ):
         if frame is not None and len(frame):
             copy_frame(conn, "basemap", table, as_geom(frame), stored_columns(table, frame))
     fill_codes(conn)
@@ -377,7 +388,12 @@ def fill_codes(conn: Connection) -> None:
 
 
 def write_derived(
-    conn: Connection, checked: CheckedCity, principal: Principal, report: CityReport
+    conn: Connection,
+    checked: CheckedCity,
+    principal: Principal,
+    report: CityReport,
+    *,
+    grid: bool = True,
 ) -> None:
     """Geocoding index, catalog layers, unit grid and category catalogue of the new city."""
     profile = checked.profile
@@ -386,12 +402,8 @@ def write_derived(
     add_department(conn, *BASEMAP_DEPARTMENT)
     for spec in basemap_layers(profile, source_note=f"city profile {profile.code}"):
         register_layer(conn, spec)
-    if profile.grid is not None:
-        grid = build_grid_on(conn, GridSource(level=profile.grid.level), cell_size_m=profile.grid.cell_size_m,
-                             principal=principal)  # fmt: skip
-        report.counts["grid cells"] = grid.cell_count
-        if not grid.check.ok:
-            report.warning("grid", f"the unit grid's seamlessness check failed: {grid.check}")
+    if grid:
+        follow_grid(conn, profile.grid, principal, report)
     catalogue = checked.catalogue
     if (
         catalogue is None

@@ -6,14 +6,15 @@ from sqlalchemy import Engine, text
 
 from layers.catalog import lock_layer, register_layer
 from layers.city.catalog import BASEMAP_LAYERS, basemap_layers
+from layers.city.grid import follow_grid
 from layers.city.profile import CityProfile
+from layers.city.report import CityReport
 from layers.city.versions import lock_basemap, restore_version
 from spatial.access.policy import require_admin
 from spatial.access.principal import Principal
 from spatial.audit import record_audit
 from spatial.extent import forget_divisions_box
 from spatial.geocoding.index import refresh_index
-from spatial.grid.build import GridSource, build_grid_on
 
 
 def rollback_city(engine: Engine, version_id: int, *, principal: Principal) -> int | None:
@@ -31,9 +32,7 @@ def rollback_city(engine: Engine, version_id: int, *, principal: Principal) -> i
         profile = CityProfile.model_validate(stored)
         for spec in basemap_layers(profile, source_note=f"city profile {profile.code}"):
             register_layer(conn, spec)
-        if profile.grid is not None:
-            build_grid_on(conn, GridSource(level=profile.grid.level), cell_size_m=profile.grid.cell_size_m,
-                          principal=principal)  # fmt: skip
+        follow_grid(conn, profile.grid, principal, CityReport(profile.code))
         record_audit(conn, "city.rollback", f"base map version {version_id}", principal=principal,
                      detail={"replaced": replaced})  # fmt: skip
     forget_divisions_box()

@@ -149,7 +149,10 @@ def load_demo(
     """Generate the demo city and replace the base map (a new version), overlays, catalog and scene."""
     started = time.perf_counter()
     timer = StepTimer()
-    with LoadProgress(console) as progress, tempfile.TemporaryDirectory(prefix="onemap-demo-") as folder:
+    with (
+        LoadProgress(console) as progress,
+        tempfile.TemporaryDirectory(prefix="onemap-demo-") as folder,
+    ):
         with timer.step("generate"):
             city = generate_with_progress(progress, size, seed)
         with timer.step("imagery and files"):
@@ -172,7 +175,15 @@ def load_demo(
 
         try:
             with timer.step("database"), progress.task("load the base map", 1) as advance:
-                write_city(engine, checked, report, principal=principal, settings=settings, extra=overlays)
+                write_city(
+                    engine,
+                    checked,
+                    report,
+                    principal=principal,
+                    settings=settings,
+                    extra=overlays,
+                    grid=False,
+                )  # `onemap demo` builds its grid next (grid_management)
                 advance(1)
         except BaseException:
             if scene is not None:
@@ -210,7 +221,10 @@ class SceneRender:
             try:
                 kind, value = self._answers.recv()
             except EOFError:
-                kind, value = "error", f"the imagery process ended with code {self._process.exitcode}"
+                kind, value = (
+                    "error",
+                    f"the imagery process ended with code {self._process.exitcode}",
+                )
             self._process.join()
             advance(1)
         if kind != "scene":

@@ -212,6 +212,9 @@ def test_a_reload_is_a_version_that_can_be_compared_and_rolled_back(manhattan) -
         engine, divisions_only(read_profile(PROFILE)), principal=local_operator(), settings=settings
     )
     assert report.ok and report.counts["road"] == 0
+    # no grid: section, so the current grid (community districts, 200 m) is rebuilt over the new divisions
+    assert any("rebuilt over the new divisions" in f.message for f in report.findings)
+    assert report.counts["grid cells"] > 500
     with engine.connect() as conn:
         versions = list_versions(conn)
         assert [v.id for v in versions[:2]] == [report.version, report.version - 1]
@@ -284,3 +287,28 @@ def test_a_failure_while_writing_rolls_everything_back(manhattan, monkeypatch) -
             settings=settings,
         )
     assert fingerprint(engine) == before
+
+
+def test_a_grid_that_cannot_follow_the_new_city_is_retired(manhattan) -> None:
+    """Only the borough is loaded: the community-district grid cannot be rebuilt at that level,
+    so no grid stays current (incidents would otherwise be routed to cells of divisions that are
+    gone); rolling back brings the divisions and their grid back."""
+    from layers.city.rollback import rollback_city
+
+    from layers.city.versions import current_version
+
+    engine, settings = manhattan
+    with engine.connect() as conn:
+        before = current_version(conn)
+    profile = divisions_only(read_profile(PROFILE))
+    borough_only = profile.model_copy(
+        update={"divisions": profile.divisions.model_copy(update={"levels": profile.divisions.levels[:1]})}
+    )
+    report = load_city(engine, borough_only, principal=local_operator(), settings=settings)
+    assert any(f.section == "grid" and f.severity == "warning" for f in report.findings), report.lines()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM grid.current_cell")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM grid.grid_version WHERE is_current")).scalar() == 0
+    rollback_city(engine, before, principal=local_operator())  # its profile names its grid
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM grid.current_cell")).scalar() > 500
