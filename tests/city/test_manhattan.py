@@ -294,7 +294,6 @@ def test_a_grid_that_cannot_follow_the_new_city_is_retired(manhattan) -> None:
     so no grid stays current (incidents would otherwise be routed to cells of divisions that are
     gone); rolling back brings the divisions and their grid back."""
     from layers.city.rollback import rollback_city
-
     from layers.city.versions import current_version
 
     engine, settings = manhattan
