@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     render_memory_mb: int = Field(
         default=1024, ge=256, description="address-space cap of each render worker (MB); over it: 400/503"
     )
+    max_download_features: int = Field(
+        default=1_000_000, gt=0, description="most features one layer download may hold (over it: 400, ask for a bbox)"
+    )
+    max_download_bytes: int = Field(
+        default=1024 * 1024 * 1024, gt=0, description="largest file one layer download may write (over it: 400)"
+    )
 
     max_body_bytes: int = Field(
         default=64 * 1024 * 1024, gt=0,
