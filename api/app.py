@@ -33,6 +33,7 @@ from api.routes import layers as layer_routes
 from api.routes import open311 as open311_routes
 from api.routes import supervision as supervision_routes
 from api.routes import tiles as tile_routes
+from api.routes import wmts as wmts_routes
 from api.security import SecurityHeadersMiddleware, cors_middleware
 from api.web import inspector, pages
 from spatial.config import Settings
@@ -82,6 +83,8 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/ogc", routes=ogc_routes()),
         Route("/inspector", inspector.page),
         Mount("/tiles", routes=tile_routes.routes),
+        Route("/wmts", wmts_routes.kvp),  # WMTS KVP; RESTful below
+        Mount("/wmts", routes=wmts_routes.routes),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         Mount("", app=rest_app(state, REST_ROUTERS)),  # REST and Open311 (FastAPI: /api/v1/openapi.json); last, it answers unknown paths  # fmt: skip
     ]

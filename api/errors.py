@@ -1,7 +1,8 @@
 """The one error contract: a domain exception becomes a status, an OGC code and a body here.
 
 Every door maps through this module: Starlette routes (the handlers installed by
-``install``), the REST and Open311 routes (``error_response`` / ``open311_body``), the pygeoapi
+``install``), the REST and Open311 routes (``error_response`` / ``open311_body``), WMTS (an OWS
+ExceptionReport, ``ows_error_response``, with the same status and code), the pygeoapi
 providers and processes (``api.ogc.errors`` derives pygeoapi's exception classes from the same
 two attributes), and the notebooks' client (``layers.client.remote`` maps statuses back to the
 same classes). Status and code live on the exception class itself (``spatial.errors``).
@@ -16,6 +17,7 @@ with its traceback under that id.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from http import HTTPStatus
 
@@ -31,6 +33,9 @@ from spatial.errors import DatabaseUnavailable, InvalidInput, NotFound, OnemapEr
 log = logging.getLogger(__name__)
 DATABASE_DOWN = (OperationalError, InterfaceError)  # connection refused, dropped, server shutting down
 DRIVER_ERRORS = (*DATABASE_DOWN, DataError)  # DataError: a value PostgreSQL refuses (SQLSTATE 22…)
+OWS_NS = "http://www.opengis.net/ows/1.1"
+OWS_PATHS = re.compile(r"^/wmts(/|$)")  # doors whose clients read OWS exception reports
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # characters XML 1.0 cannot carry
 
 
 def status_of(err: OnemapError) -> int:
@@ -49,6 +54,27 @@ def error_body(err: OnemapError) -> dict[str, object]:
 def error_response(err: OnemapError) -> JSONResponse:
     """The JSON answer for a domain error."""
     return JSONResponse(error_body(err), status_code=err.status, headers=error_headers(err))
+
+
+def ows_exception_report(err: OnemapError) -> bytes:
+    """The same error as an OWS 1.1 ExceptionReport (WMTS): the class's code, its locator if any."""
+    import xml.etree.ElementTree as ET
+
+    ET.register_namespace("ows", OWS_NS)
+    report = ET.Element(f"{{{OWS_NS}}}ExceptionReport", {"version": "1.1.0", "{http://www.w3.org/XML/1998/namespace}lang": "en"})
+    attributes = {"exceptionCode": err.code}
+    locator = getattr(err, "locator", None)
+    if locator:
+        attributes["locator"] = str(locator)
+    exception = ET.SubElement(report, f"{{{OWS_NS}}}Exception", attributes)
+    ET.SubElement(exception, f"{{{OWS_NS}}}ExceptionText").text = NOT_XML.sub("", err.message)
+    return bytes(ET.tostring(report, encoding="utf-8", xml_declaration=True))
+
+
+def ows_error_response(err: OnemapError) -> Response:
+    """The XML answer for a domain error at an OWS door (WMTS), with the status of its class."""
+    return Response(ows_exception_report(err), status_code=err.status, media_type="application/xml",
+                    headers=error_headers(err))  # fmt: skip
 
 
 def open311_body(err: OnemapError) -> list[dict[str, object]]:
@@ -97,10 +123,12 @@ def response_for(exc: BaseException, path: str) -> JSONResponse:
 
 
 async def handle(request: Request, exc: Exception) -> Response:
-    """The answer for an exception at any door (Open311's list format under /open311)."""
+    """The answer for an exception at any door (Open311's list format under /open311, OWS XML under /wmts)."""
     err = as_domain_error(exc)
     if err is not None and request.url.path.startswith("/open311/"):
         return JSONResponse(open311_body(err), status_code=err.status, headers=error_headers(err))
+    if err is not None and OWS_PATHS.match(request.url.path):
+        return ows_error_response(err)
     return response_for(exc, request.url.path)
 
 

@@ -57,7 +57,7 @@ GDAL_CACHE_MB = 64
 TASKS_PER_WORKER = 2000  # then a fresh worker: whatever a long run fragments or leaks is returned
 PRELOAD = ["layers.imagery.tiles", "layers.imagery.maps", "layers.imagery.coverage",
            "layers.imagery.zonal", "layers.imagery.change"]  # fmt: skip
-HEAVY_PATHS = re.compile(r"^/(tiles/|ogc/processes/|api/v1/imagery/|ogc/collections/[^/]+/(coverage|map)$)")
+HEAVY_PATHS = re.compile(r"^/(tiles/|wmts(/|$)|ogc/processes/|api/v1/imagery/|ogc/collections/[^/]+/(coverage|map)$)")
 """The doors whose work runs in the pool (feature pages and vector tiles do not: no watcher task for them)."""
 CLIENT_GONE: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
     "onemap_client_gone", default=None

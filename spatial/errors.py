@@ -34,6 +34,22 @@ class BudgetExceeded(InvalidInput):
     code = "BudgetExceeded"
 
 
+class MissingParameter(InvalidInput):
+    """A required request parameter is absent; ``locator`` names it (OWS ``MissingParameterValue``)."""
+
+    code = "MissingParameterValue"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the parameter {name} is required")
+        self.locator = name
+
+
+class TileOutOfRange(InvalidInput):
+    """A tile row or column outside its tile matrix (OWS/WMTS ``TileOutOfRange``)."""
+
+    code = "TileOutOfRange"
+
+
 class NotFound(OnemapError):
     """The named thing does not exist (or is hidden from the caller)."""
 

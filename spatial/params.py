@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from spatial.errors import InvalidInput, NotFound
+from spatial.errors import InvalidInput, NotFound, TileOutOfRange
 
 ASCII_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
 DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -254,25 +254,38 @@ def _interval(start: dt.datetime | None, end: dt.datetime | None, text: str, nam
 
 # ------------------------------------------------------------------------------ tiles
 class TileAddress(BaseModel):
-    """A WebMercatorQuad tile: zoom, column (x) and row (y), inside the matrix of its zoom."""
+    """A tile: zoom, column (x) and row (y), inside the matrix of its zoom.
+
+    A quad matrix set has ``columns_at_zero`` × 1 tiles at zoom 0 and doubles both each zoom:
+    1 for WebMercatorQuad, 2 for the geographic quads (WorldCRS84Quad, CGCS2000Quad).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     z: int
     x: int
     y: int
+    columns_at_zero: int = 1
 
     @model_validator(mode="after")
     def _inside(self) -> TileAddress:
-        side = 2**self.z
-        if not (0 <= self.x < side and 0 <= self.y < side):
-            raise ValueError(f"tile {self.z}/{self.x}/{self.y} is outside the {side}×{side} matrix of zoom {self.z}")
+        rows = 2**self.z
+        columns = self.columns_at_zero * rows
+        if not (0 <= self.x < columns and 0 <= self.y < rows):
+            raise ValueError(f"tile {self.z}/{self.x}/{self.y} is outside the {columns}×{rows} matrix of zoom {self.z}")
         return self
 
 
-def parse_tile(z: Any, x: Any, y: Any, *, max_zoom: int = 24) -> TileAddress:
-    """A tile address from path segments; zoom 0 … ``max_zoom``."""
+def parse_tile(z: Any, x: Any, y: Any, *, max_zoom: int = 24, columns_at_zero: int = 1) -> TileAddress:
+    """A tile address from path segments; zoom 0 … ``max_zoom``; TileOutOfRange outside the matrix."""
     zoom = parse_int(z, name="tile zoom", minimum=0, maximum=max_zoom)
-    column = parse_int(x, name="tile column", minimum=0, maximum=2**zoom - 1)
-    row = parse_int(y, name="tile row", minimum=0, maximum=2**zoom - 1)
-    return TileAddress(z=zoom, x=column, y=row)
+    column = _matrix_index(x, "tile column", columns_at_zero * 2**zoom, zoom)
+    row = _matrix_index(y, "tile row", 2**zoom, zoom)
+    return TileAddress(z=zoom, x=column, y=row, columns_at_zero=columns_at_zero)
+
+
+def _matrix_index(value: Any, name: str, size: int, zoom: int) -> int:
+    index = parse_int(value, name=name)
+    if not 0 <= index < size:
+        raise TileOutOfRange(f"{name} must lie between 0 and {size - 1} at zoom {zoom}, not {index}")
+    return index

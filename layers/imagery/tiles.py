@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
-from morecantile import Tile
+from morecantile import Tile, TileMatrixSet
 from rasterio.enums import ColorInterp, Resampling
 from rio_tiler.colormap import cmap
 from rio_tiler.io import Reader
@@ -302,11 +302,11 @@ def tile_paths(
     return [s.path for s in scenes_for_tile(scenes, tile)]
 
 
-def check_inside(source: ImagerySource, tile: Tile) -> None:
-    """NotFound unless the tile meets the layer's lon/lat extent."""
+def check_inside(source: ImagerySource, tile: Tile, tms: TileMatrixSet = WEB_MERCATOR) -> None:
+    """NotFound unless the tile (of ``tms``, WebMercatorQuad by default) meets the layer's lon/lat extent."""
     if source.bbox is None:
         return
-    west, south, east, north = WEB_MERCATOR.bounds(tile)
+    west, south, east, north = tms.bounds(tile)
     left, bottom, right, top = source.bbox
     if west >= right or east <= left or south >= top or north <= bottom:
         raise NotFound(

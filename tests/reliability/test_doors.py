@@ -148,7 +148,7 @@ def doors(make_database, demo_dump: Path, demo_settings: Settings, tmp_path_fact
 
 def fill(template: str, values: dict[str, str]) -> str:
     """The path with each {parameter} replaced (imagery routes get the demo imagery layer)."""
-    imagery = "/imagery/" in template or template.startswith("/tiles/")
+    imagery = "/imagery/" in template or template.startswith(("/tiles/", "/wmts/"))
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1).split(":")[0]
@@ -279,7 +279,7 @@ def test_hidden_is_answered_as_missing_at_every_layer_door(doors: DoorCity, pers
     differences = []
     with httpx.Client(timeout=60) as client:
         for _, template in _layer_routes(doors):
-            imagery = "/imagery/" in template or template.startswith("/tiles/")
+            imagery = "/imagery/" in template or template.startswith(("/tiles/", "/wmts/"))
             hidden_name = HIDDEN_IMAGERY if imagery else HIDDEN_VECTOR
             hidden = client.get(doors.city.base + fill(template, {**doors.samples, "layer": hidden_name,
                                 "collection_id": hidden_name, "imagery_layer": hidden_name}), headers=doors.headers(persona))  # fmt: skip

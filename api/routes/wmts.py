@@ -1,0 +1,134 @@
+"""WMTS 1.0.0 of imagery layers: KVP at /wmts, RESTful under /wmts/1.0.0/.
+
+- ``GET /wmts?SERVICE=WMTS&REQUEST=GetCapabilities`` and ``/wmts/1.0.0/WMTSCapabilities.xml``;
+- ``GET /wmts?SERVICE=WMTS&REQUEST=GetTile&LAYER=…&STYLE=default&TILEMATRIXSET=…&TILEMATRIX=…
+  &TILEROW=…&TILECOL=…&FORMAT=image/png`` and ``/wmts/1.0.0/{layer}/default/{set}/{z}/{row}/{col}.png``.
+
+Thin: the document, the parameters and the drawing live in ``layers.wmts``; the imagery tiles'
+read check, source cache and render worker pool are the XYZ tiles' (``api.routes.tiles``).
+KVP names are case-insensitive (WMTS 1.0.0 §7 / OWS Common). The capabilities list only the
+layers the caller may read, so they vary by caller (``api.security`` keeps them out of shared
+caches for credentialed callers). Errors are OWS ExceptionReports (``api.errors``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api.auth import principal_of
+from api.errors import ows_error_response
+from api.routes.tiles import CACHE_CONTROL, readable, render_pool, sources
+from api.workers import ClientGone
+from layers.imagery.budget import RenderBudget
+from layers.imagery.readers import ImageryFileMissing
+from layers.wmts import (
+    TileRequest,
+    capabilities,
+    parse_tile_request,
+    render_wmts_tile,
+    wmts_layers,
+    wmts_tile_paths,
+)
+from spatial.errors import InvalidInput, MissingParameter, OnemapError
+
+XML = "application/xml"
+REST_EXTENSIONS = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg"}
+
+
+def kvp_params(request: Request) -> dict[str, str]:
+    """The query's parameters by upper-cased name (the first of repeated ones)."""
+    params: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        params.setdefault(name.upper(), value)
+    return params
+
+
+async def kvp(request: Request) -> Response:
+    """The KVP door: GetCapabilities or GetTile."""
+    params = kvp_params(request)
+    try:
+        if params.get("SERVICE", "").upper() != "WMTS":
+            raise MissingParameter("SERVICE") if not params.get("SERVICE") else InvalidInput("SERVICE must be WMTS")
+        operation = params.get("REQUEST", "").lower()
+        if operation == "getcapabilities":
+            return await _capabilities(request)
+        if operation == "gettile":
+            if params.get("VERSION", "1.0.0") != "1.0.0":
+                raise InvalidInput(f"VERSION {params['VERSION'][:20]!r} unsupported: this server speaks WMTS 1.0.0")
+            return await _tile(request, params)
+        raise MissingParameter("REQUEST") if not operation else InvalidInput(
+            f"REQUEST {params['REQUEST'][:40]!r} unsupported; one of GetCapabilities, GetTile"
+        )
+    except OnemapError as err:
+        return ows_error_response(err)
+
+
+async def capabilities_document(request: Request) -> Response:
+    """The RESTful capabilities document."""
+    try:
+        return await _capabilities(request)
+    except OnemapError as err:
+        return ows_error_response(err)
+
+
+async def rest_tile(request: Request) -> Response:
+    """The RESTful tile: /wmts/1.0.0/{layer}/{style}/{set}/{matrix}/{row}/{col}.{png|jpg}."""
+    p = request.path_params
+    params = {"LAYER": p["layer"], "STYLE": p["style"], "TILEMATRIXSET": p["tileMatrixSetId"],
+              "TILEMATRIX": p["tileMatrix"], "TILEROW": p["tileRow"], "TILECOL": p["tileCol"],
+              "FORMAT": REST_EXTENSIONS.get(p["fmt"].lower(), p["fmt"])}  # fmt: skip
+    try:
+        return await _tile(request, params)
+    except OnemapError as err:
+        return ows_error_response(err)
+
+
+def _document(request: Request) -> bytes:
+    state = request.app.state
+    layers = wmts_layers(state.engine, principal_of(request), sources(request).get)
+    return capabilities(layers, state.settings.base_url)
+
+
+async def _capabilities(request: Request) -> Response:
+    body = await run_in_threadpool(_document, request)
+    return Response(body, media_type=XML, headers={"Cache-Control": CACHE_CONTROL})
+
+
+def _plan(request: Request, params: dict[str, str]) -> tuple[TileRequest, list[Path]]:
+    """The checks that need no pixels: parameters, read check, the files to read."""
+    tile_request = parse_tile_request(params)
+    try:
+        return tile_request, wmts_tile_paths(readable(request, tile_request.layer), tile_request)
+    except ImageryFileMissing:  # the layer may have been re-published a moment ago
+        sources(request).forget(tile_request.layer)
+        return tile_request, wmts_tile_paths(readable(request, tile_request.layer), tile_request)
+
+
+async def _tile(request: Request, params: dict[str, str]) -> Response:
+    """One 256-px tile, drawn in the render worker pool as the XYZ tiles are."""
+    budget = RenderBudget.from_settings(request.app.state.settings)
+    for attempt in (1, 2):
+        try:
+            tile_request, paths = await run_in_threadpool(_plan, request, params)
+            body = await render_pool(request).run(render_wmts_tile, paths, tile_request, budget) if paths else None
+            break
+        except ClientGone:
+            return Response(status_code=499)  # nobody is listening
+        except ImageryFileMissing as err:  # re-published while drawing: look the scenes up again
+            sources(request).forget(params["LAYER"])
+            if attempt == 2:
+                return ows_error_response(err)
+    if body is None:
+        return Response(status_code=204, headers={"Cache-Control": CACHE_CONTROL})
+    return Response(body, media_type=tile_request.style.media_type, headers={"Cache-Control": CACHE_CONTROL})
+
+
+routes = [
+    Route("/1.0.0/WMTSCapabilities.xml", capabilities_document),
+    Route("/1.0.0/{layer}/{style}/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}.{fmt}", rest_tile),
+]
