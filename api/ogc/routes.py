@@ -25,7 +25,7 @@ import pygeoapi.api.tiles as tiles_api
 from pygeoapi.api import API, APIRequest
 from pygeoapi.models.provider.base import TileMatrixSetEnum
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from api.auth import principal_of
@@ -44,6 +44,8 @@ PROCESS_LAYER_INPUTS = ("collection", "collections", "collection_id", "layer", "
 MAP_CRS = "http://www.opengis.net/def/crs/EPSG/0/4326"
 MAX_MAP_SIDE = 4096
 BOOLEANS = ("true", "false", "yes", "no", "1", "0", "on", "off")
+FILE_FORMATS = ("gpkg", "shp", "csv", "fgb", "kml")
+"""``items?f=`` values answered by the layer's download (``/api/v1/layers/{id}/download``)."""
 
 
 def _gateway(request: Request) -> PygeoapiGateway:
@@ -191,6 +193,8 @@ async def collection_items(request: Request) -> Response:
     problem = check_items_query(request)
     if problem is not None:
         return problem
+    if request.method == "GET" and (request.query_params.get("f") or "").lower() in FILE_FORMATS:
+        return await download_redirect(request, collection_id)
     if request.method == "POST":
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip()
         if content_type in ("application/geo+json", "application/json"):
@@ -205,6 +209,13 @@ async def collection_items(request: Request) -> Response:
             request, itemtypes_api.manage_collection_item, "options", collection_id, check_format=False
         )
     return await execute(request, itemtypes_api.get_collection_items, collection_id, check_format=False)
+
+
+async def download_redirect(request: Request, collection_id: str | None) -> Response:
+    """``items?f=gpkg|shp|csv|fgb|kml``: 303 to the layer's download, same query, after THE read check."""
+    require_read(principal_of(request), await _layer(request, collection_id), collection_id or "")
+    download = f"{request.app.state.settings.base_url}/api/v1/layers/{collection_id}/download"
+    return RedirectResponse(f"{download}?{request.url.query}", status_code=303)
 
 
 async def collection_item(request: Request) -> Response:

@@ -6,7 +6,9 @@
   ``department``, ``visibility``, ``crs``, ``invalid``, ``new_schema``): create a layer or
   replace an existing one's contents through the same quality gate as the command line;
 - ``GET /layers/{id}/history?feature=&since=&until=&limit=``: who changed what, when;
-- ``GET /layers/{id}/download``: the whole layer (GeoJSON, or the imagery's GeoTIFF).
+- ``GET /layers/{id}/download?f=&crs=&bbox=&filter=&datetime=&encoding=&geometry=``: the layer (or a
+  bbox/filter of it) as GeoPackage, zipped Shapefile, CSV, GeoJSON, FlatGeobuf or KML, or the
+  imagery's GeoTIFF (``layers.download``, written by ``layers.export`` in a render worker).
 
 Thin: permission in ``spatial.access.policy``, loading in ``layers.vector``, history in
 ``spatial.history``; blocking work runs in the thread pool.
@@ -22,17 +24,25 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response
 
 from api.auth import principal_of
+from api.downloads import attachment, layer_file
 from api.params import Since, Until, limit_parser, limit_query
 from api.uploads import SavedUpload, save_upload
 from layers.catalog import LayerSpec, find_layer, list_layers
-from layers.download import layer_download
+from layers.download import (
+    FORMATS,
+    IMAGERY,
+    download_options,
+    file_name,
+    imagery_file,
+    parse_format,
+)
 from layers.vector import load_vector_file
 from spatial.access.policy import LayerRef, can_read, require_read
 from spatial.access.principal import Principal
-from spatial.errors import Unauthorized
+from spatial.errors import InvalidInput, Unauthorized
 from spatial.extent import ExtentRule
 from spatial.history.changes import list_changes
 
@@ -126,17 +136,43 @@ async def layer_history(
     return JSONResponse({"layer": layer_id, "changes": changes, "count": len(changes)})
 
 
-@router.get("/{layer}/download", summary="the whole layer: GeoJSON, or the imagery's GeoTIFF",
-            response_class=Response, responses={200: {"content": {"application/geo+json": {}, "image/tiff": {}}}})  # fmt: skip
-async def download(request: Request, layer: LayerName) -> Response:
-    """The whole layer as a file, after THE read check."""
+DOWNLOAD_TYPES: dict[str, dict[str, Any]] = {fmt.media_type.split(";")[0]: {} for fmt in (*FORMATS.values(), IMAGERY)}
+
+
+def _text(description: str, alias: str | None = None, max_length: int = 100) -> Any:
+    return Query(alias=alias, max_length=max_length, description=description)
+
+
+@router.get("/{layer}/download", summary="the layer as a file: GeoPackage, Shapefile, CSV, GeoJSON, FlatGeobuf, "
+            "KML (vector, whole or a bbox/filter of it) or GeoTIFF (imagery)",
+            response_class=Response, responses={200: {"content": DOWNLOAD_TYPES}})  # fmt: skip
+async def download(
+    request: Request, layer: LayerName,
+    f: Annotated[str | None, _text("gpkg, shp (zipped, with fields.txt), csv, geojson (default), fgb, kml; "
+                                   "tif for imagery", max_length=20)] = None,
+    crs: Annotated[str | None, _text("output CRS: CRS84 (default), EPSG:4490, EPSG:3857 or any EPSG:<code>; "
+                                     "KML is always CRS84")] = None,
+    bbox: Annotated[str | None, _text("lon/lat box minlon,minlat,maxlon,maxlat: the features it touches")] = None,
+    bbox_crs: Annotated[str | None, _text("CRS84 only", alias="bbox-crs")] = None,
+    filter_: Annotated[str | None, _text("CQL2 text, as the OGC API items take it", "filter", 4000)] = None,
+    filter_lang: Annotated[str | None, _text("cql2-text (default)", alias="filter-lang", max_length=20)] = None,
+    datetime_: Annotated[str | None, _text("instant or start/end, on layers with time", "datetime")] = None,
+    encoding: Annotated[str | None, _text("Shapefile text: utf-8 (default) or gbk", max_length=20)] = None,
+    geometry: Annotated[str | None, _text("CSV geometry: wkt (default) or lonlat (points)", max_length=20)] = None,
+) -> Response:
+    """The layer as a file, after THE read check; named ``<layer>_YYYYMMDD.<ext>``."""
+    fmt = parse_format(f)
+    options = None if fmt == "tif" else download_options(  # refused alike whatever the caller may see
+        f=fmt, crs=crs, bbox=bbox, bbox_crs=bbox_crs, filter_=filter_, filter_lang=filter_lang,
+        datetime_=datetime_, encoding=encoding, geometry=geometry,
+    )
     row = await _readable(request, layer)
-    found = layer_download(request.app.state.engine, row)
-    disposition = {"Content-Disposition": f'attachment; filename="{found.filename}"'}
-    if found.path is not None:
-        return FileResponse(found.path, media_type=found.media_type, headers=disposition)
-    assert found.chunks is not None
-    return StreamingResponse(found.chunks, media_type=found.media_type, headers=disposition)
+    if not row.get("storage_table"):
+        path = imagery_file(row, fmt)
+        return FileResponse(path, media_type=IMAGERY.media_type, headers=attachment(file_name(row["id"], "tif")))
+    if options is None:
+        raise InvalidInput(f"layer {layer!r} is a vector layer: f=tif is for imagery; one of {', '.join(FORMATS)}")
+    return await layer_file(request, row, options)
 
 
 @router.post("", status_code=201, summary="create (201) or replace (200) a layer from an uploaded file",

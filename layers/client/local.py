@@ -18,10 +18,9 @@ from layers import features as feature_sql
 from layers.catalog import find_layer, list_layers
 from layers.client.backend import Record
 from layers.client.frames import Fields
-from layers.client.query import LayerQuery
+from layers.client.query import LayerQuery, cql_filter
 from spatial.access.policy import LayerRef, can_read, require_read
 from spatial.access.principal import Principal
-from spatial.crs import CRS84_URI
 from spatial.errors import InvalidInput
 from spatial.params import parse_instant
 
@@ -179,24 +178,6 @@ def check_time_extent(row: Mapping[str, Any], datetime: str) -> None:
         validate_datetime(extent, datetime)
     except ValueError as err:
         raise InvalidInput(str(err)) from None
-
-
-def cql_filter(text: str, geom_field: str) -> Any:
-    """A filter parsed as the OGC API door parses it: ECQL first, then OGC CQL2 text
-    (``geometry`` names the layer's geometry column)."""
-    from pygeoapi.util import modify_pygeofilter
-    from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
-    from pygeofilter.parsers.ecql import parse as parse_ecql_text
-
-    try:
-        ast = parse_ecql_text(text)
-    except Exception:  # pygeofilter raises lark's many exception classes
-        try:
-            ast = parse_cql2_text(text)
-        except Exception:
-            raise InvalidInput(f"Bad CQL text: {text[:200]!r}") from None
-    return modify_pygeofilter(ast, filter_crs_uri=CRS84_URI, storage_crs_uri=CRS84_URI,
-                              geometry_column_name=geom_field)  # fmt: skip
 
 
 def incident_report(report: Mapping[str, Any]) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyproj import CRS
 
@@ -69,3 +70,21 @@ class LayerQuery:
     def remaining(self, fetched: int) -> int | None:
         """How many more features may be fetched (None: no limit)."""
         return None if self.limit is None else max(self.limit - fetched, 0)
+
+
+def cql_filter(text: str, geom_field: str) -> Any:
+    """A filter parsed as the OGC API door parses it: ECQL first, then OGC CQL2 text
+    (``geometry`` names the layer's geometry column)."""
+    from pygeoapi.util import modify_pygeofilter
+    from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
+    from pygeofilter.parsers.ecql import parse as parse_ecql_text
+
+    try:
+        ast = parse_ecql_text(text)
+    except Exception:  # pygeofilter raises lark's many exception classes
+        try:
+            ast = parse_cql2_text(text)
+        except Exception:
+            raise InvalidInput(f"Bad CQL text: {text[:200]!r}") from None
+    return modify_pygeofilter(ast, filter_crs_uri=CRS84_URI, storage_crs_uri=CRS84_URI,
+                              geometry_column_name=geom_field)  # fmt: skip
