@@ -31,7 +31,6 @@ from layers.export_fields import fields_text, short_field_names
 from layers.export_rows import GEOMETRY, Geometry, arrow_schema, export_statement, record_batches
 from layers.features import FeatureQuery, FeatureTable, describe_table, where_clause
 from spatial.crs import parse_crs
-from spatial.db import shared_engine
 from spatial.errors import BudgetExceeded, DatabaseUnavailable, InvalidInput
 
 GEOMETRY_TYPES = {
@@ -60,13 +59,6 @@ class ExportedFile:
     filename: str
     media_type: str
     features: int
-
-
-def export_at(url: str, row: dict[str, Any], options: DownloadOptions, folder: Path,
-              budget: ExportBudget) -> ExportedFile:  # fmt: skip
-    """``export_layer`` against the database at ``url``: for a render worker (``api.workers``),
-    which keeps one small engine per database for its lifetime."""
-    return export_layer(shared_engine(url, pool_size=2), row, options, folder, budget)
 
 
 def export_layer(engine: Engine, row: dict[str, Any], options: DownloadOptions, folder: Path,

@@ -20,6 +20,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from layers.features import FeatureTable
 
 BATCH = 5_000
+MEMORY = pa.system_memory_pool()
+"""malloc, not Arrow's default mimalloc, whose address-space reservations (about 1 GB) would count
+against any RLIMIT_AS of the process writing (a render worker's, ``ONEMAP_RENDER_MEMORY_MB``)."""
 GEOMETRY = "geometry"
 ARROW_TYPES: dict[str, pa.DataType] = {
     "bigint": pa.int64(),
@@ -80,5 +83,5 @@ def record_batches(conn: Connection, statement: Any, schema: pa.Schema) -> Itera
     result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(statement)
     for rows in result.partitions(BATCH):
         columns = list(zip(*rows, strict=True))  # partitions are never empty
-        arrays = [pa.array(values, type=field.type) for values, field in zip(columns, schema, strict=True)]
+        arrays = [pa.array(values, type=field.type, memory_pool=MEMORY) for values, field in zip(columns, schema, strict=True)]
         yield pa.RecordBatch.from_arrays(arrays, schema=schema)

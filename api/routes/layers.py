@@ -8,7 +8,7 @@
 - ``GET /layers/{id}/history?feature=&since=&until=&limit=``: who changed what, when;
 - ``GET /layers/{id}/download?f=&crs=&bbox=&filter=&datetime=&encoding=&geometry=``: the layer (or a
   bbox/filter of it) as GeoPackage, zipped Shapefile, CSV, GeoJSON, FlatGeobuf or KML, or the
-  imagery's GeoTIFF (``layers.download``, written by ``layers.export`` in a render worker).
+  imagery's GeoTIFF (``layers.download``; written by ``layers.export`` in a thread, ``api.downloads``).
 
 Thin: permission in ``spatial.access.policy``, loading in ``layers.vector``, history in
 ``spatial.history``; blocking work runs in the thread pool.
