@@ -7,6 +7,7 @@ API items door that redirects ``f=gpkg|shp|csv|fgb|kml`` there.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import zipfile
 from collections.abc import Iterator
@@ -272,3 +273,17 @@ def test_over_the_budget_is_a_clear_refusal(small_budget_server, tmp_path) -> No
     big = refused(base, POLYGONS, f="gpkg", filter="id <= 3")  # an empty GeoPackage is about 100 kB
     assert big.status_code == 400 and "ONEMAP_MAX_DOWNLOAD_BYTES" in big.json()["description"], big.text[:300]
     assert downloads_left(settings) == []
+
+
+def test_a_time_slice_holds_what_the_items_door_finds(demo_server, demo_engine, demo_reader, tmp_path) -> None:
+    with demo_engine.connect() as conn:
+        start = conn.execute(text("SELECT min(observed_at) FROM thematic.aq_reading")).scalar_one()
+    end = start + dt.timedelta(hours=5)
+    interval = f"{start.isoformat()}/{end.isoformat()}"
+    path = fetch(demo_server, "aq_readings", tmp_path, demo_reader, f="gpkg", datetime=interval)
+    frame = pyogrio.read_dataframe(path)
+    items = httpx.get(f"{demo_server}/ogc/collections/aq_readings/items", headers=demo_reader, timeout=TIMEOUT,
+                      params={"f": "json", "resulttype": "hits", "datetime": interval}).json()["numberMatched"]  # fmt: skip
+    assert 0 < len(frame) == items == count(demo_engine, "thematic.aq_reading", "observed_at BETWEEN :a AND :b",
+                                            a=start, b=end)  # fmt: skip
+    assert frame["observed_at"].min() == start  # timestamps keep their instant
