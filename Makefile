@@ -9,6 +9,7 @@ SIZE   ?= small
 SEED   ?= 42
 PYTEST_ARGS ?=
 ONEMAP := $(VENV)/bin/onemap
+OGCTESTS_VENV ?= .venv-ogctests
 
 .PHONY: demo test bench lint os-deps venv db serve clean notebooks-kernel notebooks
 
@@ -31,13 +32,20 @@ lint: venv
 os-deps:
 	@./.ci/os-packages.sh
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(OGCTESTS_VENV)/.installed
 
 # reinstall when the declared dependencies change
 $(VENV)/.installed: pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+# the independent OGC API test suite (extra `ogctests` in pyproject.toml) in a venv of its own:
+# its pins (httpx <0.28, pyarrow <18, pytest <9) would downgrade the project's; tests/test_ogctests.py runs it
+$(OGCTESTS_VENV)/.installed: pyproject.toml
+	@test -x $(OGCTESTS_VENV)/bin/python || $(PYTHON) -m venv $(OGCTESTS_VENV)
+	$(OGCTESTS_VENV)/bin/python -m pip install -q $$($(PYTHON) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['ogctests']))")
 	@touch $@
 
 # the planners' notebooks: JupyterLab in .venv and an "onemap" kernel for any Jupyter

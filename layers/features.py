@@ -31,6 +31,7 @@ from sqlalchemy import (
     desc,
     func,
     literal,
+    or_,
     select,
     text,
     true,
@@ -215,19 +216,24 @@ def _storage_srid_on_geometries(node: Any) -> None:
 
 
 def datetime_clause(ft: FeatureTable, value: str) -> ColumnElement[bool]:
-    """``datetime=`` as an instant or an interval with open ends (``..``)."""
+    """``datetime=`` as an instant, a date (its whole UTC day, as for imagery) or an interval
+    with open ends (``..``); outside the layer's time extent it simply matches nothing.
+
+    Features without a time (a null time, or every feature of a layer without a time field)
+    match any datetime, as OGC API Features Core requires (/req/core/fc-time-response C).
+    """
+    interval = parse_interval(value, whole_days=True)
     if not ft.time_field:
-        raise InvalidInput(f"collection {ft.table!r} has no time dimension: datetime is not supported")
+        return true()
     column = ft.sa_table.c[ft.time_field]
-    interval = parse_interval(value, whole_days=False)
     if interval.is_instant:
-        return column == interval.start
+        return or_(column.is_(None), column == interval.start)
     clauses = []
     if interval.start is not None:
         clauses.append(column >= interval.start)
     if interval.end is not None:
         clauses.append(column <= interval.end)
-    return and_(true(), *clauses)
+    return or_(column.is_(None), and_(true(), *clauses))
 
 
 def coerce_value(ft: FeatureTable, name: str, value: str) -> Any:

@@ -44,6 +44,33 @@ def parse_crs(value: str | int) -> CRS:
         ) from None
 
 
+def parse_crs_uri(value: str, *, name: str = "crs") -> str:
+    """A CRS parameter as the OGC URI that names it: 'EPSG:4490', '4490', a URN or a URI alike.
+
+    >>> parse_crs_uri("EPSG:4326")
+    'http://www.opengis.net/def/crs/EPSG/0/4326'
+    >>> parse_crs_uri("CRS84")
+    'http://www.opengis.net/def/crs/OGC/1.3/CRS84'
+
+    A URI of the OGC register is kept as written once it names a CRS (``…/OGC/0/CRS84h`` has
+    no EPSG code); anything else must be a CRS with an EPSG code (InvalidInput naming ``name``).
+    """
+    text = str(value).strip()
+    try:
+        crs = parse_crs(text)
+    except InvalidInput:
+        raise InvalidInput(f"{name}: unknown coordinate reference system {text[:80]!r}; give it as "
+                           f"EPSG:<code> or {EPSG_URI.format(code='<code>')}") from None  # fmt: skip
+    if text.upper() in ("CRS84", "OGC:CRS84"):
+        return CRS84_URI
+    if text.startswith("http://www.opengis.net/def/crs/"):
+        return text
+    epsg = crs.to_epsg()
+    if epsg is None:
+        raise InvalidInput(f"{name}: {text[:80]!r} has no EPSG code; give it as EPSG:<code>")
+    return EPSG_URI.format(code=epsg)
+
+
 @lru_cache(maxsize=64)
 def to_storage(source: str | int) -> Transformer:
     """Transformer from ``source`` to storage lon/lat (always_xy: x = longitude)."""
@@ -64,6 +91,6 @@ def to_storage_lonlat(lon: Any, lat: Any, source: str | int) -> tuple[Any, Any]:
 
 __all__ = [
     "CRS84_URI", "EPSG_URI", "OUTPUT_CRS_URIS", "STORAGE_CRS_URI", "STORAGE_SRID",
-    "SUPPORTED_INPUT_EPSG", "WEB_DATUMS", "epsg_code", "from_wgs84", "parse_crs", "to_storage",
+    "SUPPORTED_INPUT_EPSG", "WEB_DATUMS", "epsg_code", "from_wgs84", "parse_crs", "parse_crs_uri", "to_storage",
     "to_storage_lonlat", "to_wgs84", "web_datum",
 ]  # fmt: skip

@@ -7,6 +7,8 @@
 - JSON responses of items are written with orjson, and a page of features our provider got
   from PostgreSQL as JSON text (``layers.features.FeatureList``) is embedded as is instead of
   being parsed and re-serialised (pygeoapi's ``json.dumps`` was a third of a request's time).
+- Items follow the features door's rules (``api.ogc.feature_requests``): its datetime reading,
+  and its last word on a page's links before they are written.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pygeoapi.util import json_serial
 from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 from pygeofilter.parsers.ecql import parse as parse_ecql
 
+from api.ogc import feature_requests
 from layers.features import FeatureList
 
 FILTER_LANG_ALIASES = {"cql2-text": "cql-text", "cql2-json": "cql-json"}
@@ -53,6 +56,7 @@ def _default(value: Any) -> Any:
 
 def to_json(content: dict, pretty: bool = False) -> str:
     """pygeoapi's ``to_json`` with orjson; features kept as PostgreSQL wrote them."""
+    feature_requests.prepare_for_json(content)
     # PASSTHROUGH_SUBCLASS: orjson would otherwise write a FeatureList as the (empty) list it is
     options = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS | (orjson.OPT_INDENT_2 if pretty else 0)
     return orjson.dumps(content, default=_default, option=options).decode()
@@ -74,3 +78,4 @@ def install() -> None:
     """Apply the adaptations (idempotent)."""
     itemtypes_api.parse_ecql_text = parse_cql_text
     itemtypes_api.to_json = to_json
+    feature_requests.install()

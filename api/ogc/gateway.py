@@ -23,6 +23,7 @@ from typing import Any
 from pygeoapi.api import API
 from sqlalchemy import Engine
 
+from api.ogc.feature_requests import document_items_parameters
 from api.ogc.openapi import self_contained
 from api.ogc.openapi_access import with_access
 from api.ogc.templates import offline_templates
@@ -119,5 +120,5 @@ class PygeoapiGateway:
             from pygeoapi.openapi import get_oas
 
             document = get_oas(api.config, fail_on_invalid_collection=False)
-            api.openapi = with_access(self_contained(document))
+            api.openapi = with_access(document_items_parameters(self_contained(document)))
         return api.openapi
