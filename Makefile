@@ -19,7 +19,7 @@ demo: os-deps venv
 	$(ONEMAP) demo --size $(SIZE) --seed $(SEED)
 	$(ONEMAP) serve --host $(HOST) --port $(PORT)
 
-test: os-deps venv
+test: os-deps venv $(OGCTESTS_VENV)/.installed
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: os-deps venv
@@ -32,7 +32,7 @@ lint: venv
 os-deps:
 	@./.ci/os-packages.sh
 
-venv: $(VENV)/.installed $(OGCTESTS_VENV)/.installed
+venv: $(VENV)/.installed
 
 # reinstall when the declared dependencies change
 $(VENV)/.installed: pyproject.toml
