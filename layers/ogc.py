@@ -121,13 +121,13 @@ def feature_provider(layer: dict[str, Any], connection: ConnectionInfo) -> dict[
 
 
 def tile_provider(layer: dict[str, Any], connection: ConnectionInfo) -> dict[str, Any]:
-    """Mapbox vector tiles of the same table (WebMercatorQuad)."""
+    """Mapbox vector tiles of the same table (WebMercatorQuad, WorldCRS84Quad: ``layers.vector_tiles``)."""
     provider = feature_provider(layer, connection)
     provider.update(
         type="tile",
         name=TILE_PROVIDER,
         layer_name=layer["id"],
-        options={"zoom": {"min": 0, "max": 22}, "schemes": ["WebMercatorQuad"]},
+        options={"zoom": {"min": 0, "max": 22}, "schemes": ["WebMercatorQuad", "WorldCRS84Quad"]},
         format={"name": "pbf", "mimetype": "application/vnd.mapbox-vector-tile"},
     )
     provider.pop("crs", None)

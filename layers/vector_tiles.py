@@ -1,4 +1,10 @@
-"""Mapbox vector tiles (MVT) of catalogued tables, cut by PostGIS (ST_AsMVT), WebMercatorQuad."""
+"""Mapbox vector tiles (MVT) of catalogued tables, cut by PostGIS (ST_AsMVT).
+
+Two tile matrix sets: WebMercatorQuad (EPSG:3857, what web maps ask for) and WorldCRS84Quad
+(lon/lat, 2×1 tiles at zoom 0: what GDAL's OGCAPI driver prefers, and the only one whose tiles
+it finds from a collection's lon/lat extent). A WorldCRS84Quad tile of zoom z is the tile of
+zoom z + 1 in the square [-180, 180] × [-270, 90], so ST_TileEnvelope cuts both.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,12 @@ from layers.features import FeatureTable
 from spatial.errors import InvalidInput
 
 MAX_ZOOM = 22
+WEB_MERCATOR_QUAD, WORLD_CRS84_QUAD = "WebMercatorQuad", "WorldCRS84Quad"
+# per matrix set: the envelope SQL of tile (:z, :x, :y), the SRID geometries are cut in, tiles across zoom 0
+ENVELOPES = {
+    WEB_MERCATOR_QUAD: ("ST_TileEnvelope(:z, :x, :y{margin})", 3857, 1),
+    WORLD_CRS84_QUAD: ("ST_TileEnvelope(:z + 1, :x, :y, ST_MakeEnvelope(-180, -270, 180, 90, 4326){margin})", 4326, 2),
+}
 MAX_FEATURES_PER_TILE = 20_000
 SCALAR_TYPES = {
     "bigint", "integer", "smallint", "double precision", "real", "numeric", "boolean", "text",
@@ -15,13 +27,13 @@ SCALAR_TYPES = {
 }
 
 
-def check_tile(z: int, x: int, y: int) -> None:
-    """Refuse tile indices outside WebMercatorQuad."""
+def check_tile(z: int, x: int, y: int, columns_at_zero: int = 1) -> None:
+    """Refuse tile indices outside the quad (``columns_at_zero`` tiles across zoom 0)."""
     if not 0 <= z <= MAX_ZOOM:
         raise InvalidInput(f"zoom {z} is outside 0..{MAX_ZOOM}")
-    limit = 2**z
-    if not (0 <= x < limit and 0 <= y < limit):
-        raise InvalidInput(f"tile column/row ({x}, {y}) is outside zoom {z} (0..{limit - 1})")
+    rows = 2**z
+    if not (0 <= x < columns_at_zero * rows and 0 <= y < rows):
+        raise InvalidInput(f"tile column/row ({x}, {y}) is outside zoom {z} ({columns_at_zero * rows}×{rows} tiles)")
 
 
 def tile_attributes(ft: FeatureTable) -> list[str]:
@@ -29,9 +41,14 @@ def tile_attributes(ft: FeatureTable) -> list[str]:
     return [n for n, t in ft.columns.items() if t in SCALAR_TYPES and n != ft.id_field]
 
 
-def mvt_tile(engine: Engine, ft: FeatureTable, z: int, x: int, y: int, *, layer: str) -> bytes:
-    """One MVT tile (possibly empty bytes) of the features intersecting tile z/x/y."""
-    check_tile(z, x, y)
+def mvt_tile(
+    engine: Engine, ft: FeatureTable, z: int, x: int, y: int, *, layer: str, matrix_set: str = WEB_MERCATOR_QUAD
+) -> bytes:
+    """One MVT tile (possibly empty bytes) of the features intersecting tile z/x/y of ``matrix_set``."""
+    if matrix_set not in ENVELOPES:
+        raise InvalidInput(f"tile matrix set {matrix_set[:40]!r} is not offered: {', '.join(ENVELOPES)}")
+    envelope, srid, columns_at_zero = ENVELOPES[matrix_set]
+    check_tile(z, x, y, columns_at_zero)
     columns = "".join(f', t."{name}"' for name in tile_attributes(ft))
     # MVT feature ids are integers; other ids (e.g. division codes) travel as a property "id"
     integer_id = ft.columns.get(ft.id_field) in ("bigint", "integer", "smallint")
@@ -39,11 +56,11 @@ def mvt_tile(engine: Engine, ft: FeatureTable, z: int, x: int, y: int, *, layer:
     statement = text(
         f"""
         WITH bounds AS (
-            SELECT ST_TileEnvelope(:z, :x, :y) AS merc,
-                   ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.015625), 4326) AS lonlat
+            SELECT {envelope.format(margin="")} AS cut,
+                   ST_Transform({envelope.format(margin=", margin => 0.015625")}, 4326) AS lonlat
         ), rows AS (
             SELECT t."{ft.id_field}" AS id{columns},
-                   ST_AsMVTGeom(ST_Transform(t."{ft.geom_field}", 3857), bounds.merc, 4096, 64, true) AS geom
+                   ST_AsMVTGeom(ST_Transform(t."{ft.geom_field}", {srid}), bounds.cut, 4096, 64, true) AS geom
             FROM "{ft.schema}"."{ft.table}" t, bounds
             WHERE t."{ft.geom_field}" && bounds.lonlat
             LIMIT {MAX_FEATURES_PER_TILE}

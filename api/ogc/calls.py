@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from spatial.access.principal import Principal
 from spatial.config import Settings
+from spatial.coverage_params import CoverageQuery
 
 
 @dataclass
@@ -25,6 +26,7 @@ class OgcCall:
     if_match: str | None = None
     merge: bool = False  # PATCH: merge the body onto the stored feature
     etag: str | None = None
+    coverage: CoverageQuery | None = None  # subset/scale parameters, parsed by the route
 
 
 CURRENT_CALL: ContextVar[OgcCall | None] = ContextVar("onemap_ogc_call", default=None)

@@ -4,7 +4,11 @@ pygeoapi 0.21's rasterio provider answers a bbox outside the image with 500, lab
 CRSs with a non-existent URI, and folds every band into one CoverageJSON range. This adapter
 hands the work to ``layers.imagery.coverage`` and turns its errors into 4xx provider errors.
 A coverage is one scene: the latest that ``datetime=`` picks (``layers.imagery.selection``;
-all scenes without it) and that meets the lon/lat bbox, if one is given.
+all scenes without it) and that meets the area asked for, if any.
+
+``subset`` (stored x/y or Lon/Lat axes, ``subset-crs``) and ``scaleSize``/``scaleAxes``/
+``scaleFactor`` are parsed by the route (``spatial.coverage_params``) and reach the provider
+through the call; ``layers.imagery.coverage_query`` decides the area and the output grid.
 """
 
 from __future__ import annotations
@@ -16,15 +20,17 @@ import shapely
 from pygeoapi.provider.base import (
     BaseProvider,
     ProviderConnectionError,
-    ProviderInvalidQueryError,
     ProviderRequestEntityTooLargeError,
 )
 
 from api.ogc.calls import CURRENT_CALL
 from api.ogc.imagery_sources import source_of, with_provider_errors
 from api.workers import pool_of
-from layers.imagery.coverage import MAX_TIFF_CELLS, bbox_from_axes, coverage_grid, encoded_subset
+from layers.imagery.budget import RenderBudget
+from layers.imagery.coverage import MAX_TIFF_CELLS, coverage_grid, encoded_resampled, encoded_subset
+from layers.imagery.coverage_query import CoveragePlan, axis_names, plan_coverage
 from layers.imagery.selection import select_scenes
+from spatial.coverage_params import CoverageQuery, parse_subsets
 from spatial.errors import NotFound
 
 NATIVE_FILE_LIMIT = 64 * 1024 * 1024  # whole-file downloads are held in memory: above this, ask for a bbox
@@ -40,7 +46,7 @@ class ImageryCoverageProvider(BaseProvider):
             self.grid = coverage_grid(Path(self.data))
         except NotFound as err:
             raise ProviderConnectionError(user_msg=err.message) from err
-        self.axes = list(self.grid.axes)
+        self.axes = list(axis_names())  # pygeoapi checks subset names against these; we read them
         self.crs = self.grid.crs_uri
         self.num_bands = len(self.grid.bands)
         self.provider_def = provider_def
@@ -60,9 +66,9 @@ class ImageryCoverageProvider(BaseProvider):
             "resx": grid.resolution[0],
             "resy": grid.resolution[1],
             "num_bands": self.num_bands,
-            "axes": self.axes,
-            "x_axis_label": self.axes[0],
-            "y_axis_label": self.axes[1],
+            "axes": list(grid.axes),
+            "x_axis_label": grid.axes[0],
+            "y_axis_label": grid.axes[1],
         }
 
     def get_fields(self) -> dict[str, Any]:
@@ -87,51 +93,55 @@ class ImageryCoverageProvider(BaseProvider):
         format_: str = "json",
         **kwargs: Any,
     ) -> bytes | dict[str, Any]:
-        """A subset as CoverageJSON (``format_='json'``) or GeoTIFF bytes (the native format)."""
-        if bbox and subsets:
-            raise ProviderInvalidQueryError(
-                user_msg="bbox and subset are exclusive: give one of them"
-            )
+        """CoverageJSON (``format_='json'``) or GeoTIFF: the stored pixels of an area, or a resampled grid."""
         want_json = format_ == "json"
         with with_provider_errors():  # status and code of the domain error (BudgetExceeded: 400)
-            path = self._scene(datetime_, bbox, bbox_crs)
-            if not (properties or subsets or bbox or want_json):
+            area_crs = _bbox_crs(bbox_crs) if bbox else None
+            plan = plan_coverage(self.grid, self._asked(subsets), bbox or None, area_crs)
+            path = self._scene(datetime_, plan.lonlat_area())
+            if not (properties or plan.area or plan.output or want_json):
                 return self._whole_file(path)
-            return self._subset(path, properties, subsets, bbox, bbox_crs, want_json)
+            return self._read(path, plan, [int(p) for p in properties] if properties else None, want_json)
 
-    def _scene(self, datetime_: str | None, bbox: list | None, bbox_crs: str | int | None) -> Path:
-        """The file to read: the latest scene ``datetime_`` picks that meets a lon/lat bbox."""
+    @staticmethod
+    def _asked(subsets: dict | None) -> CoverageQuery:
+        """The route's parsed subset/scale parameters; pygeoapi's subsets when called without the route."""
+        call = CURRENT_CALL.get()
+        if call is not None and call.coverage is not None:
+            return call.coverage
+        written = ",".join(f"{axis}({':'.join(map(str, values))})" for axis, values in (subsets or {}).items())
+        return CoverageQuery(subsets=parse_subsets([written]) if written else {})
+
+    def _scene(self, datetime_: str | None, lonlat_area: tuple[float, ...] | None) -> Path:
+        """The file to read: the latest scene ``datetime_`` picks that meets the lon/lat area."""
         if "database" not in self.provider_def:
             return Path(self.data)
         source = source_of(self.provider_def)
         scenes = select_scenes(source.scenes, layer_id=source.layer_id, datetime=datetime_)
-        if bbox and len(bbox) == 4 and _bbox_crs(bbox_crs) == "CRS84":
-            area = shapely.box(*(float(v) for v in bbox))
+        if lonlat_area is not None:
+            area = shapely.box(*lonlat_area)
             scenes = tuple(s for s in scenes if s.footprint.intersects(area)) or scenes
         return scenes[0].path
 
-    def _subset(
-        self,
-        path: Path,
-        properties: list[str] | None,
-        subsets: dict | None,
-        bbox: list | None,
-        bbox_crs: str | int | None,
-        want_json: bool,
-    ) -> bytes | dict[str, Any]:
-        """Read and encode in a render worker (``api.workers``), within the source budget."""
-        native_bbox = bbox_from_axes(subsets, self.grid) if subsets else None
-        kwargs: dict[str, Any] = {
-            "bbox": native_bbox or bbox or None,
-            "bbox_crs": self.crs if native_bbox else _bbox_crs(bbox_crs),
-            "bands": [int(p) for p in properties] if properties else None,
-            "want_json": want_json,
-        }
+    @staticmethod
+    def _read(path: Path, plan: CoveragePlan, bands: list[int] | None, want_json: bool) -> bytes | dict[str, Any]:
+        """Read and encode in a render worker (``api.workers``), within the request's budgets."""
         call = CURRENT_CALL.get()
-        if call is None:  # outside the OGC routes (a script driving pygeoapi): in process, default budget
-            return encoded_subset(path, max_cells=MAX_TIFF_CELLS, **kwargs)
-        settings = call.settings
-        return pool_of(settings).run_sync(encoded_subset, path, max_cells=settings.max_source_pixels, **kwargs)
+        settings = call.settings if call is not None else None
+        kwargs: dict[str, Any] = {"bands": bands, "want_json": want_json}
+        if plan.output is not None:
+            job: Any = encoded_resampled
+            grid = plan.output
+            budget = RenderBudget.from_settings(settings) if settings else RenderBudget()
+            kwargs |= {"bounds": grid.bounds, "crs": grid.crs, "width": grid.width, "height": grid.height,
+                       "budget": budget}  # fmt: skip
+        else:
+            job = encoded_subset
+            kwargs |= {"bbox": plan.area, "bbox_crs": plan.area_crs if plan.area else None,
+                       "max_cells": settings.max_source_pixels if settings else MAX_TIFF_CELLS}  # fmt: skip
+        if settings is None:  # outside the OGC routes (a script driving pygeoapi): in process
+            return job(path, **kwargs)
+        return pool_of(settings).run_sync(job, path, **kwargs)
 
     def _whole_file(self, path: Path) -> bytes:
         if path.stat().st_size > NATIVE_FILE_LIMIT:

@@ -178,8 +178,20 @@ class PostGISFeatureProvider(BaseProvider):
 MAX_VECTOR_ZOOM = 22
 
 
+def tile_columns_at_zero(matrix_set: str) -> int:
+    """Tiles across zoom 0: 2 for WorldCRS84Quad, 1 for WebMercatorQuad (and anything else)."""
+    return 2 if matrix_set == vector_tiles.WORLD_CRS84_QUAD else 1
+
+
+def ogc_link(link: dict[str, Any]) -> dict[str, Any]:
+    """A link of pygeoapi's tile models as OGC API spells it: ``type``, ``/tileMatrixSets``."""
+    spelt = {("type" if key == "type_" else key): value for key, value in link.items()}
+    spelt["href"] = str(spelt.get("href", "")).replace("/TileMatrixSets/", "/tileMatrixSets/")
+    return spelt
+
+
 class PostGISVectorTileProvider(MVTPostgreSQLProvider):
-    """Mapbox vector tiles of one catalogued table (WebMercatorQuad), cut by PostGIS.
+    """Mapbox vector tiles of one catalogued table (WebMercatorQuad, WorldCRS84Quad), cut by PostGIS.
 
     Reuses pygeoapi's tile-set metadata from the MVT-postgresql provider, but not its query:
     that one transforms to ``OGC:CRS84`` and returns (not raises) its not-found error.
@@ -206,24 +218,40 @@ class PostGISVectorTileProvider(MVTPostgreSQLProvider):
         return self.layer_name
 
     def get_tiling_schemes(self) -> list[Any]:
-        return [TileMatrixSetEnum.WEBMERCATORQUAD.value]
+        return [TileMatrixSetEnum.WEBMERCATORQUAD.value, TileMatrixSetEnum.WORLDCRS84QUAD.value]
 
     def get_tiles(self, layer: str = "default", tileset: str | None = None, z: Any = None,
                   y: Any = None, x: Any = None, format_: str | None = None) -> bytes | None:
-        if tileset != TileMatrixSetEnum.WEBMERCATORQUAD.value.tileMatrixSet:
-            raise as_provider_error(InvalidInput(f"tile matrix set {tileset!r} is not offered; use WebMercatorQuad"))
+        if tileset not in vector_tiles.ENVELOPES:
+            raise as_provider_error(InvalidInput(
+                f"tile matrix set {tileset!r} is not offered; use {' or '.join(vector_tiles.ENVELOPES)}"))
         try:
-            address = parse_tile(z, x, y, max_zoom=MAX_VECTOR_ZOOM)
+            address = parse_tile(z, x, y, max_zoom=MAX_VECTOR_ZOOM, columns_at_zero=tile_columns_at_zero(tileset))
         except InvalidInput as err:
             raise as_provider_error(err) from None
         z, x, y = address.z, address.x, address.y
-        tile = self._guard(feature_tables.read_current, self, vector_tiles.mvt_tile, z, x, y, layer=layer)
+        tile = self._guard(feature_tables.read_current, self, vector_tiles.mvt_tile, z, x, y, layer=layer,
+                           matrix_set=tileset)  # fmt: skip
         return tile or None
 
     def get_metadata(self, dataset: str, server_url: str, layer: Any = None, tileset: Any = None,
                      metadata_format: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        """Tile-set metadata; no ``f=`` means the OGC JSON document (pygeoapi called .upper() on None)."""
-        return super().get_metadata(dataset, server_url, layer, tileset, metadata_format or "json", **kwargs)
+        """Tile-set metadata; no ``f=`` (pygeoapi called .upper() on None) or an Accept pygeoapi has no
+        metadata for (``application/vnd.mapbox-vector-tile``: NotImplementedError, a 500) means JSON."""
+        known = metadata_format if str(metadata_format).lower() in ("json", "tilejson", "html", "jsonld") else "json"
+        return super().get_metadata(dataset, server_url, layer, tileset, known, **kwargs)
+
+    def get_default_metadata(self, dataset: str, server_url: str, layer: Any, tileset: Any, title: Any,
+                             description: Any, keywords: Any, **kwargs: Any) -> dict[str, Any]:
+        """The OGC tile-set document, its links spelt as OGC API Tiles and GDAL read them.
+
+        pygeoapi 0.21 dumps its link model by field name (``type_``) and points at
+        ``/TileMatrixSets``; GDAL's OGCAPI driver looks for ``type`` and follows the link.
+        """
+        document = super().get_default_metadata(dataset, server_url, layer, tileset, title, description,
+                                                keywords, **kwargs)  # fmt: skip
+        document["links"] = [ogc_link(link) for link in document.get("links", [])]
+        return document
 
     def get_vendor_metadata(self, dataset: str, server_url: str, layer: Any, tileset: Any, title: Any,
                             description: Any, keywords: Any, **kwargs: Any) -> dict[str, Any]:

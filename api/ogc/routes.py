@@ -30,9 +30,10 @@ from starlette.routing import BaseRoute, Route
 
 from api.auth import principal_of
 from api.limits import read_limited
+from api.ogc import coverage_routes
 from api.ogc.calls import CURRENT_CALL, OgcCall
 from api.ogc.gateway import PygeoapiGateway
-from api.ogc.providers import MAX_VECTOR_ZOOM
+from api.ogc.providers import MAX_VECTOR_ZOOM, tile_columns_at_zero
 from layers.catalog import find_layer
 from layers.edits import feature_etag, quoted_etag
 from spatial.access.policy import LayerRef, require_read, require_write
@@ -44,6 +45,7 @@ PROCESS_LAYER_INPUTS = ("collection", "collections", "collection_id", "layer", "
 MAP_CRS = "http://www.opengis.net/def/crs/EPSG/0/4326"
 MAX_MAP_SIDE = 4096
 BOOLEANS = ("true", "false", "yes", "no", "1", "0", "on", "off")
+TILESET_FORMATS = ("json", "tilejson", "html", "jsonld")
 FILE_FORMATS = ("gpkg", "shp", "csv", "fgb", "kml")
 """``items?f=`` values answered by the layer's download (``/api/v1/layers/{id}/download``)."""
 
@@ -156,7 +158,7 @@ async def conformance(request: Request) -> Response:
 
 
 async def collections(request: Request) -> Response:
-    return await execute(request, core_api.describe_collections, _param(request, "collection_id"))
+    return await execute(request, coverage_routes.describe_collection, _param(request, "collection_id"))
 
 
 async def collection_schema(request: Request) -> Response:
@@ -275,10 +277,20 @@ async def collection_coverage(request: Request) -> Response:
             bbox_numbers(bbox)
         except InvalidInput as err:
             return invalid_parameter(err.message)
+    call = ogc_call(request)
+    call.coverage = coverage_routes.coverage_query(request)  # subset, subset-crs, scaleSize…
     return await execute(
         request, coverages_api.get_collection_coverage, _param(request, "collection_id"),
-        check_format=False,
+        check_format=False, call=call,
     )
+
+
+async def coverage_domainset(request: Request) -> Response:
+    return await execute(request, coverage_routes.coverage_domainset, _param(request, "collection_id"))
+
+
+async def coverage_rangetype(request: Request) -> Response:
+    return await execute(request, coverage_routes.coverage_rangetype, _param(request, "collection_id"))
 
 
 async def collection_map(request: Request) -> Response:
@@ -331,6 +343,9 @@ async def collection_tiles(request: Request) -> Response:
 
 
 async def collection_tiles_metadata(request: Request) -> Response:
+    f = request.query_params.get("f")
+    if f is not None and f.lower() not in TILESET_FORMATS:  # pygeoapi 0.21: f=mvt here was a 500
+        return invalid_parameter(f"f={f[:20]!r}: a tile set is described as {', '.join(TILESET_FORMATS)}")
     return await execute(
         request, tiles_api.get_collection_tiles_metadata,
         _param(request, "collection_id"), tile_matrix_set(request),
@@ -340,10 +355,12 @@ async def collection_tiles_metadata(request: Request) -> Response:
 
 async def collection_tile(request: Request) -> Response:
     p = request.path_params
-    tile = parse_tile(p["tileMatrix"], p["tileCol"], p["tileRow"], max_zoom=MAX_VECTOR_ZOOM)
+    matrix_set = tile_matrix_set(request)
+    tile = parse_tile(p["tileMatrix"], p["tileCol"], p["tileRow"], max_zoom=MAX_VECTOR_ZOOM,
+                      columns_at_zero=tile_columns_at_zero(matrix_set))  # fmt: skip
     return await execute(
         request, tiles_api.get_collection_tiles_data,
-        p["collection_id"], tile_matrix_set(request), str(tile.z), str(tile.y), str(tile.x),
+        p["collection_id"], matrix_set, str(tile.z), str(tile.y), str(tile.x),
         check_format=False,
     )
 
@@ -400,7 +417,9 @@ def ogc_routes() -> list[BaseRoute]:
         Route("/", landing_page),
         Route("/openapi", openapi),
         Route("/conformance", conformance),
-        Route("/TileMatrixSets", tilematrixsets),
+        Route("/tileMatrixSets", tilematrixsets),  # OGC API Tiles' spelling
+        Route("/tileMatrixSets/{tileMatrixSetId}", tilematrixsets),
+        Route("/TileMatrixSets", tilematrixsets),  # pygeoapi's, kept for links already given out
         Route("/TileMatrixSets/{tileMatrixSetId}", tilematrixsets),
         Route("/collections", collections),
         Route(COLLECTION, collections),
@@ -413,6 +432,8 @@ def ogc_routes() -> list[BaseRoute]:
             methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS"],
         ),
         Route(f"{COLLECTION}/coverage", collection_coverage),
+        Route(f"{COLLECTION}/coverage/domainset", coverage_domainset),
+        Route(f"{COLLECTION}/coverage/rangetype", coverage_rangetype),
         Route(f"{COLLECTION}/map", collection_map),
         Route(f"{COLLECTION}/tiles", collection_tiles),
         Route(f"{COLLECTION}/tiles/{{tileMatrixSetId}}", collection_tiles_metadata),

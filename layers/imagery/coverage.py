@@ -1,4 +1,6 @@
-"""Coverage subsets of imagery: a bbox (any CRS) read from the COG, encoded as GeoTIFF or CoverageJSON.
+"""Coverage subsets of imagery, encoded as GeoTIFF or CoverageJSON: the stored pixels of a bbox (any
+CRS) read from the COG, or the coverage resampled onto an output grid through the render planner
+(``layers.imagery.mosaic``), so ``scaleSize`` requests cost what the render budget allows.
 
 Used by the OGC API Coverages provider and, later, by zonal statistics: nothing here knows HTTP.
 """
@@ -19,10 +21,14 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader, MemoryFile
+from rasterio.transform import from_bounds
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
+from layers.imagery.budget import RenderBudget
 from layers.imagery.describe import band_name
+from layers.imagery.mosaic import read_grid
+from layers.imagery.readers import GDAL_ENV
 from spatial.crs import CRS84_URI, EPSG_URI, parse_crs
 from spatial.errors import BudgetExceeded, InvalidInput, NotFound, PayloadTooLarge
 from spatial.params import bbox_numbers
@@ -96,31 +102,6 @@ def coverage_grid(path: Path) -> CoverageGrid:
             bounds=tuple(dataset.bounds),
             bands=tuple((i, band_name(dataset, i), dataset.dtypes[i - 1]) for i in dataset.indexes),
         )
-
-
-def bbox_from_axes(subsets: dict[str, Sequence[Any]], grid: CoverageGrid) -> BBox:
-    """A native-CRS bbox from axis subsets such as {'x': [a, b], 'y': [c, d]} (missing axes: all)."""
-    x_axis, y_axis = grid.axes
-    left, bottom, right, top = grid.bounds
-    x0, x1 = _interval(subsets.get(x_axis), (left, right), x_axis)
-    y0, y1 = _interval(subsets.get(y_axis), (bottom, top), y_axis)
-    return (x0, y0, x1, y1)
-
-
-def _interval(
-    values: Sequence[Any] | None, default: tuple[float, float], axis: str
-) -> tuple[float, float]:
-    if values is None:
-        return default
-    try:
-        low, high = (float(v) for v in values)
-    except (TypeError, ValueError):
-        raise InvalidInput(
-            f"subset {axis}: give a numeric interval such as {axis}(low:high)"
-        ) from None
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise InvalidInput(f"subset {axis}: low must be less than high")
-    return (low, high)
 
 
 def subset_window(
@@ -248,6 +229,50 @@ def encoded_subset(
     subset = read_subset(path, bbox=bbox, bbox_crs=bbox_crs, bands=bands, max_cells=max_cells,
                          max_json_values=MAX_JSON_VALUES if want_json else None)  # fmt: skip
     return to_coveragejson(subset) if want_json else to_geotiff(subset)
+
+
+def encoded_resampled(
+    path: Path,
+    *,
+    bounds: BBox,
+    crs: CRS,
+    width: int,
+    height: int,
+    bands: Sequence[int] | None,
+    budget: RenderBudget,
+    want_json: bool,
+) -> bytes | dict[str, Any]:
+    """The coverage resampled onto a grid (``bounds`` in ``crs``, ``width`` × ``height``), encoded.
+
+    The render planner reads only the overview that suits the grid and checks both budgets
+    (output cells, source values) before a pixel is read; cells the scene does not cover are nodata.
+    """
+    subset = read_resampled(path, bounds=bounds, crs=crs, width=width, height=height, bands=bands, budget=budget)
+    return to_coveragejson(subset) if want_json else to_geotiff(subset)
+
+
+def read_resampled(
+    path: Path, *, bounds: BBox, crs: CRS, width: int, height: int, bands: Sequence[int] | None,
+    budget: RenderBudget,
+) -> CoverageSubset:  # fmt: skip
+    """The bands (all by default) of ``path`` on the output grid, masked where there is no data."""
+    budget.check_output(width, height)
+    with open_coverage(path) as dataset:
+        indexes = _check_bands(bands, dataset.count)
+        names = _unique_names([band_name(dataset, i) for i in indexes])
+        nodata, dtype = dataset.nodata, dataset.dtypes[0]
+    with rasterio.Env(**GDAL_ENV):
+        image = read_grid([path], bounds, crs, width, height, budget, indexes=indexes)
+    data: np.ma.MaskedArray = (
+        np.ma.masked_all((len(indexes), height, width), dtype=dtype) if image is None else image.array
+    )
+    return CoverageSubset(
+        data=np.ma.MaskedArray(data, dtype=dtype),
+        transform=from_bounds(*bounds, width, height),
+        crs=crs,
+        names=names,
+        nodata=nodata,
+    )
 
 
 def to_geotiff(subset: CoverageSubset) -> bytes:
