@@ -127,18 +127,7 @@ def road_rows(conn: Connection) -> Iterable[tuple[Any, ...]]:
     seen = set()
     for lang, name, key, district, count, point in result:
         seen.add((lang, key, district))
-        yield (
-            "road",
-            lang,
-            name,
-            key,
-            fuzzy_key(key, lang),
-            "name",
-            key,
-            district,
-            count,
-            bytes(point).hex(),
-        )
+        yield road_row(lang, name, key, district, count, point)
     yield from unnumbered_road_rows(conn, seen)
 
 
@@ -161,19 +150,13 @@ def unnumbered_road_rows(
             key = road_key(name, lang) if name else ""
             if key and (lang, key, district) not in seen:
                 seen.add((lang, key, district))
-                yield (
-                    "road",
-                    lang,
-                    name,
-                    key,
-                    fuzzy_key(key, lang),
-                    "name",
-                    key,
-                    district,
-                    0,
-                    bytes(point).hex(),
-                )
+                yield road_row(lang, name, key, district, 0, point)
 
+
+
+def road_row(lang: str, name: str, key: str, district: Any, weight: int, point: Any) -> tuple[Any, ...]:
+    """One place_search row of a road (its key is its reference)."""
+    return ("road", lang, name, key, fuzzy_key(key, lang), "name", key, district, weight, bytes(point).hex())
 
 def division_rows(conn: Connection) -> Iterable[tuple[Any, ...]]:
     """Districts, subdistricts (街道) and communities, by full name and by name without suffix."""
