@@ -11,15 +11,15 @@ PYTEST_ARGS ?=
 ONEMAP := $(VENV)/bin/onemap
 OGCTESTS_VENV ?= .venv-ogctests
 
-.PHONY: demo test bench lint os-deps venv db serve clean notebooks-kernel notebooks
+.PHONY: demo test bench lint os-deps venv web db serve clean notebooks-kernel notebooks
 
-demo: os-deps venv
+demo: os-deps venv web
 	$(ONEMAP) db start
 	$(ONEMAP) db upgrade
 	$(ONEMAP) demo --size $(SIZE) --seed $(SEED)
 	$(ONEMAP) serve --host $(HOST) --port $(PORT)
 
-test: os-deps venv $(OGCTESTS_VENV)/.installed
+test: os-deps venv web $(OGCTESTS_VENV)/.installed
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: os-deps venv
@@ -33,6 +33,15 @@ os-deps:
 	@./.ci/os-packages.sh
 
 venv: $(VENV)/.installed
+
+# the pages' front-end libraries from the npm registry (web/package-lock.json), copied to where the app
+# serves them (api/web/static/vendor, not committed); nothing is fetched at run time
+WEB_VENDOR := api/web/static/vendor/.installed
+web: $(WEB_VENDOR)
+
+$(WEB_VENDOR): web/package-lock.json web/vendor.txt web/copy_vendor.py
+	npm ci --prefix web --no-audit --no-fund --ignore-scripts --loglevel=error
+	$(PYTHON) web/copy_vendor.py
 
 # reinstall when the declared dependencies change
 $(VENV)/.installed: pyproject.toml
@@ -56,7 +65,7 @@ notebooks-kernel: venv
 notebooks: notebooks-kernel
 	$(VENV)/bin/jupyter lab notebooks/
 
-serve: venv
+serve: venv web
 	$(ONEMAP) serve --host $(HOST) --port $(PORT)
 
 clean:

@@ -15,6 +15,9 @@ packages=(
   python3-qgis             # QGIS (headless) to test its OAPIF provider against our OGC API
   qgis-providers
 )
+# Node.js and npm install the pages' front-end libraries (web/package-lock.json): only when missing,
+# a machine may have them from elsewhere
+command -v npm >/dev/null || packages+=(nodejs npm)
 # extra packages can be asked for: ONEMAP_EXTRA_OS_PACKAGES="qgis"
 read -r -a extra <<< "${ONEMAP_EXTRA_OS_PACKAGES:-}"
 packages+=("${extra[@]}")

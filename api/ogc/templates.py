@@ -6,7 +6,7 @@ attributes, some of which embed data unescaped (``{{ data | to_json | safe }}`` 
 script: a feature property holding ``</script><svg onload=…>`` ended the script and ran as
 markup). At start-up we copy the templates into the var folder and rewrite them:
 
-- CDN addresses point at files under /static/vendor (see api/web/static/vendor/README.md);
+- CDN addresses point at files under /static/vendor (installed from npm by `make web`: web/package.json, web/vendor.txt);
   assets we do not ship (EDR coverage viewers, ReDoc, web fonts, IE shims) are dropped.
 - Every inline script becomes a *data block* plus a static script of ours
   (api/web/static/ogc/*.js). The data block is ``<script type="application/json">`` holding
