@@ -83,6 +83,8 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/ogc/static", StaticFiles(directory=PYGEOAPI_STATIC), name="pygeoapi-static"),
         Mount("/ogc", routes=ogc_routes()),
         Route("/inspector", inspector.page),
+        Route("/console", pages.console),
+        Route("/supervision", pages.supervision),
         Mount("/tiles", routes=tile_routes.routes),
         Route("/wmts", wmts_routes.kvp),  # WMTS KVP; RESTful below
         Mount("/wmts", routes=wmts_routes.routes),

@@ -1,4 +1,5 @@
-"""HTML pages: the one-map page at /. Assets (Leaflet included) are served from /static."""
+"""HTML pages, the faces of the one map: the portal at /, /console, /supervision (the inspector app:
+api/web/inspector.py). Assets (npm libraries included, see web/README.md) are served from /static."""
 
 from __future__ import annotations
 
@@ -27,6 +28,21 @@ async def city_name(request: Request) -> str:
     return escape(city.name_zh)
 
 
-async def one_map(request: Request) -> Response:
-    html = _template("onemap.html").replace("{{ city_name }}", await city_name(request))
+async def render(request: Request, template: str) -> Response:
+    """A face's page: its template with the city's (escaped) name; data comes later from the API."""
+    html = _template(template).replace("{{ city_name }}", await city_name(request))
     return HTMLResponse(html)
+
+
+async def one_map(request: Request) -> Response:
+    return await render(request, "onemap.html")
+
+
+async def console(request: Request) -> Response:
+    """The command-centre console (受理, 立案, 派遣, 核查, 结案): queues by stage, case detail, actions."""
+    return await render(request, "console.html")
+
+
+async def supervision(request: Request) -> Response:
+    """The supervision screen (大屏): KPIs, open cases by lateness, trends, live refresh."""
+    return await render(request, "supervision.html")
