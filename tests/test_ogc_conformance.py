@@ -109,6 +109,21 @@ def test_openapi_documents_exactly_the_accepted_parameters(demo_server: str) -> 
     assert names == set(ITEMS_PARAMETERS) | (set(queryables) - {"geometry"})
 
 
+def test_openapi_documents_the_coverage_parameters_and_they_are_accepted(demo_server: str) -> None:
+    document = httpx.get(f"{demo_server}/ogc/openapi", params={"f": "json"}, timeout=60).json()
+    parameters = document["paths"]["/collections/demo_imagery/coverage"]["get"]["parameters"]
+    names = {p["name"] for p in parameters if "name" in p}
+    assert {"subset", "subset-crs", "scaleSize", "scaleAxes", "scaleFactor", "properties", "datetime"} <= names
+    collection = httpx.get(f"{demo_server}/ogc/collections/demo_imagery", params={"f": "json"}, timeout=30).json()
+    west, south, east, north = collection["extent"]["spatial"]["bbox"][0]
+    lon, lat = (west + east) / 2, (south + north) / 2
+    answer = httpx.get(f"{demo_server}/ogc/collections/demo_imagery/coverage", timeout=60, params={
+        "f": "GTiff", "subset": [f"Lon({lon}:{lon + 0.002})", f"Lat({lat}:{lat + 0.002})"],
+        "subset-crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84", "scaleSize": "Lon(16),Lat(16)",
+        "properties": "1"})  # fmt: skip
+    assert answer.status_code == 200, answer.text[:300]
+
+
 # ------------------------------------------------------------------------ media type and links
 @pytest.mark.parametrize(("accept", "expected"), [
     (GEOJSON, GEOJSON), (None, GEOJSON), (f"{GEOJSON}, application/json", GEOJSON),

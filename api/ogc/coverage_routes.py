@@ -41,6 +41,39 @@ def coverage_query(request: Request) -> CoverageQuery:
     )
 
 
+def _parameter(name: str, description: str, schema: dict[str, Any], array: bool = False) -> dict[str, Any]:
+    if array:
+        schema = {"type": "array", "items": schema}
+    return {"name": name, "in": "query", "required": False, "style": "form", "explode": array,
+            "description": description, "schema": schema}  # fmt: skip
+
+
+COVERAGE_PARAMETERS = (
+    _parameter("subset", "a range on one axis: Lon(lo:hi), Lat(lo:hi) (with subset-crs) or the stored x/y axes; "
+               "'*' leaves an end open; repeat for several axes", {"type": "string"}, array=True),
+    _parameter("subset-crs", "the CRS of subset's Lon/Lat values (a URI or EPSG:<code>; CRS84 by default)",
+               {"type": "string"}),
+    _parameter("scaleSize", "the output size per axis, e.g. Lon(512),Lat(512)", {"type": "string"}),
+    _parameter("scaleAxes", "a scale factor per axis, e.g. Lon(2),Lat(2) (output = input / factor)", {"type": "string"}),
+    _parameter("scaleFactor", "one scale factor for every axis (output = input / factor)",
+               {"type": "number", "exclusiveMinimum": 0}),
+    _parameter("properties", "the bands to return (names or 1-based numbers), comma-separated", {"type": "string"}),
+    _parameter("datetime", "which scene: an instant, a date or an interval; the latest scene in it", {"type": "string"}),
+)  # fmt: skip
+
+
+def document_coverage_parameters(document: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document saying what ``…/coverage`` accepts beyond pygeoapi's own parameters."""
+    for path, operations in document.get("paths", {}).items():
+        get = operations.get("get") if path.endswith("/coverage") else None
+        if not isinstance(get, dict):
+            continue
+        parameters = list(get.get("parameters", []))
+        present = {p.get("name") for p in parameters}
+        get["parameters"] = parameters + [p for p in COVERAGE_PARAMETERS if p["name"] not in present]
+    return document
+
+
 def describe_collection(api: API, request: APIRequest, dataset: str | None = None) -> Answer:
     """pygeoapi's collection document(s); a coverage's also names its CRSs and its domain and range."""
     headers, status, content = core_api.describe_collections(api, request, dataset)

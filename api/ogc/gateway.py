@@ -23,6 +23,7 @@ from typing import Any
 from pygeoapi.api import API
 from sqlalchemy import Engine
 
+from api.ogc.coverage_routes import document_coverage_parameters
 from api.ogc.feature_requests import document_items_parameters
 from api.ogc.openapi import self_contained
 from api.ogc.openapi_access import with_access
@@ -120,5 +121,5 @@ class PygeoapiGateway:
             from pygeoapi.openapi import get_oas
 
             document = get_oas(api.config, fail_on_invalid_collection=False)
-            api.openapi = with_access(document_items_parameters(self_contained(document)))
+            api.openapi = with_access(document_coverage_parameters(document_items_parameters(self_contained(document))))
         return api.openapi
