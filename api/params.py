@@ -55,3 +55,25 @@ Until = Annotated[dt.datetime | None, Query(description="RFC 3339 date-time: unt
 IncidentId = Annotated[int, Path(ge=1, le=MAX_ID, description="incident id"), _path_id("incident")]
 PhotoId = Annotated[int, Path(ge=1, le=MAX_ID, description="photo id"), _path_id("photo")]
 Crs = Annotated[str | None, Query(max_length=100, description="output CRS: CRS84, EPSG:4326, EPSG:4490, gcj02, bd09")]
+
+
+def choices_parser(allowed: tuple[str, ...], name: str) -> BeforeValidator:
+    """How a comma-separated list of known values is read: ``spatial.params.parse_choices``."""
+    return BeforeValidator(lambda value: params.parse_choices(value, allowed, name=name))
+
+
+def codes_parser(name: str) -> BeforeValidator:
+    """How a comma-separated list of codes is read: ``spatial.params.parse_codes``."""
+    return BeforeValidator(lambda value: params.parse_codes(value, name=name))
+
+
+Offset = Annotated[int, Query(ge=0, description="how many items to skip (paging)"),
+                   BeforeValidator(lambda value: params.parse_offset(value))]  # fmt: skip
+BboxText = Annotated[str | None, Query(max_length=300, description="minx,miny,maxx,maxy in lon/lat (CRS84): "
+                     "read by spatial.params.parse_lonlat_bbox")]  # fmt: skip
+Words = Annotated[str | None, Query(max_length=100, description="words to look for (no markup)"),
+                  BeforeValidator(lambda value: params.parse_words(value))]  # fmt: skip
+From = Annotated[dt.datetime | None, Query(alias="from", description="RFC 3339 date-time: from (same as since)"),
+                 _instant("from")]  # fmt: skip
+To = Annotated[dt.datetime | None, Query(alias="to", description="RFC 3339 date-time: until (same as until)"),
+               _instant("to")]  # fmt: skip

@@ -289,3 +289,57 @@ def _matrix_index(value: Any, name: str, size: int, zoom: int) -> int:
     if not 0 <= index < size:
         raise TileOutOfRange(f"{name} must lie between 0 and {size - 1} at zoom {zoom}, not {index}")
     return index
+
+
+# ------------------------------------------------------------------------------ lists and words
+CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MAX_LIST_ITEMS = 100
+MARKUP_OR_CONTROL = re.compile(r"[<>\x00-\x1f\x7f]")
+
+
+def parse_choices(value: Any, allowed: Sequence[str], *, name: str) -> tuple[str, ...]:
+    """A comma-separated list of values out of ``allowed`` ('a,b' or a list); () when absent.
+
+    An unknown value is refused naming the allowed ones.
+    """
+    items = _list_items(value, name=name)
+    bad = [item for item in items if item not in allowed]
+    if bad:
+        raise InvalidInput(f"{name} {_shown(bad[0])} unknown: one of {', '.join(allowed)} (comma-separated)")
+    return items
+
+
+def parse_codes(value: Any, *, name: str) -> tuple[str, ...]:
+    """A comma-separated list of codes (letters, digits, ``_.-``; 1-64 characters each); () when absent."""
+    items = _list_items(value, name=name)
+    for item in items:
+        if not CODE.fullmatch(item):
+            raise InvalidInput(f"{name} {_shown(item)} is not a code (letters, digits, _ . -; at most 64)")
+    return items
+
+
+def parse_words(value: Any, *, name: str = "q", max_length: int = 100) -> str | None:
+    """Words to search for: plain text of at most ``max_length`` characters, no markup or control
+    characters; None when absent or blank."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be text, not {_shown(value)}")
+    text = value.strip()
+    if len(text) > max_length:
+        raise InvalidInput(f"{name} is longer than {max_length} characters")
+    if MARKUP_OR_CONTROL.search(text):
+        raise InvalidInput(f"{name} is words to look for: no markup (<, >) or control characters")
+    return text or None
+
+
+def _list_items(value: Any, *, name: str) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    if isinstance(items, str) or not isinstance(items, Sequence):
+        raise InvalidInput(f"{name} must be a comma-separated list, not {_shown(value)}")
+    cleaned = tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
+    if len(cleaned) > MAX_LIST_ITEMS:
+        raise InvalidInput(f"{name} lists more than {MAX_LIST_ITEMS} values")
+    return cleaned

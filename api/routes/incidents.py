@@ -1,5 +1,7 @@
 """REST: filing and moving incidents (/api/v1/incidents).
 
+- ``GET /incidents?state=&stage=&street=&community=&department=&category=&light=&mine=&bbox=&q=&limit=&offset=&sort=``:
+  the queue (staff), names joined, traffic light, ``numberMatched``;
 - ``GET /incidents/categories``: the catalogue (the inspector page's picker);
 - ``POST /incidents``: file (JSON, or multipart with ``photo`` parts); 201 with routing,
   deadline and possible duplicates;
@@ -16,15 +18,15 @@ Thin: checks, routing and SQL live in ``spatial.incidents``.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.auth import principal_of
-from api.params import IncidentId, PhotoId
+from api.params import BboxText, IncidentId, Offset, PhotoId, Words, limit_parser
 from api.routes.incident_forms import (
     MergeBody,
     ReportBody,
@@ -34,14 +36,24 @@ from api.routes.incident_forms import (
     read_body,
     report_from,
 )
-from spatial.errors import NotFound
+from spatial.errors import InvalidInput, NotFound
 from spatial.extent import ExtentRule
 from spatial.incidents import queries
 from spatial.incidents.categories import list_categories
 from spatial.incidents.filing import file_incident
+from spatial.incidents.listing import (
+    LIGHTS,
+    MAX_LIMIT,
+    MINE,
+    SORTS,
+    STAGES,
+    QueueFilter,
+    list_incidents,
+)
+from spatial.incidents.models import STATES
 from spatial.incidents.photos import check_photos, read_photo, visible_photo_ids
 from spatial.incidents.workflow import TransitionRequest, transition
-from spatial.params import parse_int
+from spatial.params import parse_choices, parse_codes, parse_int, parse_lonlat_bbox
 
 PUBLIC_FIELDS = ("id", "category_code", "category_zh", "category_en", "state", "description", "address",
                  "department_code", "cell_code", "community_code", "street_code", "district_code",
@@ -62,6 +74,62 @@ def plain(value: Any) -> Any:
 
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+
+
+def _text(description: str, max_length: int = 2000) -> Any:
+    return Query(max_length=max_length, description=description)
+
+
+QUEUE_DOC = """The incident queue (案卷列表) for staff: every filter narrows it, a comma-separated list means
+"any of". Each row carries the category, street, community and department names, the stage deadline
+(`due_at`) and its traffic light (`light`: red = past due, yellow = the last 20 % of the stage's working
+time, green otherwise, null when no clock runs: ended or suspended), the reporter (`reporter`: the
+principal who filed it) and the assigned inspector of 核查 (`verifier`). `numberMatched` counts all
+matches; page with `limit` (1-500) and `offset`. `mine=reported`: what the caller filed;
+`mine=verify`: handled incidents whose 核查 is assigned to the caller. Anonymous callers: 401."""
+
+
+@router.get("", summary="the incident queue: filtered, paged, names joined, traffic light (staff)",
+            description=QUEUE_DOC)  # fmt: skip
+async def incident_queue(
+    request: Request,
+    state: Annotated[str | None, _text(f"workflow states (comma-separated): {', '.join(STATES)}")] = None,
+    stage: Annotated[str | None, _text(f"running stage clocks (comma-separated): {', '.join(STAGES)}")] = None,
+    light: Annotated[str | None, _text(f"traffic lights (comma-separated): {', '.join(LIGHTS)}")] = None,
+    street: Annotated[str | None, _text("street (街道) codes, comma-separated")] = None,
+    community: Annotated[str | None, _text("community (社区) codes, comma-separated")] = None,
+    department: Annotated[str | None, _text("handling department codes, comma-separated")] = None,
+    category: Annotated[str | None, _text("category codes (4-digit subclass or 2-digit major class)")] = None,
+    mine: Annotated[str | None, _text(f"only mine: {' | '.join(MINE)}", 20)] = None,
+    bbox: BboxText = None,
+    q: Words = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="most incidents per page (default 50)"),
+                     limit_parser(50, MAX_LIMIT)] = 50,  # fmt: skip
+    offset: Offset = 0,
+    sort: Annotated[str | None, _text(f"order: {' | '.join(SORTS)} (default -reported)", 20)] = None,
+) -> Response:
+    principal = principal_of(request)
+    queue = QueueFilter(
+        states=parse_choices(state, STATES, name="state"), stages=parse_choices(stage, STAGES, name="stage"),
+        lights=parse_choices(light, LIGHTS, name="light"), streets=parse_codes(street, name="street"),
+        communities=parse_codes(community, name="community"), departments=parse_codes(department, name="department"),
+        categories=parse_codes(category, name="category"), mine=_one(mine, MINE, "mine"),
+        bbox=None if not bbox else parse_lonlat_bbox(bbox), q=q, sort=_one(sort, tuple(SORTS), "sort") or "-reported",
+    )  # fmt: skip
+
+    def run() -> dict[str, Any]:
+        with request.app.state.engine.connect() as conn:
+            return list_incidents(conn, queue, principal=principal, limit=limit, offset=offset)
+
+    return JSONResponse(plain(await run_in_threadpool(run)))
+
+
+def _one(value: str | None, allowed: tuple[str, ...], name: str) -> str | None:
+    """One value out of ``allowed`` (None when absent)."""
+    values = parse_choices(value, allowed, name=name)
+    if len(values) > 1:
+        raise InvalidInput(f"{name} takes one value, not {len(values)}")
+    return values[0] if values else None
 
 
 @router.get("/categories", summary="the category catalogue (部件/事件 classes and subclasses)")

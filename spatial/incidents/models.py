@@ -129,6 +129,7 @@ class Incident(Base):
     extension_request: Mapped[dict | None] = mapped_column(JSONB)
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
     handled_by: Mapped[str | None] = mapped_column(Text)
+    verifier: Mapped[str | None] = mapped_column(Text)  # the inspector 核查 is assigned to (None: any)
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("incidents.incident.id"))
     closed_at: Mapped[dt.datetime | None] = timestamp()
     geom: Mapped[Any] = mapped_column(geometry("POINT"))

@@ -1,0 +1,157 @@
+"""The incidents API of the faces (issue 16) over real HTTP: the queue, the assigned verifier, the
+event stream, KPIs and the trend; bad input at every new door is a 4xx and changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from tests.fingerprint import fingerprint
+from tests.incidents.conftest import GUIYI, IncidentCity
+from tests.incidents.test_incidents import act, handled
+
+QUEUE = "/api/v1/incidents"
+
+
+def file(city: IncidentCity, role: str = "inspector", description: str = "井盖破损", **fields) -> int:
+    body = {"category_code": "0101", "description": description, "location": {"lon": GUIYI[0], "lat": GUIYI[1]},
+            "source": "inspector" if role.startswith("inspector") else "hotline"} | fields  # fmt: skip
+    answer = httpx.post(f"{city.base}/api/v1/incidents", json=body, headers=city.auth(role), timeout=30)
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"])
+
+
+def queue(city: IncidentCity, role: str | None = "supervisor", **params) -> httpx.Response:
+    headers = city.auth(role) if role else {}
+    return httpx.get(f"{city.base}{QUEUE}", params=params, headers=headers, timeout=30)
+
+
+def ids(answer: httpx.Response) -> set[int]:
+    assert answer.status_code == 200, answer.text
+    return {row["id"] for row in answer.json()["incidents"]}
+
+
+def expected(city: IncidentCity, where: str, **params) -> set[int]:
+    with city.engine.connect() as conn:
+        return {int(r[0]) for r in conn.execute(text(f"SELECT id FROM incidents.incident i WHERE {where}"), params)}
+
+
+def to_handled(city: IncidentCity, incident: int, handler: str = "water") -> None:
+    for role, action in (("supervisor", "register"), ("commander", "dispatch"), (handler, "accept")):
+        assert act(city, incident, role, action).status_code == 200
+    assert handled(city, incident, handler).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def marked(incident_city: IncidentCity) -> dict[str, int]:
+    """A few incidents in known states, with a description to find them by."""
+    fresh = file(incident_city, description="队列测试 fresh 独特")
+    registered = file(incident_city, description="队列测试 registered")
+    assert act(incident_city, registered, "supervisor", "register").status_code == 200
+    hotline = file(incident_city, role="supervisor", description="队列测试 hotline", category_code="1102")
+    return {"fresh": fresh, "registered": registered, "hotline": hotline}
+
+
+# ------------------------------------------------------------------------------ the queue
+def test_queue_rows_carry_the_contract_fields(incident_city: IncidentCity, marked: dict[str, int]) -> None:
+    answer = queue(incident_city, q="队列测试 fresh")
+    body = answer.json()
+    assert answer.status_code == 200 and body["numberMatched"] == 1 and body["limit"] == 50 and body["offset"] == 0
+    row = body["incidents"][0]
+    assert set(row) >= {"id", "state", "stage", "category_code", "category_name_zh", "category_name_en", "kind",
+                        "description", "lon", "lat", "address", "street_code", "street_name", "community_code",
+                        "community_name", "cell_code", "department", "department_name_zh", "reported_at", "due_at",
+                        "light", "version", "source", "reporter", "verifier", "photo_count"}  # fmt: skip
+    assert row["id"] == marked["fresh"] and row["state"] == "reported" and row["stage"] == "register"
+    assert row["street_name"] and row["community_name"] and row["department_name_zh"] and row["category_name_zh"]
+    assert row["reporter"] == "inspector" and row["verifier"] is None and row["photo_count"] == 0
+    assert row["light"] in ("green", "yellow", "red") and row["kind"] in ("component", "event")
+
+
+@pytest.mark.parametrize(("params", "where"), [
+    ({"state": "registered"}, "state = 'registered'"),
+    ({"state": "reported,registered"}, "state IN ('reported', 'registered')"),
+    ({"stage": "dispatch"}, "stage = 'dispatch'"),
+    ({"department": "water"}, "department_code = 'water'"),
+    ({"category": "1102"}, "category_code = '1102'"),
+    ({"category": "01"}, "category_code LIKE '01%'"),
+    ({"light": "red"}, "stage IS NOT NULL AND stage_due_at < now()"),
+    ({"light": "green,yellow"}, "stage IS NOT NULL AND stage_due_at >= now()"),
+    ({"state": "closed,merged,not_registered"}, "state IN ('closed', 'merged', 'not_registered')"),
+])  # fmt: skip
+def test_queue_filters_return_exactly_the_matches(incident_city: IncidentCity, marked: dict[str, int], params: dict,
+                                                 where: str) -> None:  # fmt: skip
+    answer = queue(incident_city, limit=500, **params)
+    assert ids(answer) == expected(incident_city, where)
+    assert answer.json()["numberMatched"] == len(expected(incident_city, where))
+
+
+def test_queue_by_street_community_and_bbox(incident_city: IncidentCity, marked: dict[str, int]) -> None:
+    with incident_city.engine.connect() as conn:
+        street, community = conn.execute(text("SELECT street_code, community_code FROM incidents.incident "
+                                              "WHERE id = :id"), {"id": marked["fresh"]}).one()  # fmt: skip
+    assert ids(queue(incident_city, street=street, limit=500)) == expected(incident_city, "street_code = :s", s=street)
+    assert ids(queue(incident_city, community=community, limit=500)) == \
+        expected(incident_city, "community_code = :c", c=community)  # fmt: skip
+    box = f"{GUIYI[0] - 0.001},{GUIYI[1] - 0.001},{GUIYI[0] + 0.001},{GUIYI[1] + 0.001}"
+    inside = expected(incident_city, "geom && ST_MakeEnvelope(:a, :b, :c, :d, 4326)", a=GUIYI[0] - 0.001,
+                      b=GUIYI[1] - 0.001, c=GUIYI[0] + 0.001, d=GUIYI[1] + 0.001)  # fmt: skip
+    assert marked["fresh"] in inside and ids(queue(incident_city, bbox=box, limit=500)) == inside
+    assert ids(queue(incident_city, bbox="0,0,1,1")) == set()
+
+
+def test_queue_pages_and_sorts(incident_city: IncidentCity, marked: dict[str, int]) -> None:
+    total = queue(incident_city, limit=500).json()["numberMatched"]
+    assert total >= 3
+    seen: list[int] = []
+    for offset in range(0, total, 2):
+        page = queue(incident_city, limit=2, offset=offset).json()
+        assert page["numberMatched"] == total and len(page["incidents"]) <= 2
+        seen += [row["id"] for row in page["incidents"]]
+    assert len(seen) == total == len(set(seen))
+    beyond = queue(incident_city, limit=2, offset=total + 10).json()
+    assert beyond["incidents"] == [] and beyond["numberMatched"] == total
+    due = [row["due_at"] for row in queue(incident_city, sort="due", state="reported,registered", limit=500).json()["incidents"]]
+    assert due == sorted(due)
+
+
+def test_mine_reported_lists_only_the_callers_filings(incident_city: IncidentCity, marked: dict[str, int]) -> None:
+    mine = ids(queue(incident_city, "supervisor", mine="reported", limit=500))
+    assert marked["hotline"] in mine and marked["fresh"] not in mine
+    assert mine == expected(incident_city, "reported_by = 'supervisor'")
+    viewer = queue(incident_city, "viewer", mine="reported")
+    assert viewer.status_code == 200 and viewer.json()["numberMatched"] == 0
+
+
+def test_queue_needs_credentials(incident_city: IncidentCity) -> None:
+    answer = queue(incident_city, None)
+    assert answer.status_code == 401 and answer.headers["WWW-Authenticate"].startswith("Bearer")
+    assert queue(incident_city, None, mine="reported").status_code == 401
+
+
+@pytest.mark.parametrize(("params", "words"), [
+    ({"limit": "501"}, "limit"), ({"limit": "0"}, "limit"), ({"limit": "nan"}, "limit"), ({"limit": "1e400"}, "limit"),
+    ({"limit": "²"}, "limit"), ({"offset": "-1"}, "offset"), ({"offset": "1e400"}, "offset"),
+    ({"state": "open"}, "registered"), ({"stage": "x"}, "dispatch"), ({"light": "blue"}, "red, yellow, green"),
+    ({"mine": "all"}, "reported"), ({"sort": "id; DROP TABLE x"}, "-reported"), ({"bbox": "nan,inf,1,2"}, "bbox"),
+    ({"bbox": "5,5,1,1"}, "bbox"), ({"q": "<script>alert(1)</script>"}, "q"), ({"street": "'; DROP TABLE x; --"}, "street"),
+    ({"q": "x" * 101}, "q"), ({"mine": "reported,verify"}, "mine"),
+])  # fmt: skip
+def test_queue_refuses_bad_input(incident_city: IncidentCity, params: dict, words: str) -> None:
+    before = fingerprint(incident_city.engine)
+    answer = queue(incident_city, **params)
+    assert answer.status_code == 400, answer.text
+    assert words in answer.json()["description"]
+    assert fingerprint(incident_city.engine) == before
+
+
+def test_queue_in_the_openapi_document(incident_city: IncidentCity) -> None:
+    document = httpx.get(f"{incident_city.base}/api/v1/openapi.json", timeout=30).json()
+    for path in ("/api/v1/incidents", "/api/v1/supervision/stream", "/api/v1/supervision/trend"):
+        assert "get" in document["paths"][path], path
+        assert document["paths"][path]["get"]["summary"], path
