@@ -125,6 +125,8 @@ class TransitionBody(BaseModel):
     extension_minutes: int | None = Field(default=None, ge=1, description="extend: working minutes")
     version: int | None = Field(default=None, ge=1, description="the version you saw (409 if it moved on)")
     into: int | None = Field(default=None, ge=1, description="merge: the incident this one duplicates")
+    verifier: str | None = Field(default=None, max_length=200,
+                                 description="assign_verifier: the principal name of the inspector who does 核查")
 
 
 class MergeBody(BaseModel):

@@ -3,6 +3,7 @@
 - ``GET /incidents?state=&stage=&street=&community=&department=&category=&light=&mine=&bbox=&q=&limit=&offset=&sort=``:
   the queue (staff), names joined, traffic light, ``numberMatched``;
 - ``GET /incidents/categories``: the catalogue (the inspector page's picker);
+- ``GET /incidents/inspectors``: who 核查 may be assigned to (``assign_verifier``; staff);
 - ``POST /incidents``: file (JSON, or multipart with ``photo`` parts); 201 with routing,
   deadline and possible duplicates;
 - ``GET /incidents/{id}``: the record (staff: everything; others: the public view);
@@ -36,7 +37,7 @@ from api.routes.incident_forms import (
     read_body,
     report_from,
 )
-from spatial.errors import InvalidInput, NotFound
+from spatial.errors import InvalidInput, NotFound, Unauthorized
 from spatial.extent import ExtentRule
 from spatial.incidents import queries
 from spatial.incidents.categories import list_categories
@@ -52,6 +53,7 @@ from spatial.incidents.listing import (
 )
 from spatial.incidents.models import STATES
 from spatial.incidents.photos import check_photos, read_photo, visible_photo_ids
+from spatial.incidents.store import active_inspectors
 from spatial.incidents.workflow import TransitionRequest, transition
 from spatial.params import parse_choices, parse_codes, parse_int, parse_lonlat_bbox
 
@@ -157,6 +159,20 @@ async def file_endpoint(request: Request) -> Response:
     return JSONResponse(filed.as_dict() | {"links": {"self": location}}, status_code=201, headers={"Location": location})
 
 
+@router.get("/inspectors", summary="the inspectors 核查 may be assigned to (staff)",
+            description="Active principals of role inspector (a valid token): `{\"inspectors\": [{\"name\", "
+                        "\"department\"}]}`; a name is what `assign_verifier` takes as `verifier`.")  # fmt: skip
+async def inspectors_index(request: Request) -> Response:
+    if principal_of(request) is None:
+        raise Unauthorized("the list of inspectors is for staff: sign in (send Authorization: Bearer <token>)")
+
+    def run() -> list[dict[str, Any]]:
+        with request.app.state.engine.connect() as conn:
+            return active_inspectors(conn)
+
+    return JSONResponse({"inspectors": await run_in_threadpool(run)})
+
+
 @router.get("/{incident}", summary="an incident (staff: the whole record; others: the public view)")
 async def incident_detail(request: Request, incident: IncidentId) -> Response:
     the_id = incident
@@ -203,6 +219,7 @@ async def transition_endpoint(request: Request, incident: IncidentId) -> Respons
         extension_minutes=_int(number(fields, "extension_minutes")),
         merge_into=_int(number(fields, "merge_into", "into")),
         expected_version=_int(number(fields, "version", "expected_version")),
+        verifier=_name(fields.get("verifier"), "verifier"),
     )
     result = await run_in_threadpool(
         transition, request.app.state.engine, the_id, change, principal=principal_of(request)
@@ -238,6 +255,15 @@ async def photo_endpoint(request: Request, incident: IncidentId, photo: PhotoId)
     content_type, data = await run_in_threadpool(run)
     headers = {"Cache-Control": "private, max-age=3600", "Vary": "Authorization"}
     return Response(data, media_type=content_type, headers=headers)
+
+
+def _name(value: Any, field: str) -> str | None:
+    """A principal's name from a body field (text of at most 200 characters)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 200:
+        raise InvalidInput(f"{field} must be a principal's name (text, at most 200 characters)")
+    return value
 
 
 def _int(value: float | None) -> int | None:

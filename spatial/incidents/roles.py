@@ -9,13 +9,15 @@ office          who                                                  actions
 reporter        anyone (anonymous: source public only); staff for    report
                 hotline/video; inspectors for source inspector
 supervision     editors of department ``supervision`` (监督中心)       register, not_register,
-                                                                     close, merge
+                                                                     close, merge, assign_verifier
 command         editors of department ``command`` (指挥中心)           dispatch, suspend, resume,
                                                                      approve/deny_extension
 handler         editors of the department the incident is            accept, return, handled,
                 dispatched to (专业部门 or street office)              request_extension
 inspector       role ``inspector`` of any department (监督员),        verify, rework
-                never the person who recorded the handling
+                never the person who recorded the handling; once
+                the centre assigned 核查 to one (``verifier``),
+                only they (or an admin)
 ==============  ===================================================  =========================
 
 Admins may act for every office (the local operator at the command line is one), but the

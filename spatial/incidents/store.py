@@ -108,3 +108,23 @@ def update_incident(conn: Connection, incident_id: int, changes: dict[str, Any])
         ),
         {**changes, "id": incident_id, "now": now},
     )
+
+
+ACTIVE_INSPECTOR = text(
+    "SELECT 1 FROM access.token WHERE name = :name AND role = 'inspector' AND revoked_at IS NULL "
+    "AND (expires_at IS NULL OR expires_at > now()) LIMIT 1"
+)
+ACTIVE_INSPECTORS = text(
+    "SELECT name, min(department_code) AS department FROM access.token WHERE role = 'inspector' "
+    "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) GROUP BY name ORDER BY name"
+)
+
+
+def is_active_inspector(conn: Connection, name: str) -> bool:
+    """Whether ``name`` holds a valid (not revoked, not expired) token of role inspector."""
+    return conn.execute(ACTIVE_INSPECTOR, {"name": name}).first() is not None
+
+
+def active_inspectors(conn: Connection) -> list[dict[str, Any]]:
+    """The inspectors 核查 may be assigned to: ``[{"name", "department"}]``, by name."""
+    return [dict(r) for r in conn.execute(ACTIVE_INSPECTORS).mappings()]

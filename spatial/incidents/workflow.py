@@ -8,6 +8,7 @@
                                                                     handling ──handled──▶ handled
     handled ──verify──▶ verified ──close──▶ closed (end)
     handled ──rework──▶ handling (返工)
+    handled: assign_verifier (state unchanged): only the named inspector (or an admin) may verify/rework
     registered/dispatched/handling/returned ──suspend──▶ suspended (挂账) ──resume──▶ the state before
     dispatched/handling: request_extension → approve_extension / deny_extension (state unchanged)
 
@@ -35,6 +36,7 @@ from spatial.incidents.store import (
     add_event,
     add_photos,
     category_row,
+    is_active_inspector,
     lock_incident,
     update_incident,
 )
@@ -66,6 +68,7 @@ ACTIONS: dict[str, Action] = {
     "verify": Action("inspector", ("handled",), "verified", "close"),
     "rework": Action("inspector", ("handled",), "handling", "handle", reason=True),
     "close": Action("supervision", ("verified",), "closed", None),
+    "assign_verifier": Action("supervision", ("handled",), None),
     "suspend": Action("command", ("registered", "dispatched", "handling", "returned"), "suspended", None, reason=True),
     "resume": Action("command", ("suspended",), None, "resume"),
     "request_extension": Action("handler", ("dispatched", "handling"), None, reason=True),
@@ -88,6 +91,7 @@ class TransitionRequest:
     extension_minutes: int | None = None  # request_extension
     merge_into: int | None = None  # merge
     expected_version: int | None = None
+    verifier: str | None = None  # assign_verifier: the inspector's principal name
 
 
 @dataclass
@@ -155,6 +159,11 @@ def check_allowed(incident: dict[str, Any], request: TransitionRequest, action: 
     if action.office == "inspector" and principal is not None and principal.name == incident["handled_by"]:
         raise Forbidden(f"{principal.label} recorded the handling of incident {incident['id']}: "
                         "核查 must be done by another inspector")  # fmt: skip
+    assigned = incident.get("verifier")
+    if action.office == "inspector" and principal is not None and assigned and principal.name != assigned \
+            and not principal.is_admin:  # fmt: skip
+        raise Forbidden(f"the 核查 of incident {incident['id']} is assigned to inspector {assigned!r}: only they "
+                        f"(or an admin) may '{request.action}', not {principal.label}")  # fmt: skip
 
 
 def effects(
@@ -208,6 +217,7 @@ def _dispatch(
         raise InvalidInput(f"department {department!r} does not exist")
     changes["department_code"] = department
     changes["handled_by"] = None
+    changes["verifier"] = None
     detail["department"] = department
 
 
@@ -291,8 +301,26 @@ def _merge(
     detail["merged_into"] = target
 
 
+def _assign_verifier(
+    conn: Connection, incident: Row, request: TransitionRequest, changes: Row, detail: Row,
+    calendar: WorkingCalendar, now: dt.datetime,
+) -> None:
+    """核查 assigned: only this inspector (an active principal of role inspector) may verify or rework."""
+    name = (request.verifier or "").strip()
+    if not name:
+        raise InvalidInput("assign_verifier needs verifier: the principal name of an active inspector")
+    if not is_active_inspector(conn, name):
+        raise InvalidInput(f"verifier {name[:100]!r} is not an active inspector (a principal of role "
+                           "inspector with a valid token)")  # fmt: skip
+    if name == incident["handled_by"]:
+        raise InvalidInput(f"{name!r} recorded the handling of incident {incident['id']}: "
+                           "核查 must be assigned to another inspector")  # fmt: skip
+    changes["verifier"] = name
+    detail["verifier"] = name
+
+
 SPECIAL = {
-    "dispatch": _dispatch, "rework": _rework, "close": _close, "suspend": _suspend,
+    "assign_verifier": _assign_verifier, "dispatch": _dispatch, "rework": _rework, "close": _close, "suspend": _suspend,
     "request_extension": _request_extension, "approve_extension": _approve_extension,
     "deny_extension": _deny_extension, "merge": _merge,
 }  # fmt: skip

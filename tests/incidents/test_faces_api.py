@@ -155,3 +155,65 @@ def test_queue_in_the_openapi_document(incident_city: IncidentCity) -> None:
     for path in ("/api/v1/incidents", "/api/v1/supervision/stream", "/api/v1/supervision/trend"):
         assert "get" in document["paths"][path], path
         assert document["paths"][path]["get"]["summary"], path
+
+
+# ------------------------------------------------------------------------------ the assigned verifier
+def record(city: IncidentCity, incident: int) -> dict:
+    answer = httpx.get(f"{city.base}/api/v1/incidents/{incident}", headers=city.auth("supervisor"), timeout=30)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_assigned_verifier_alone_verifies(incident_city: IncidentCity) -> None:
+    incident = file(incident_city, description="核查指派")
+    to_handled(incident_city, incident)
+    assert record(incident_city, incident)["verifier"] is None
+    listed = httpx.get(f"{incident_city.base}/api/v1/incidents/inspectors", headers=incident_city.auth("supervisor"),
+                       timeout=30).json()["inspectors"]  # fmt: skip
+    assert {"inspector", "inspector2"} <= {i["name"] for i in listed}
+    assert act(incident_city, incident, "commander", "assign_verifier", verifier="inspector2").status_code == 403
+    answer = act(incident_city, incident, "supervisor", "assign_verifier", verifier="inspector2")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["state"] == "handled" and answer.json()["from_state"] == "handled"
+    assert record(incident_city, incident)["verifier"] == "inspector2"
+    row = queue(incident_city, q="核查指派").json()["incidents"][0]
+    assert row["verifier"] == "inspector2"
+    assert incident in ids(queue(incident_city, "inspector2", mine="verify", limit=500))
+    assert incident not in ids(queue(incident_city, "inspector", mine="verify", limit=500))
+    assert ids(queue(incident_city, "inspector2", mine="verify", limit=500)) == \
+        expected(incident_city, "state = 'handled' AND verifier = 'inspector2'")  # fmt: skip
+    before = record(incident_city, incident)["version"]
+    other = act(incident_city, incident, "inspector", "verify")
+    assert other.status_code == 403 and "inspector2" in other.json()["description"]
+    assert act(incident_city, incident, "inspector", "rework", reason="再做").status_code == 403
+    assert record(incident_city, incident)["version"] == before
+    done = act(incident_city, incident, "inspector2", "verify")
+    assert done.status_code == 200 and done.json()["state"] == "verified"
+    assert incident not in ids(queue(incident_city, "inspector2", mine="verify", limit=500))
+
+
+def test_the_handler_is_refused_even_when_assigned(incident_city: IncidentCity) -> None:
+    incident = file(incident_city, description="四眼")
+    to_handled(incident_city, incident, handler="admin")  # the admin recorded the handling
+    refused = act(incident_city, incident, "supervisor", "assign_verifier", verifier="admin")
+    assert refused.status_code == 400 and "admin" in refused.json()["description"]
+    assert act(incident_city, incident, "supervisor", "assign_verifier", verifier="inspector").status_code == 200
+    answer = act(incident_city, incident, "admin", "verify")  # an admin may act for the inspector, not on their own work
+    assert answer.status_code == 403 and "核查" in answer.json()["description"]
+
+
+@pytest.mark.parametrize("verifier", ["nobody", "supervisor", "viewer", "", "<script>alert(1)</script>", "x" * 300])
+def test_assign_verifier_refuses_who_is_not_an_inspector(incident_city: IncidentCity, verifier: str) -> None:
+    incident = file(incident_city, description="无此监督员")
+    to_handled(incident_city, incident)
+    before = fingerprint(incident_city.engine)
+    answer = act(incident_city, incident, "supervisor", "assign_verifier", verifier=verifier)
+    assert answer.status_code == 400, answer.text
+    assert "verifier" in answer.json()["description"]
+    assert fingerprint(incident_city.engine) == before
+
+
+def test_assign_verifier_only_when_handled(incident_city: IncidentCity) -> None:
+    incident = file(incident_city, description="未处置")
+    answer = act(incident_city, incident, "supervisor", "assign_verifier", verifier="inspector2")
+    assert answer.status_code == 409 and "handled" in answer.json()["description"]
