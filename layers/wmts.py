@@ -1,4 +1,4 @@
-"""WMTS 1.0.0 of imagery layers: the tile matrix sets, the capabilities document, tiles in either set.
+"""WMTS 1.0.0 of imagery and rendered vector layers: the tile matrix sets, the capabilities, tiles in either set.
 
 Two tile matrix sets. WebMercatorQuad (EPSG:3857, the GoogleMapsCompatible scale set): its
 tiles are the XYZ tiles (``layers.imagery.tiles``). CGCS2000Quad, the geographic quad of
@@ -6,7 +6,14 @@ EPSG:4490 (2×1 tiles at level 0 like WorldCRS84Quad; 天地图's "c" set starts
 a tile is a 256-px map of its lon/lat box drawn by ``layers.imagery.maps`` through the same
 planner and budget. CGCS2000 and WGS 84 differ by centimetres, far below a pixel of any level
 served. Which layers a caller sees is THE read check's answer; titles come from the catalog and
-are escaped by ElementTree. Rendered vector layers are not offered: nothing renders them to PNG.
+are escaped by ElementTree.
+
+Vector layers (every catalogued table, as the OGC API offers them) are drawn to PNG by
+``layers.vector_render`` in their catalog style: the features are cut by PostGIS when the tile
+is planned, painted in a render worker. They come in image/png only, at every level of both
+sets; a tile of the matrix where the layer has nothing is a transparent PNG (imagery: 404
+outside the layer's extent, 204 inside it without pixels). ``plan_tile`` is the one dispatch
+on the layer's kind; a layer hidden from the caller is missing, with the same message.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from morecantile import Tile, TileMatrixSet
 from pyproj import CRS
 from sqlalchemy import Engine
 
-from layers.catalog import list_layers
+from layers.catalog import find_layer, list_layers
 from layers.imagery.budget import RenderBudget
 from layers.imagery.maps import draw_map, map_paths
 from layers.imagery.readers import GDAL_ENV, open_reader
@@ -37,9 +44,10 @@ from layers.imagery.tiles import (
     render_tile,
     tile_paths,
 )
+from layers.vector_render import VectorStyle, VectorTable, draw_tile, tile_geometries
 from spatial.access.policy import LayerRef, can_read
 from spatial.access.principal import Principal
-from spatial.errors import InvalidInput, MissingParameter
+from spatial.errors import InvalidInput, MissingParameter, NotFound
 from spatial.params import parse_tile
 
 WMTS_NS = "http://www.opengis.net/wmts/1.0"
@@ -47,6 +55,7 @@ OWS_NS = "http://www.opengis.net/ows/1.1"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 STYLE = "default"
 FORMATS = {"image/png": "png", "image/jpeg": "jpg"}  # media type → the tiles' format name
+VECTOR_FORMATS = ("image/png",)  # drawn vector layers: transparent, so PNG only
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # characters XML 1.0 cannot carry
 
 
@@ -95,6 +104,37 @@ class WmtsLayer:
     abstract: str
     bbox: tuple[float, float, float, float]
     max_zoom: int
+    formats: tuple[str, ...] = tuple(FORMATS)
+
+
+@dataclass(frozen=True)
+class ImageryPlan:
+    """An imagery tile ready to draw: the scene files to read, latest first (none: 204)."""
+
+    request: TileRequest
+    paths: list[Path]
+
+    @property
+    def drawing(self) -> bool:
+        """Whether there are pixels to draw (a render worker's job)."""
+        return bool(self.paths)
+
+
+@dataclass(frozen=True)
+class VectorPlan:
+    """A vector tile ready to draw: its features cut to the tile's pixel grid (WKB), the layer's style."""
+
+    request: TileRequest
+    geometries: list[bytes]
+    style: VectorStyle
+
+    @property
+    def drawing(self) -> bool:
+        """Whether there is anything to draw (else the transparent tile)."""
+        return bool(self.geometries)
+
+
+TilePlan = ImageryPlan | VectorPlan
 
 
 # ------------------------------------------------------------------------------ requests
@@ -129,6 +169,43 @@ def _required(params: Mapping[str, str], name: str) -> str:
 
 
 # ------------------------------------------------------------------------------ tiles
+def missing_layer(layer: str) -> NotFound:
+    """The answer for a layer the WMTS does not offer the caller: missing and hidden alike."""
+    return NotFound(f"no layer named {layer!r} in this WMTS")
+
+
+def plan_tile(
+    engine: Engine, principal: Principal | None, request: TileRequest, imagery: Callable[[str], ImagerySource]
+) -> TilePlan:
+    """What a tile needs before its pixels, by the layer's kind: THE read check, then the scene
+    files (imagery, looked up by ``imagery``, itself read-checked) or the features (a catalogued table)."""
+    row = find_layer(engine, request.layer)
+    if row is not None and row["storage_table"]:
+        if not can_read(principal, LayerRef.from_row(row)):
+            raise missing_layer(request.layer)
+        if request.style.media_type not in VECTOR_FORMATS:
+            raise InvalidInput(f"FORMAT {request.style.media_type!r} unsupported for a vector layer: "
+                               f"one of {', '.join(VECTOR_FORMATS)}")  # fmt: skip
+        table = VectorTable(row["storage_schema"], row["storage_table"], row["geom_field"] or "geom")
+        tile = request.tile
+        geometries = tile_geometries(engine, table, request.matrix_set, tile.z, tile.x, tile.y)
+        return VectorPlan(request, geometries, VectorStyle.from_catalog(row["style"]))
+    try:
+        source = imagery(request.layer)
+    except NotFound:
+        raise missing_layer(request.layer) from None
+    return ImageryPlan(request, wmts_tile_paths(source, request))
+
+
+def render_wmts_tile(plan: TilePlan, budget: RenderBudget) -> bytes | None:
+    """The encoded tile of a plan (run in a render worker); None where imagery has no pixels."""
+    if isinstance(plan, VectorPlan):
+        return draw_tile(plan.geometries, plan.style)
+    if not plan.paths:
+        return None
+    return render_imagery_tile(plan.paths, plan.request, budget)
+
+
 def wmts_tile_paths(source: ImagerySource, request: TileRequest) -> list[Path]:
     """The files a tile is read from, latest first; NotFound outside the layer, as for XYZ tiles."""
     tms = MATRIX_SETS[request.matrix_set]
@@ -139,7 +216,7 @@ def wmts_tile_paths(source: ImagerySource, request: TileRequest) -> list[Path]:
     return map_paths(source, bounds, TILE_SIZE, TILE_SIZE, request.style)
 
 
-def render_wmts_tile(paths: list[Path], request: TileRequest, budget: RenderBudget) -> bytes | None:
+def render_imagery_tile(paths: list[Path], request: TileRequest, budget: RenderBudget) -> bytes | None:
     """The encoded tile (None where the scenes have no pixels): an XYZ tile, or a map of the tile's box."""
     tms = MATRIX_SETS[request.matrix_set]
     if tms.id == "WebMercatorQuad":
@@ -152,17 +229,22 @@ def render_wmts_tile(paths: list[Path], request: TileRequest, budget: RenderBudg
 def wmts_layers(
     engine: Engine, principal: Principal | None, source_of: Callable[[str], ImagerySource]
 ) -> list[WmtsLayer]:
-    """The imagery layers ``principal`` may read, with an extent, as the capabilities list them."""
+    """The layers ``principal`` may read, with an extent, as the capabilities list them: imagery,
+    and vector layers (every catalogued table) drawn at every level."""
     found = []
     for row in list_layers(engine):
-        if row["kind"] != "imagery" or not row["storage_path"] or not row["bbox"]:
+        if not row["bbox"] or not can_read(principal, LayerRef.from_row(row)):
             continue
-        if not can_read(principal, LayerRef.from_row(row)):
+        title = row["title_en"] or row["title_zh"] or row["id"]
+        if row["storage_table"]:
+            found.append(WmtsLayer(row["id"], title, row["title_zh"] or "", tuple(row["bbox"]), MAX_ZOOM,
+                                   VECTOR_FORMATS))  # fmt: skip
+            continue
+        if row["kind"] != "imagery" or not row["storage_path"]:
             continue
         source = source_of(str(row["id"]))
         if not source.scenes:
             continue
-        title = row["title_en"] or row["title_zh"] or row["id"]
         found.append(WmtsLayer(row["id"], title, row["title_zh"] or "", tuple(row["bbox"]), _max_zoom(source)))
     return found
 
@@ -232,12 +314,13 @@ def _layer(contents: ET.Element, layer: WmtsLayer, base_url: str) -> None:
     _sub(element, _o("Identifier"), layer.id)
     style = _sub(element, _w("Style"), attrib={"isDefault": "true"})
     _sub(style, _o("Identifier"), STYLE)
-    for media_type in FORMATS:
+    for media_type in layer.formats:
         _sub(element, _w("Format"), media_type)
     for tms in MATRIX_SETS.values():
         _limits(_sub(element, _w("TileMatrixSetLink")), tms, layer)
     template = f"{base_url}/wmts/1.0.0/{layer.id}/{{Style}}/{{TileMatrixSet}}/{{TileMatrix}}/{{TileRow}}/{{TileCol}}"
-    for media_type, extension in FORMATS.items():
+    for media_type in layer.formats:
+        extension = FORMATS[media_type]
         _sub(element, _w("ResourceURL"), attrib={"format": media_type, "resourceType": "tile",
                                                  "template": f"{template}.{extension}"})  # fmt: skip
 

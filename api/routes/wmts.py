@@ -1,19 +1,18 @@
-"""WMTS 1.0.0 of imagery layers: KVP at /wmts, RESTful under /wmts/1.0.0/.
+"""WMTS 1.0.0 of imagery and rendered vector layers: KVP at /wmts, RESTful under /wmts/1.0.0/.
 
 - ``GET /wmts?SERVICE=WMTS&REQUEST=GetCapabilities`` and ``/wmts/1.0.0/WMTSCapabilities.xml``;
 - ``GET /wmts?SERVICE=WMTS&REQUEST=GetTile&LAYER=…&STYLE=default&TILEMATRIXSET=…&TILEMATRIX=…
   &TILEROW=…&TILECOL=…&FORMAT=image/png`` and ``/wmts/1.0.0/{layer}/default/{set}/{z}/{row}/{col}.png``.
 
-Thin: the document, the parameters and the drawing live in ``layers.wmts``; the imagery tiles'
-read check, source cache and render worker pool are the XYZ tiles' (``api.routes.tiles``).
+Thin: the document, the parameters, the dispatch on the layer's kind and the drawing live in
+``layers.wmts``; the imagery tiles' read check and source cache are the XYZ tiles'
+(``api.routes.tiles``). Every tile, imagery or vector, is drawn in the render worker pool.
 KVP names are case-insensitive (WMTS 1.0.0 §7 / OWS Common). The capabilities list only the
 layers the caller may read, so they vary by caller (``api.security`` keeps them out of shared
 caches for credentialed callers). Errors are OWS ExceptionReports (``api.errors``).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,12 +26,12 @@ from api.workers import ClientGone
 from layers.imagery.budget import RenderBudget
 from layers.imagery.readers import ImageryFileMissing
 from layers.wmts import (
-    TileRequest,
+    TilePlan,
     capabilities,
     parse_tile_request,
+    plan_tile,
     render_wmts_tile,
     wmts_layers,
-    wmts_tile_paths,
 )
 from spatial.errors import InvalidInput, MissingParameter, OnemapError
 
@@ -99,14 +98,15 @@ async def _capabilities(request: Request) -> Response:
     return Response(body, media_type=XML, headers={"Cache-Control": CACHE_CONTROL})
 
 
-def _plan(request: Request, params: dict[str, str]) -> tuple[TileRequest, list[Path]]:
-    """The checks that need no pixels: parameters, read check, the files to read."""
+def _plan(request: Request, params: dict[str, str]) -> TilePlan:
+    """The checks that need no pixels: parameters, read check, the files or features to draw."""
     tile_request = parse_tile_request(params)
+    engine, principal = request.app.state.engine, principal_of(request)
     try:
-        return tile_request, wmts_tile_paths(readable(request, tile_request.layer), tile_request)
+        return plan_tile(engine, principal, tile_request, lambda layer: readable(request, layer))
     except ImageryFileMissing:  # the layer may have been re-published a moment ago
         sources(request).forget(tile_request.layer)
-        return tile_request, wmts_tile_paths(readable(request, tile_request.layer), tile_request)
+        return plan_tile(engine, principal, tile_request, lambda layer: readable(request, layer))
 
 
 async def _tile(request: Request, params: dict[str, str]) -> Response:
@@ -114,8 +114,9 @@ async def _tile(request: Request, params: dict[str, str]) -> Response:
     budget = RenderBudget.from_settings(request.app.state.settings)
     for attempt in (1, 2):
         try:
-            tile_request, paths = await run_in_threadpool(_plan, request, params)
-            body = await render_pool(request).run(render_wmts_tile, paths, tile_request, budget) if paths else None
+            plan = await run_in_threadpool(_plan, request, params)
+            pool = render_pool(request)
+            body = await pool.run(render_wmts_tile, plan, budget) if plan.drawing else render_wmts_tile(plan, budget)
             break
         except ClientGone:
             return Response(status_code=499)  # nobody is listening
@@ -125,7 +126,7 @@ async def _tile(request: Request, params: dict[str, str]) -> Response:
                 return ows_error_response(err)
     if body is None:
         return Response(status_code=204, headers={"Cache-Control": CACHE_CONTROL})
-    return Response(body, media_type=tile_request.style.media_type, headers={"Cache-Control": CACHE_CONTROL})
+    return Response(body, media_type=plan.request.style.media_type, headers={"Cache-Control": CACHE_CONTROL})
 
 
 routes = [
