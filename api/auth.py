@@ -82,6 +82,28 @@ async def _refuse(err: OnemapError, clear_cookie: bool, scope: Any, receive: Any
     await response(scope, receive, send)
 
 
+def presented_credentials(request: Request) -> str | None:
+    """The credentials the request came with, as the middleware read them ('Bearer …'; None: anonymous):
+    for a long response (an event stream) to check again that they still hold."""
+    headers = request.headers
+    header = headers.get("authorization")
+    if header:
+        return header
+    secret = session_secret(headers)
+    if secret and _reads_cookie(request.method, request.url.path):
+        return f"Bearer {secret}"
+    return None
+
+
+def still_valid(engine: Any, credentials: str) -> bool:
+    """Whether ``credentials`` still authenticate (not revoked, not expired since the request began)."""
+    try:
+        authenticate(engine, credentials)
+    except (Unauthorized, Forbidden):
+        return False
+    return True
+
+
 def principal_of(request: Request) -> Principal | None:
     """The request's principal (None: anonymous)."""
     return getattr(request.state, "principal", None)

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 
 from api.errors import error_response
-from spatial.errors import PayloadTooLarge
+from spatial.errors import PayloadTooLarge, TooManyRequests
 
 LENGTH = re.compile(r"[0-9]{1,19}")
 
@@ -81,3 +81,22 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, counted, send)
+
+
+class ConcurrencyBudget:
+    """At most ``limit`` of something at once in this process (event streams): the next is refused
+    with 429 and ``Retry-After`` before any work starts; ``release`` gives the slot back."""
+
+    def __init__(self, limit: int, what: str, retry_after: int = 30) -> None:
+        self.limit, self.what, self.retry_after = limit, what, retry_after
+        self.used = 0
+
+    def acquire(self) -> None:
+        """Take a slot (the event loop is single-threaded: no lock needed)."""
+        if self.used >= self.limit:
+            raise TooManyRequests(f"all {self.limit} {self.what} are in use: try again in a while",
+                                  retry_after=self.retry_after)  # fmt: skip
+        self.used += 1
+
+    def release(self) -> None:
+        self.used = max(0, self.used - 1)

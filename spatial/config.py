@@ -122,6 +122,19 @@ class Settings(BaseSettings):
         default=8.0, gt=0, le=10, description="graceful shutdown: requests still running after this are cancelled"
     )
 
+    max_streams: int = Field(
+        default=32, ge=1, description="concurrent event streams (GET /api/v1/supervision/stream) per server "
+        "process; beyond: 429 with Retry-After",
+    )
+    stream_max_s: float = Field(
+        default=600.0, gt=0, description="longest one event stream stays open; then it ends and the browser's "
+        "EventSource reconnects (resuming with Last-Event-ID)",
+    )
+    stream_keepalive_s: float = Field(
+        default=15.0, gt=0, description="an event stream sends ': keepalive' and checks the caller's token again "
+        "this often (a revoked token ends the stream)",
+    )
+
     rate_limit_writes: str = Field(
         default="1200/minute",
         description="writes per bearer token (POST/PUT/PATCH/DELETE with a token, Open311 POST "

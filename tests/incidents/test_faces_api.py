@@ -3,7 +3,6 @@ event stream, KPIs and the trend; bad input at every new door is a 4xx and chang
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator
 
@@ -217,3 +216,110 @@ def test_assign_verifier_only_when_handled(incident_city: IncidentCity) -> None:
     incident = file(incident_city, description="未处置")
     answer = act(incident_city, incident, "supervisor", "assign_verifier", verifier="inspector2")
     assert answer.status_code == 409 and "handled" in answer.json()["description"]
+
+
+# ------------------------------------------------------------------------------ the event stream
+STREAM = "/api/v1/supervision/stream"
+EVENT_STREAM = {"Accept": "text/event-stream"}
+
+
+def frames(lines: Iterator[str]) -> Iterator[dict[str, str]]:
+    """Server-sent event frames ({"event", "id", "data", "comment"}) as they arrive."""
+    frame: dict[str, str] = {}
+    for line in lines:
+        if line == "":
+            if frame:
+                yield frame
+            frame = {}
+            continue
+        field, _, value = line.partition(":")
+        frame[field or "comment"] = value.removeprefix(" ")
+
+
+def open_stream(client: httpx.Client, city: IncidentCity, base: str | None = None, role: str = "supervisor",
+                **headers: str):  # fmt: skip
+    return client.stream("GET", f"{base or city.base}{STREAM}", headers=city.auth(role) | EVENT_STREAM | headers)
+
+
+def next_incident_frame(found: Iterator[dict[str, str]], incident: int) -> dict:
+    for frame in found:
+        if frame.get("event") == "incident" and json.loads(frame["data"])["incident_id"] == incident:
+            return frame
+    raise AssertionError("the stream ended before the event came")
+
+
+def test_a_transition_arrives_as_an_event_and_resumes(incident_city: IncidentCity) -> None:
+    incident = file(incident_city, description="直播")
+    timeout = httpx.Timeout(30.0)
+    with httpx.Client(timeout=timeout) as client, open_stream(client, incident_city) as answer:
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/event-stream")
+        found = frames(answer.iter_lines())
+        assert "retry" in next(found)  # the prelude: the feed listens from here on
+        assert act(incident_city, incident, "supervisor", "register").status_code == 200
+        frame = next_incident_frame(found, incident)
+        data = json.loads(frame["data"])
+        assert data["action"] == "register" and data["state"] == "registered" and frame["id"] == str(data["event_id"])
+        assert set(data) == {"incident_id", "action", "state", "at", "event_id"}
+    registered_at = int(frame["id"])
+    assert act(incident_city, incident, "commander", "dispatch").status_code == 200  # while nobody listens
+    with httpx.Client(timeout=timeout) as client, \
+            open_stream(client, incident_city, **{"Last-Event-ID": str(registered_at)}) as answer:  # fmt: skip
+        missed = json.loads(next_incident_frame(frames(answer.iter_lines()), incident)["data"])
+        assert missed["action"] == "dispatch" and missed["event_id"] > registered_at
+
+
+def test_stream_needs_credentials_and_an_event_stream_client(incident_city: IncidentCity) -> None:
+    anonymous = httpx.get(f"{incident_city.base}{STREAM}", headers=EVENT_STREAM, timeout=30)
+    assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    plain_get = httpx.get(f"{incident_city.base}{STREAM}", headers=incident_city.auth("supervisor"), timeout=30)
+    assert plain_get.status_code == 406 and "text/event-stream" in plain_get.json()["description"]
+    for bad in ("nan", "-1", "²", "99999999999999999999", "<script>"):
+        answer = httpx.get(f"{incident_city.base}{STREAM}", timeout=30,
+                           headers=incident_city.auth("supervisor") | EVENT_STREAM | {"Last-Event-ID": bad.encode()})  # fmt: skip
+        assert answer.status_code == 400, (bad, answer.text)
+
+
+@pytest.fixture(scope="module")
+def tight_server(incident_city: IncidentCity) -> Iterator[str]:
+    """The same city served with a budget of one stream, keep-alives every 0.2 s, streams of 3 s."""
+    from tests.live import live_server
+
+    settings = incident_city.settings.model_copy(update={"max_streams": 1, "stream_keepalive_s": 0.2,
+                                                         "stream_max_s": 3.0})  # fmt: skip
+    with live_server(settings) as base:
+        yield base
+
+
+def test_over_the_stream_budget_is_429(incident_city: IncidentCity, tight_server: str) -> None:
+    with httpx.Client(timeout=30) as client, open_stream(client, incident_city, tight_server) as first:
+        assert first.status_code == 200
+        found = frames(first.iter_lines())  # held: a dropped iterator closes the connection
+        assert "retry" in next(found)
+        second = httpx.get(f"{tight_server}{STREAM}", headers=incident_city.auth("supervisor") | EVENT_STREAM,
+                           timeout=30)  # fmt: skip
+        assert second.status_code == 429 and int(second.headers["Retry-After"]) > 0
+        assert "event streams" in second.json()["description"]
+        assert next(found).get("comment") is not None  # the first one still streams
+
+
+def test_a_stream_ends_at_its_duration_budget(incident_city: IncidentCity, tight_server: str) -> None:
+    with httpx.Client(timeout=30) as client, open_stream(client, incident_city, tight_server) as answer:
+        comments = [f.get("comment") for f in frames(answer.iter_lines())]
+    assert "keepalive" in comments  # it kept the connection alive, then ended by itself
+
+
+def test_revoking_the_token_ends_the_stream(incident_city: IncidentCity, tight_server: str) -> None:
+    from spatial.access.principal import local_operator
+    from spatial.access.tokens import create_token, revoke_tokens
+
+    issued = create_token(incident_city.engine, department_code="supervision", role="editor", name="revoked_watcher",
+                          actor=local_operator())  # fmt: skip
+    headers = {"Authorization": f"Bearer {issued.secret}"} | EVENT_STREAM
+    seen = []
+    with httpx.Client(timeout=30) as client, client.stream("GET", f"{tight_server}{STREAM}", headers=headers) as answer:
+        assert answer.status_code == 200
+        for frame in frames(answer.iter_lines()):
+            seen.append(frame)
+            if frame.get("comment") == "keepalive" and len(seen) == 2:
+                revoke_tokens(incident_city.engine, token_id=issued.id, actor=local_operator())
+    assert seen[-1].get("event") == "end" and "credentials" in seen[-1]["data"]
