@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.live import get_json
 from tests.test_ogc_api import centre_bbox
 
 BASE_LAYERS = ("admin_divisions", "roads", "buildings", "addresses", "pois")
@@ -84,12 +86,22 @@ def test_schemathesis_finds_no_server_error(demo_server: str, tmp_path: Path) ->
     assert int(generated.group(1)) > 1000 and generated.group(1) == generated.group(2), tail
 
 
-def test_qgis_loads_a_collection(demo_server: str, tmp_path: Path) -> None:
-    """If QGIS is installed (Debian `qgis`), its OAPIF provider loads a collection headless."""
-    system_python = shutil.which("python3", path="/usr/bin")  # QGIS binds Debian's Python
+def _system_python_with_qgis() -> str:
+    """Debian's python3 when it can import QGIS (python3-qgis binds it); else the test is skipped."""
+    system_python = shutil.which("python3", path="/usr/bin")
     probe = subprocess.run([system_python or "python3", "-c", "import qgis.core"], capture_output=True)
     if system_python is None or probe.returncode != 0:
         pytest.skip("QGIS (Debian package `qgis`, python3-qgis) is not installed on this machine")
+    return system_python
+
+
+def _qgis_env(home: Path) -> dict[str, str]:
+    return {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(home), "XDG_RUNTIME_DIR": str(home)}
+
+
+def test_qgis_loads_a_collection(demo_server: str, tmp_path: Path) -> None:
+    """If QGIS is installed (Debian `qgis`), its OAPIF provider loads a collection headless."""
+    system_python = _system_python_with_qgis()
     script = f"""
 import sys
 from qgis.core import QgsApplication, QgsVectorLayer
@@ -99,7 +111,38 @@ print("valid", layer.isValid(), "count", layer.featureCount())
 sys.exit(0 if layer.isValid() and layer.featureCount() > 0 else 1)
 """
     result = subprocess.run(
-        [system_python, "-c", script], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)},
+        [system_python, "-c", script], capture_output=True, text=True, timeout=300, env=_qgis_env(tmp_path)
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def xyz_template(tileset: dict) -> str:
+    """The tileset's MVT tile link as an XYZ template ({tileMatrix}/{tileRow}/{tileCol} → {z}/{y}/{x})."""
+    href = next(link["href"] for link in tileset["links"] if link["type"] == "application/vnd.mapbox-vector-tile")
+    for ogc, xyz in (("{tileMatrix}", "{z}"), ("{tileRow}", "{y}"), ("{tileCol}", "{x}")):
+        href = href.replace(ogc, xyz)
+    return href
+
+
+def test_qgis_renders_our_vector_tiles(demo_server: str, tmp_path: Path) -> None:
+    """QGIS's vector tile layer reads the tile template we advertise and draws the demo's buildings.
+
+    The view around the city's centre at zoom 15 must have pixels drawn; the same view 5° west,
+    outside the city (tiles answered but empty), must be all background: what is drawn is our data.
+    """
+    system_python = _system_python_with_qgis()
+    tileset = get_json(f"{demo_server}/ogc/collections/buildings/tiles/WebMercatorQuad", f="json")
+    template = xyz_template(tileset)
+    assert template.startswith(demo_server) and template.endswith("/{z}/{y}/{x}?f=mvt"), template
+    xmin, ymin, xmax, ymax = centre_bbox(demo_server)
+    script = Path(__file__).with_name("qgis_vector_tiles.py")
+    png = tmp_path / "buildings.png"
+    result = subprocess.run(
+        [system_python, str(script), template, str((xmin + xmax) / 2), str((ymin + ymax) / 2), "15", str(png)],
+        capture_output=True, text=True, timeout=300, env=_qgis_env(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["valid"], result.stderr
+    assert report["drawn"] > 512 * 512 // 100, (report, png)  # buildings over more than 1 % of the view
+    assert report["drawn_outside"] == 0, report
