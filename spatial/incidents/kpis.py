@@ -15,6 +15,13 @@ district, street, community, cell or inspector), with ``as_of`` = until (or now)
 closure rate (结案率) = C / D; on-time closure rate (按期结案率) = OT / D;
 rework rate (返工率) = W / H; mean handling time = mean over C of the working hours from the
 first ``dispatch`` to the last ``handled``. A rate with a zero denominator is None.
+
+Grouped by inspector (the principal who filed, source ``inspector``), each group also counts the
+inspector's own work in the period: ``filed`` (incidents they filed, by ``reported_at``),
+``verified`` and ``rework_ordered`` (their ``verify`` and ``rework`` events, 核查).
+
+``trend`` counts per local day (the calendar's time zone): incidents reported, closed, and open
+and overdue at the day's end (from the event log: the state and stage deadline in force then).
 """
 
 from __future__ import annotations
@@ -68,10 +75,11 @@ class Kpi:
     handled: int = 0
     reworked: int = 0
     handling_hours: list[float] | None = None
+    work: dict[str, int] | None = None  # by inspector: filed, verified, rework_ordered
 
     def as_dict(self) -> dict[str, Any]:
         hours = self.handling_hours or []
-        return {
+        return (self.work or {}) | {
             "key": self.key, "registered": self.registered, "due": self.due, "closed": self.closed,
             "closed_on_time": self.closed_on_time, "handled": self.handled, "reworked": self.reworked,
             "closure_rate": _rate(self.closed, self.due), "on_time_closure_rate": _rate(self.closed_on_time, self.due),
@@ -99,7 +107,67 @@ def kpis(
     groups: dict[Any, Kpi] = {}
     for row in conn.execute(sql, {"since": since, "until": until, "as_of": until}).mappings():
         add_incident(groups.setdefault(row["key"], Kpi(row["key"], handling_hours=[])), row, until, calendar)
+    if by == "inspector":
+        for row in conn.execute(INSPECTOR_WORK_SQL, {"since": since, "until": until}).mappings():
+            kpi = groups.setdefault(row["key"], Kpi(row["key"], handling_hours=[]))
+            kpi.work = {"filed": int(row["filed"]), "verified": int(row["verified"]),
+                        "rework_ordered": int(row["rework_ordered"])}  # fmt: skip
+        for kpi in groups.values():
+            kpi.work = kpi.work or {"filed": 0, "verified": 0, "rework_ordered": 0}
     return [k.as_dict() for k in sorted(groups.values(), key=lambda k: str(k.key))]
+
+
+INSPECTOR_WORK_SQL = text(
+    """
+    SELECT key, sum(filed) AS filed, sum(verified) AS verified, sum(rework_ordered) AS rework_ordered FROM (
+        SELECT reported_by AS key, 1 AS filed, 0 AS verified, 0 AS rework_ordered FROM incidents.incident
+        WHERE source = 'inspector' AND reported_at >= :since AND reported_at < :until
+        UNION ALL
+        SELECT actor, 0, (action = 'verify')::int, (action = 'rework')::int FROM incidents.incident_event
+        WHERE action IN ('verify', 'rework') AND at >= :since AND at < :until
+    ) work GROUP BY key
+    """
+)
+MAX_TREND_DAYS = 366
+TREND_SQL = text(
+    """
+    WITH days AS (
+        SELECT d::date AS day, (d::date::timestamp AT TIME ZONE :tz) AS starts,
+               ((d::date + 1)::timestamp AT TIME ZONE :tz) AS ends
+        FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') d
+    )
+    SELECT days.day,
+        (SELECT count(*) FROM incidents.incident i WHERE i.reported_at >= days.starts AND i.reported_at < days.ends)
+            AS reported,
+        (SELECT count(*) FROM incidents.incident_event e WHERE e.action = 'close' AND e.at >= days.starts
+            AND e.at < days.ends) AS closed,
+        (SELECT count(*) FROM (
+            SELECT DISTINCT ON (e.incident_id) e.to_state, e.due_at FROM incidents.incident_event e
+            WHERE e.at < least(days.ends, :now) ORDER BY e.incident_id, e.at DESC, e.id DESC) latest
+         WHERE latest.to_state NOT IN ('closed', 'not_registered', 'merged', 'suspended')
+           AND latest.due_at < least(days.ends, :now)) AS overdue_open
+    FROM days ORDER BY days.day
+    """
+)
+
+
+def trend(
+    conn: Connection, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
+    calendar: WorkingCalendar | None = None, now: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Per local day from ``since`` to ``until`` (default: the last 30 days): reported, closed, overdue_open."""
+    calendar = calendar or default_calendar()
+    now = now or dt.datetime.now(dt.UTC)
+    until = until or now
+    since = since or until - dt.timedelta(days=29)
+    first, last = since.astimezone(calendar.zone).date(), until.astimezone(calendar.zone).date()
+    if last < first:
+        raise InvalidInput("until is before since: the period ends before it starts")
+    if (last - first).days + 1 > MAX_TREND_DAYS:
+        raise InvalidInput(f"a trend has at most {MAX_TREND_DAYS} days: ask for a shorter period")
+    rows = conn.execute(TREND_SQL, {"tz": calendar.timezone, "first": first, "last": last, "now": now}).mappings()
+    return [{"day": r["day"].isoformat(), "reported": int(r["reported"]), "closed": int(r["closed"]),
+             "overdue_open": int(r["overdue_open"])} for r in rows]  # fmt: skip
 
 
 def add_incident(kpi: Kpi, row: Any, as_of: dt.datetime, calendar: WorkingCalendar) -> None:

@@ -3,6 +3,7 @@ event stream, KPIs and the trend; bad input at every new door is a 4xx and chang
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 
@@ -323,3 +324,67 @@ def test_revoking_the_token_ends_the_stream(incident_city: IncidentCity, tight_s
             if frame.get("comment") == "keepalive" and len(seen) == 2:
                 revoke_tokens(incident_city.engine, token_id=issued.id, actor=local_operator())
     assert seen[-1].get("event") == "end" and "credentials" in seen[-1]["data"]
+
+
+# ------------------------------------------------------------------------------ KPIs and trend
+def get(city: IncidentCity, path: str, role: str | None = "supervisor", **params) -> httpx.Response:
+    return httpx.get(f"{city.base}{path}", params=params, headers=city.auth(role) if role else {}, timeout=60)
+
+
+def test_kpis_by_inspector_count_filings_and_verifications(incident_city: IncidentCity) -> None:
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat()
+    before = {g["key"]: g for g in get(incident_city, "/api/v1/supervision/kpis", by="inspector", since=since)
+              .json()["groups"]}  # fmt: skip
+    incident = file(incident_city, "inspector", description="考核")
+    to_handled(incident_city, incident)
+    assert act(incident_city, incident, "inspector2", "verify").status_code == 200
+    answer = get(incident_city, "/api/v1/supervision/kpis", by="inspector", **{"from": since})
+    assert answer.status_code == 200, answer.text
+    groups = {g["key"]: g for g in answer.json()["groups"]}
+    old = before.get("inspector", {"filed": 0, "registered": 0})
+    assert groups["inspector"]["filed"] == old["filed"] + 1
+    assert groups["inspector"]["registered"] == old["registered"] + 1
+    assert groups["inspector2"]["verified"] == before.get("inspector2", {"verified": 0})["verified"] + 1
+    for key in ("closure_rate", "on_time_closure_rate", "rework_rate", "mean_handling_hours"):
+        assert key in groups["inspector"]
+    for by in ("department", "street", "community", "cell", "district"):
+        assert get(incident_city, "/api/v1/supervision/kpis", by=by).status_code == 200
+
+
+def test_trend_counts_per_day(incident_city: IncidentCity) -> None:
+    incident = file(incident_city, description="趋势")
+    for role, action in (("supervisor", "not_register"),):
+        assert act(incident_city, incident, role, action, reason="重复").status_code == 200
+    today = dt.datetime.now(dt.UTC)
+    answer = get(incident_city, "/api/v1/supervision/trend", since=(today - dt.timedelta(days=6)).date().isoformat(),
+                 until=today.isoformat(), interval="day")  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    days = answer.json()["days"]
+    assert len(days) in (7, 8) and all(set(d) == {"day", "reported", "closed", "overdue_open"} for d in days)
+    assert [d["day"] for d in days] == sorted(d["day"] for d in days)
+    with incident_city.engine.connect() as conn:
+        reported = conn.execute(text("SELECT count(*) FROM incidents.incident WHERE reported_at >= :s"),
+                                {"s": dt.datetime.fromisoformat(days[0]["day"] + "T00:00:00+08:00")}).scalar_one()  # fmt: skip
+    assert sum(d["reported"] for d in days) == reported
+    assert get(incident_city, "/api/v1/supervision/trend").json()["interval"] == "day"
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    ("/api/v1/supervision/trend", {"since": "2020-01-01", "until": "2022-01-01"}),
+    ("/api/v1/supervision/trend", {"since": "2024-05-02", "until": "2024-05-01"}),
+    ("/api/v1/supervision/trend", {"interval": "hour"}),
+    ("/api/v1/supervision/trend", {"since": "²"}),
+    ("/api/v1/supervision/trend", {"since": "<script>alert(1)</script>"}),
+    ("/api/v1/supervision/trend", {"since": "2024-01-01", "from": "2024-01-01"}),
+    ("/api/v1/supervision/kpis", {"by": "<script>"}),
+    ("/api/v1/supervision/kpis", {"from": "9999-99-99"}),
+    ("/api/v1/incidents/inspectors", {}),
+])  # fmt: skip
+def test_new_supervision_doors_refuse_bad_input(incident_city: IncidentCity, path: str, params: dict) -> None:
+    before = fingerprint(incident_city.engine)
+    role = None if path.endswith("inspectors") else "supervisor"
+    answer = get(incident_city, path, role, **params)
+    assert answer.status_code == (401 if role is None else 400), answer.text
+    assert fingerprint(incident_city.engine) == before
+    if role is not None:
+        assert get(incident_city, path, None, **params).status_code in (400, 401)
