@@ -56,7 +56,7 @@ COVERAGE_PARAMETERS = (
     _parameter("scaleSize", "the output size per axis, e.g. Lon(512),Lat(512)", {"type": "string"}),
     _parameter("scaleAxes", "a scale factor per axis, e.g. Lon(2),Lat(2) (output = input / factor)", {"type": "string"}),
     _parameter("scaleFactor", "one scale factor for every axis (output = input / factor)",
-               {"type": "number", "exclusiveMinimum": 0}),
+               {"type": "number", "minimum": 0.000001}),
     _parameter("properties", "the bands to return (names or 1-based numbers), comma-separated", {"type": "string"}),
     _parameter("datetime", "which scene: an instant, a date or an interval; the latest scene in it", {"type": "string"}),
 )  # fmt: skip
