@@ -56,7 +56,7 @@ RETRY_AFTER_S = 2
 GDAL_CACHE_MB = 64
 TASKS_PER_WORKER = 2000  # then a fresh worker: whatever a long run fragments or leaks is returned
 PRELOAD = ["layers.imagery.tiles", "layers.imagery.maps", "layers.imagery.coverage",
-           "layers.imagery.zonal", "layers.imagery.change"]  # fmt: skip
+           "layers.imagery.zonal", "layers.imagery.change", "layers.vector_render"]  # fmt: skip
 HEAVY_PATHS = re.compile(r"^/(tiles/|wmts(/|$)|ogc/processes/|api/v1/imagery/|ogc/collections/[^/]+/(coverage|map)$)")
 """The doors whose work runs in the pool (feature pages and vector tiles do not: no watcher task for them)."""
 CLIENT_GONE: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(

@@ -208,6 +208,8 @@ def record_links(row: dict[str, Any], base_url: str) -> list[dict[str, Any]]:
             _link(f"{collection}/items", "items", GEOJSON, "OGC API – Features items", "OGC API - Features"),
             _link(f"{collection}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "application/json",
                   "OGC API – Tiles (vector)", "OGC API - Tiles"),  # fmt: skip
+            _link(f"{base_url}/wmts/1.0.0/WMTSCapabilities.xml", "service", "application/xml",
+                  f"WMTS 1.0.0 capabilities (layer {layer_id}, rendered PNG)", "OGC:WMTS"),  # fmt: skip
             *(_link(f"{download}?f={name}", "enclosure", fmt.media_type, f"download as {fmt.driver}", "download")
               for name, fmt in FORMATS.items()),  # fmt: skip
         ]
