@@ -143,10 +143,13 @@ def test_console_register_dispatch_conflict(incident_city: IncidentCity) -> None
         # someone else dispatches a case while it is open here: 409, said clearly, the case reloaded
         wait_row(page, late)
         open_case(page, late)
-        act(city, "commander", late, action="dispatch", department="enforcement")
+        page.wait_for_selector("#live.on")  # the live link (server-sent events) is up
         page.click('#actions button[data-action="dispatch"]')
+        page.wait_for_selector("#form-department")
+        act(city, "commander", late, action="dispatch", department="enforcement")
+        page.wait_for_function("() => document.getElementById('case-message').textContent.includes('刚被他人')")
         page.click("#form-submit")
-        page.wait_for_function("() => document.getElementById('case-message').textContent.includes('冲突')")
+        page.wait_for_function("() => document.getElementById('case-message').textContent.includes('已被他人处理，已重新加载')")
         assert "已派遣" in page.inner_text("#case-title")
         assert page.locator('#actions button[data-action="dispatch"]').count() == 0
     assert dialogs == []

@@ -50,7 +50,7 @@
   ACTIONS.forEach(function (a) { ACTION_NAMES[a.action] = [a.zh, a.en]; });
 
   var who = null;
-  var view = { queue: "register", rows: [], cursor: 0, counts: {}, filters: {}, asked: 0 };
+  var view = { queue: "register", rows: [], cursor: 0, counts: {}, filters: {}, asked: 0, busy: false };
   var current = null;      /* the open case: its record (GET /api/v1/incidents/{id}) */
   var currentRow = null;   /* its list row, when it came from the queue (department name, light) */
   var departments = {};    /* code → name, from what the pages can read */
@@ -104,16 +104,20 @@
   function loadQueue(keepId) {
     var queue = queueOf(view.queue);
     var asked = ++view.asked;  /* only the latest answer is shown (a queue switch or refresh overtakes) */
-    $("queue-status").textContent = t("加载中…", "Loading…");
+    if (!view.rows.length) { $("queue-status").textContent = t("加载中…", "Loading…"); }
     return OM.api(listUrl(queue.states, 200)).then(function (body) {
       view.counts[queue.id] = body.numberMatched;
       if (asked !== view.asked) { renderTabs(); return; }
+      /* the cursor stays on its case, and the keyboard focus with it, when the rows are redrawn */
+      var cursorRow = view.rows[view.cursor];
+      var hadFocus = $("rows").contains(document.activeElement);
       view.rows = body.incidents || [];
       learn(view.rows);
-      var at = keepId ? indexOfId(keepId) : -1;
+      var at = indexOfId(keepId || (cursorRow && cursorRow.id));
       view.cursor = at >= 0 ? at : Math.min(view.cursor, Math.max(view.rows.length - 1, 0));
       renderRows();
       renderTabs();
+      if (hadFocus && $("rows").children[view.cursor]) { $("rows").children[view.cursor].focus(); }
       var shown = view.rows.length, total = body.numberMatched;
       $("queue-status").textContent = shown === 0 ? t("此队列没有案件", "No cases in this queue")
         : (total > shown ? t("显示 " + shown + " / " + total + " 件", shown + " of " + total + " cases")
@@ -165,6 +169,7 @@
 
   function renderTabs() {
     var box = $("tabs");
+    var focused = box.contains(document.activeElement) ? document.activeElement.getAttribute("data-queue") : null;
     box.textContent = "";
     QUEUES.forEach(function (queue, i) {
       var count = view.counts[queue.id];
@@ -180,6 +185,7 @@
         el("span", { class: "cc-count", text: count === undefined || count === null ? "" : String(count) })
       ]);
       box.appendChild(tab);
+      if (focused === queue.id) { tab.focus(); }
     });
   }
 
@@ -206,7 +212,7 @@
         "aria-selected": i === view.cursor ? "true" : "false",
         class: current && current.id === row.id ? "cc-open" : null,
         on: {
-          click: function () { moveTo(i); openCase(row.id, row); },
+          click: function () { moveTo(i); openCase(row.id, row).then(showCase); },
           focus: function () { if (view.cursor !== i) { moveTo(i, true); } }
         }
       }, [
@@ -333,6 +339,11 @@
     }).catch(function (err) {
       showCaseMessage(t("无法打开案件 #" + id + "：", "Cannot open case #" + id + ": ") + err.message, true);
     });
+  }
+
+  /* on a phone the case lies below the queue: bring it into view when the user opens one */
+  function showCase() {
+    if (current && window.matchMedia("(max-width: 900px)").matches) { $("case").scrollIntoView({ block: "start" }); }
   }
 
   function markOpenRow() {
@@ -577,6 +588,7 @@
   }
 
   function setBusy(busy) {
+    view.busy = busy;
     $("case").setAttribute("aria-busy", busy ? "true" : "false");
     $("actions").querySelectorAll("button").forEach(function (b) { b.disabled = busy; });
   }
@@ -622,7 +634,7 @@
   /* the unit cell around the case, for orientation when there is no imagery */
   function cellOutline(r) {
     var d = 0.0008;
-    var url = "/ogc/collections/unit_grid/items?f=json&limit=20&bbox=" +
+    var url = "/ogc/collections/unit_grid/items?f=json&limit=20&offset=0&bbox=" +
       [r.lon - d, r.lat - d, r.lon + d, r.lat + d].map(function (v) { return v.toFixed(6); }).join(",");
     OM.authFetch(url, { headers: { Accept: "application/geo+json" } })
       .then(function (res) { return res.ok ? res.json() : null; })
@@ -693,7 +705,7 @@
     if (key === "Enter" && $("rows").contains(e.target)) {
       e.preventDefault();
       var row = view.rows[view.cursor];
-      if (row) { openCase(row.id, row); }
+      if (row) { openCase(row.id, row).then(showCase); }
       return;
     }
     if (key === "/") { e.preventDefault(); $("filter-box").open = true; $("f-q").focus(); return; }
@@ -708,6 +720,62 @@
     if (!current || !form.hidden) { return; }
     var a = actionsFor(current).filter(function (x) { return x.key === key; })[0];
     if (a) { e.preventDefault(); startAction(a); }
+  }
+
+  /* ------------------------------------------------------------------ live (server-sent events) */
+  var refreshSoon = null;
+
+  /* GET /api/v1/supervision/stream: each new event refreshes the queues; the open case is
+     reloaded when someone else moved it (not while one's own action or form is under way) */
+  function listen() {
+    if (!window.EventSource) { return false; }
+    var source = new EventSource("/api/v1/supervision/stream");
+    source.addEventListener("open", function () { showLive(true); });
+    source.addEventListener("error", function () { showLive(false); });  /* EventSource reconnects by itself */
+    source.addEventListener("end", function () { source.close(); showLive(false); poll(); });
+    source.addEventListener("incident", function (e) {
+      var data = null;
+      try { data = JSON.parse(e.data); } catch (err) { return; }
+      clearTimeout(refreshSoon);
+      refreshSoon = setTimeout(function () { refresh(current && current.id); }, 300);
+      if (current && data && data.incident_id === current.id) { caseMoved(data); }
+    });
+    window.addEventListener("beforeunload", function () { source.close(); });
+    return true;
+  }
+
+  function showLive(on) {
+    var badge = $("live");
+    badge.className = "cc-live" + (on ? " on" : "");
+    badge.textContent = on ? t("● 实时", "● Live") : t("○ 未实时", "○ Not live");
+    badge.title = on ? t("案件变化即时显示", "Changes appear as they happen")
+                     : t("实时连接中断，正在重连（每分钟刷新）", "Live link down, reconnecting (refreshed every minute)");
+    if (!on) { poll(); } else if (refreshTimer) { clearInterval(refreshTimer); refreshTimer = null; }
+  }
+
+  function caseMoved(data) {
+    if (view.busy) { return; }  /* our own action: it reloads the case itself */
+    var known = current;
+    OM.api("/api/v1/incidents/" + encodeURIComponent(known.id)).then(function (record) {
+      if (current !== known || record.version === known.version) { return; }
+      var what = label(ACTION_NAMES[data.action], data.action);
+      if (!$("action-form").hidden) {
+        showCaseMessage(t("注意：案件 #" + known.id + " 刚被他人" + what + "，提交将会冲突。",
+                          "Note: case #" + known.id + " was just changed by someone else (" + what + "); submitting will conflict."), true);
+        return;
+      }
+      openCase(known.id).then(function () {
+        showCaseMessage(t("案件 #" + known.id + " 已被他人更新：" + what, "Case #" + known.id + " was updated by someone else: " + what), false);
+      });
+    }).catch(function () { /* the next refresh says it */ });
+  }
+
+  /* without the live link: the queues are read again every minute */
+  function poll() {
+    if (refreshTimer) { return; }
+    refreshTimer = setInterval(function () {
+      if (document.visibilityState === "visible" && $("action-form").hidden) { refresh(current && current.id); }
+    }, 60000);
   }
 
   /* ------------------------------------------------------------------ start */
@@ -747,9 +815,7 @@
       var linked = /^#case=(\d+)$/.exec(window.location.hash);  /* /console#case=12: a link from another face */
       if (linked) { openCase(Number(linked[1])); }
     });
-    refreshTimer = setInterval(function () {
-      if (document.visibilityState === "visible" && $("action-form").hidden) { refresh(current && current.id); }
-    }, 60000);
+    if (!listen()) { poll(); }
   }
 
   OM.mountLang($("lang"));
