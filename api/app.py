@@ -83,6 +83,7 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/ogc/static", StaticFiles(directory=PYGEOAPI_STATIC), name="pygeoapi-static"),
         Mount("/ogc", routes=ogc_routes()),
         Route("/inspector", inspector.page),
+        Route("/inspector/sw.js", inspector.service_worker),  # scope /inspector: the offline shell
         Route("/console", pages.console),
         Route("/supervision", pages.supervision),
         Mount("/tiles", routes=tile_routes.routes),

@@ -1,17 +1,33 @@
-"""The inspector page (/inspector): a mobile form that files incidents through POST /api/v1/incidents."""
+"""The inspector app (/inspector): a phone-first page that files incidents through POST /api/v1/incidents,
+keeps filings made without network in IndexedDB until the server has them, lists the inspector's
+reports and the verification (核查) tasks assigned back to them.
+
+Its service worker is served from /inspector/sw.js with ``Service-Worker-Allowed: /inspector`` so that
+it may control the page at /inspector (a script's default scope is its own folder, /inspector/).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
-from api.web.pages import city_name
+from api.web.pages import render
+from spatial.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS
 
-PAGE = Path(__file__).parent / "templates" / "inspector.html"
+SERVICE_WORKER = Path(__file__).parent / "static" / "inspector" / "sw.js"
 
 
 async def page(request: Request) -> Response:
-    html = PAGE.read_text(encoding="utf-8").replace("{{ city_name }}", await city_name(request))
-    return HTMLResponse(html)
+    """The app's page, told the server's photo limits (the number per report and the bytes per photo)."""
+    response = await render(request, "inspector.html")
+    html = bytes(response.body).decode("utf-8")
+    html = html.replace("{{ max_photos }}", str(MAX_PHOTOS)).replace("{{ max_photo_bytes }}", str(MAX_PHOTO_BYTES))
+    return Response(html, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+
+async def service_worker(request: Request) -> Response:
+    """The offline shell's service worker, allowed to control /inspector (not only /inspector/)."""
+    headers = {"Service-Worker-Allowed": "/inspector", "Cache-Control": "no-cache"}
+    return Response(SERVICE_WORKER.read_bytes(), media_type="text/javascript; charset=utf-8", headers=headers)
