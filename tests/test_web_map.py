@@ -32,7 +32,7 @@ def test_map_page_loads_lists_overlays_and_draws(demo_server: str) -> None:
         page.goto(f"{demo_server}/", wait_until="networkidle")
         drawn = _wait_for_features(page)
         _assert_opens_on_the_city(page)
-        control = page.inner_text(".leaflet-control-layers")
+        control = page.inner_text("#panel")
         # overlays grouped by department, zh-CN labels by default
         assert "自然资源和规划局" in control and "应急管理局" in control
         assert "行政区划" in control or "行政区" in control
@@ -42,7 +42,7 @@ def test_map_page_loads_lists_overlays_and_draws(demo_server: str) -> None:
         page.click("#lang")
         page.wait_for_load_state("networkidle")
         _wait_for_features(page)
-        assert "Emergency" in page.inner_text(".leaflet-control-layers")
+        assert "Emergency" in page.inner_text("#panel")
         page.screenshot(path=str(SCREENSHOTS / "onemap-en.png"))
     assert drawn >= 10
     assert problems == [], problems
