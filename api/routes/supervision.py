@@ -34,7 +34,7 @@ from spatial.errors import DatabaseUnavailable, InvalidInput, Unauthorized
 from spatial.grid.codes import geo_grid_code
 from spatial.grid.lookup import cell_at
 from spatial.incidents.feed import RESYNC, EventFeed, Subscription, events_after, last_event_id
-from spatial.incidents.kpis import kpis, trend
+from spatial.incidents.kpis import inspector_work, kpis, trend
 from spatial.incidents.supervision import due_incidents
 from spatial.params import MAX_ID, parse_int
 
@@ -67,8 +67,8 @@ async def overdue(
 KPI_DOC = """For the incidents registered (立案) in the period [since, until): per group `registered`, `due`
 (应结案数), `closed` (结案数), `closed_on_time` (按期结案数), `handled`, `reworked`, `closure_rate` (结案率),
 `on_time_closure_rate` (按期结案率), `rework_rate` (返工率) and `mean_handling_hours`; `formulas` says how.
-By inspector (who filed, source inspector) each group also has `filed`, `verified` and `rework_ordered` (their
-核查 work in the period). `from`/`to` are accepted as `since`/`until`."""
+With `by=inspector` (groups: who filed, source inspector) the answer also has `work`: `[{"inspector",
+"filed", "verified", "rework_ordered"}]`, each inspector's filings and 核查 (verify/rework) in the period. `from`/`to` are accepted as `since`/`until`."""
 
 
 @router.get("/supervision/kpis", summary="closure, on-time closure, rework and handling time per group (staff)",
@@ -78,12 +78,15 @@ async def kpi_endpoint(request: Request, by: KpiGrouping = "department", since: 
     staff_only(request)
     start, end = _period(since, from_, until, to)
 
-    def run() -> list[dict[str, Any]]:
+    def run() -> dict[str, Any]:
         with request.app.state.engine.connect() as conn:
-            return kpis(conn, by, since=start, until=end)
+            out: dict[str, Any] = {"groups": kpis(conn, by, since=start, until=end)}
+            if by == "inspector":
+                out["work"] = inspector_work(conn, since=start, until=end)
+            return out
 
-    return JSONResponse({"by": by, "since": plain(start), "until": plain(end), "formulas": FORMULAS,
-                         "groups": plain(await run_in_threadpool(run))})  # fmt: skip
+    answer = {"by": by, "since": start, "until": end, "formulas": FORMULAS} | await run_in_threadpool(run)
+    return JSONResponse(plain(answer))
 
 
 @router.get("/supervision/trend", summary="incidents reported, closed and open-overdue per day (staff)",

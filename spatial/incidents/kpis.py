@@ -16,9 +16,9 @@ closure rate (结案率) = C / D; on-time closure rate (按期结案率) = OT / 
 rework rate (返工率) = W / H; mean handling time = mean over C of the working hours from the
 first ``dispatch`` to the last ``handled``. A rate with a zero denominator is None.
 
-Grouped by inspector (the principal who filed, source ``inspector``), each group also counts the
-inspector's own work in the period: ``filed`` (incidents they filed, by ``reported_at``),
-``verified`` and ``rework_ordered`` (their ``verify`` and ``rework`` events, 核查).
+``inspector_work`` counts each inspector's own work in the period: ``filed`` (incidents they filed
+as source inspector, by ``reported_at``), ``verified`` and ``rework_ordered`` (their ``verify``
+and ``rework`` events: 核查), whether or not anything they filed was registered.
 
 ``trend`` counts per local day (the calendar's time zone): incidents reported, closed, and open
 and overdue at the day's end (from the event log: the state and stage deadline in force then).
@@ -75,11 +75,10 @@ class Kpi:
     handled: int = 0
     reworked: int = 0
     handling_hours: list[float] | None = None
-    work: dict[str, int] | None = None  # by inspector: filed, verified, rework_ordered
 
     def as_dict(self) -> dict[str, Any]:
         hours = self.handling_hours or []
-        return (self.work or {}) | {
+        return {
             "key": self.key, "registered": self.registered, "due": self.due, "closed": self.closed,
             "closed_on_time": self.closed_on_time, "handled": self.handled, "reworked": self.reworked,
             "closure_rate": _rate(self.closed, self.due), "on_time_closure_rate": _rate(self.closed_on_time, self.due),
@@ -107,13 +106,6 @@ def kpis(
     groups: dict[Any, Kpi] = {}
     for row in conn.execute(sql, {"since": since, "until": until, "as_of": until}).mappings():
         add_incident(groups.setdefault(row["key"], Kpi(row["key"], handling_hours=[])), row, until, calendar)
-    if by == "inspector":
-        for row in conn.execute(INSPECTOR_WORK_SQL, {"since": since, "until": until}).mappings():
-            kpi = groups.setdefault(row["key"], Kpi(row["key"], handling_hours=[]))
-            kpi.work = {"filed": int(row["filed"]), "verified": int(row["verified"]),
-                        "rework_ordered": int(row["rework_ordered"])}  # fmt: skip
-        for kpi in groups.values():
-            kpi.work = kpi.work or {"filed": 0, "verified": 0, "rework_ordered": 0}
     return [k.as_dict() for k in sorted(groups.values(), key=lambda k: str(k.key))]
 
 
@@ -125,9 +117,22 @@ INSPECTOR_WORK_SQL = text(
         UNION ALL
         SELECT actor, 0, (action = 'verify')::int, (action = 'rework')::int FROM incidents.incident_event
         WHERE action IN ('verify', 'rework') AND at >= :since AND at < :until
-    ) work GROUP BY key
+    ) work GROUP BY key ORDER BY key
     """
 )
+
+
+def inspector_work(
+    conn: Connection, *, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """``[{"inspector", "filed", "verified", "rework_ordered"}]`` in [since, until), by name."""
+    until = until or dt.datetime.now(dt.UTC)
+    since = since or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    rows = conn.execute(INSPECTOR_WORK_SQL, {"since": since, "until": until}).mappings()
+    return [{"inspector": r["key"], "filed": int(r["filed"]), "verified": int(r["verified"]),
+             "rework_ordered": int(r["rework_ordered"])} for r in rows]  # fmt: skip
+
+
 MAX_TREND_DAYS = 366
 TREND_SQL = text(
     """

@@ -333,18 +333,19 @@ def get(city: IncidentCity, path: str, role: str | None = "supervisor", **params
 
 def test_kpis_by_inspector_count_filings_and_verifications(incident_city: IncidentCity) -> None:
     since = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat()
-    before = {g["key"]: g for g in get(incident_city, "/api/v1/supervision/kpis", by="inspector", since=since)
-              .json()["groups"]}  # fmt: skip
+    first = get(incident_city, "/api/v1/supervision/kpis", by="inspector", since=since).json()
+    before = {g["key"]: g for g in first["groups"]}
+    work_before = {w["inspector"]: w for w in first["work"]}
     incident = file(incident_city, "inspector", description="考核")
     to_handled(incident_city, incident)
     assert act(incident_city, incident, "inspector2", "verify").status_code == 200
     answer = get(incident_city, "/api/v1/supervision/kpis", by="inspector", **{"from": since})
     assert answer.status_code == 200, answer.text
     groups = {g["key"]: g for g in answer.json()["groups"]}
-    old = before.get("inspector", {"filed": 0, "registered": 0})
-    assert groups["inspector"]["filed"] == old["filed"] + 1
-    assert groups["inspector"]["registered"] == old["registered"] + 1
-    assert groups["inspector2"]["verified"] == before.get("inspector2", {"verified": 0})["verified"] + 1
+    work = {w["inspector"]: w for w in answer.json()["work"]}
+    assert groups["inspector"]["registered"] == before.get("inspector", {"registered": 0})["registered"] + 1
+    assert work["inspector"]["filed"] == work_before.get("inspector", {"filed": 0})["filed"] + 1
+    assert work["inspector2"]["verified"] == work_before.get("inspector2", {"verified": 0})["verified"] + 1
     for key in ("closure_rate", "on_time_closure_rate", "rework_rate", "mean_handling_hours"):
         assert key in groups["inspector"]
     for by in ("department", "street", "community", "cell", "district"):
