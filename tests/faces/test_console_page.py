@@ -5,6 +5,7 @@ action, hostile text stays text; screenshots on a desktop and a phone (tests/art
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,14 +35,6 @@ def act(city: IncidentCity, role: str, incident: int, **body: Any) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def handled_with_photo(city: IncidentCity, incident: int, handler: str) -> None:
-    """处置反馈 by the handling department, with a photo of the result (multipart)."""
-    answer = httpx.post(f"{city.base}/api/v1/incidents/{incident}/transitions", data={"action": "handled"},
-                        files={"photo": ("done.png", png_bytes((64, 48)), "image/png")}, headers=city.auth(handler),
-                        timeout=30)  # fmt: skip
-    assert answer.status_code == 200, answer.text
-
-
 def street_of(city: IncidentCity, incident: int) -> str:
     with city.engine.connect() as conn:
         return str(conn.execute(text("SELECT street_code FROM incidents.incident WHERE id = :id"), {"id": incident}).scalar_one())
@@ -63,6 +56,12 @@ def sign_in(page: Any, city: IncidentCity, role: str) -> None:
     with page.expect_navigation():
         page.press(".om-token", "Enter")
     page.wait_for_function(f"() => document.querySelector('.om-who').textContent.includes({role!r})")
+
+
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter(c => !c.hidden && c.offsetParent !== null)
+  .filter(c => !(c.getAttribute('aria-label') || (c.labels && c.labels.length) || c.textContent.trim() || c.title))
+  .map(c => c.outerHTML.slice(0, 80))"""
 
 
 def wait_row(page: Any, incident: int) -> None:
@@ -146,6 +145,7 @@ def test_console_register_dispatch_conflict(incident_city: IncidentCity) -> None
         page.wait_for_selector("#live.on")  # the live link (server-sent events) is up
         page.click('#actions button[data-action="dispatch"]')
         page.wait_for_selector("#form-department")
+        assert page.evaluate(UNNAMED_CONTROLS) == []
         act(city, "commander", late, action="dispatch", department="enforcement")
         page.wait_for_function("() => document.getElementById('case-message').textContent.includes('刚被他人')")
         page.click("#form-submit")
@@ -170,6 +170,7 @@ def test_console_viewer_reads_without_actions(incident_city: IncidentCity) -> No
         assert "Read only" in page.inner_text("#actions")
         assert page.locator("#case-events li").count() >= 1
         assert "To accept" in page.inner_text("#tabs")
+        assert page.evaluate(UNNAMED_CONTROLS) == []  # a label (or words) on every control
         # the street filter narrows the queue to that street's cases
         before = page.locator("#rows tr").count()
         page.select_option("#f-street", street_of(city, case))
@@ -199,17 +200,31 @@ def test_console_on_a_phone(incident_city: IncidentCity) -> None:
     assert problems == [], problems
 
 
-def test_console_verification_request_and_close(incident_city: IncidentCity) -> None:
-    """核查 request (assign_verifier) and 结案 from the console; the handling photo shown."""
+def test_console_handling_verification_request_and_close(incident_city: IncidentCity, tmp_path: Path) -> None:
+    """The handling department accepts and reports with a photo; 核查 request (assign_verifier) and
+    结案 from the console; the handling photo shown."""
     city = incident_city
+    photo = tmp_path / "done.png"
+    photo.write_bytes(png_bytes((64, 48)))
     case = file_case(city, "上水井盖破损", shift=0.010)
     act(city, "supervisor", case, action="register")
     act(city, "commander", case, action="dispatch")
-    handler = state_of(city, case)[1]
-    assert handler == "water"
-    act(city, handler, case, action="accept")
-    handled_with_photo(city, case, handler)
+    assert state_of(city, case) == ("dispatched", "water")
     with browser_page(viewport=(1280, 800)) as (page, problems):
+        # the handling department starts on its own cases in 处置中
+        sign_in(page, city, "water")
+        wait_row(page, case)
+        assert page.get_attribute("#tab-handle", "aria-selected") == "true"
+        assert page.input_value("#f-department") == "water"
+        open_case(page, case, "已派遣")
+        page.keyboard.press("g")
+        page.wait_for_function("() => document.getElementById('case-message').textContent.includes('已接单')")
+        page.keyboard.press("h")
+        page.set_input_files("#form-photo", str(photo))
+        page.fill("#form-reason", "已更换井盖")
+        page.click("#form-submit")
+        page.wait_for_function("() => document.getElementById('case-message').textContent.includes('已处置反馈')")
+        assert state_of(city, case)[0] == "handled"
         sign_in(page, city, "supervisor")
         page.keyboard.press("4")
         wait_row(page, case)

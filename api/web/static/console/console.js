@@ -154,7 +154,7 @@
   function learn(rows) {
     var changed = false;
     rows.forEach(function (row) {
-      if (row.department && row.department_name_zh && !departments[row.department]) {
+      if (row.department && row.department_name_zh && (!departments[row.department] || departments[row.department] === row.department)) {
         departments[row.department] = row.department_name_zh; changed = true;
       }
       if (row.street_code && !streets[row.street_code]) { streets[row.street_code] = row.street_name || row.street_code; changed = true; }
@@ -778,6 +778,21 @@
     }, 60000);
   }
 
+  /* where each office starts: 受理 → 待受理, 派遣 → 待派遣, a handling department → its cases in 处置中,
+     an inspector → 待核查 */
+  function openingQueue() {
+    var office = who.role === "inspector" ? "inspector" : (who.role === "editor" ? who.department_code : null);
+    if (office === "command") { view.queue = "dispatch"; }
+    else if (office === "inspector") { view.queue = "verify"; }
+    else if (office && office !== "supervision") {
+      view.queue = "handle";
+      departments[office] = departments[office] || office;
+      fillFilterChoices();
+      $("f-department").value = office;
+      readFilters();
+    }
+  }
+
   /* ------------------------------------------------------------------ start */
   function start(signedIn) {
     who = signedIn;
@@ -796,6 +811,7 @@
     $("cc-who").textContent = t("已登录：", "Signed in: ") + who.name + " (" + (who.department_code || "") + " · " + who.role + ")";
     $("filter-box").open = window.matchMedia("(min-width: 641px)").matches;  /* folded on a phone */
     fillLights();
+    openingQueue();
     fillFilterChoices();
     renderTabs();
     setupFilters();
