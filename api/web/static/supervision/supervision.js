@@ -39,6 +39,7 @@
     { key: "rework_ordered", zh: "要求返工", en: "Rework ordered", kind: "count" }
   ];
   function columnsFor(by) { return by === "inspector" ? INSPECTOR_COLUMNS.concat(COLUMNS) : COLUMNS; }
+  var MAX_TREND_DAYS = 366;
   var MAX_CASES = 2000, PAGE = 500, DEBOUNCE_MS = 1200, MAX_WAIT_MS = 5000, LIGHT_REFRESH_MS = 5 * 60 * 1000;
 
   var view = {
@@ -397,7 +398,9 @@
       row.description ? el("p", { text: row.description }) : null,
       el("div", { text: placeOf(row) }),
       el("div", { text: t("责任部门：", "Department: ") + (t(row.department_name_zh, null) || row.department || "—") }),
-      row.due_at ? el("div", { text: t("时限：", "Due: ") + OM.formatTime(row.due_at) }) : null
+      row.due_at ? el("div", { text: t("时限：", "Due: ") + OM.formatTime(row.due_at) }) : null,
+      el("a", { href: "/console#case=" + encodeURIComponent(row.id), class: "sv-open",
+                text: t("在指挥中心打开 →", "Open in the console →") })
     ]);
   }
 
@@ -542,6 +545,11 @@
   }
 
   function loadTrend() {
+    if (view.period.end - view.period.since > MAX_TREND_DAYS * 86400000) {  /* the API draws at most a year */
+      if (view.chart) { view.chart.dispose(); view.chart = null; }
+      $("trend").textContent = t("趋势图最长显示 366 天：请缩短时段。", "The trend shows at most 366 days: choose a shorter period.");
+      return Promise.resolve();
+    }
     return OM.api(trendUrl()).then(function (body) { renderTrend(trendSeries(body)); });
   }
 
@@ -549,6 +557,7 @@
     var box = $("trend");
     if (!window.echarts) { box.textContent = t("图表库未加载。", "The chart library is missing."); return; }
     if (!view.chart) {
+      box.textContent = "";  /* a note left by an earlier period */
       view.chart = window.echarts.init(box, null, { renderer: "svg" });
       window.addEventListener("resize", function () { view.chart.resize(); });
     }
@@ -603,8 +612,8 @@
     board.setAttribute("aria-busy", "true");
     fixWindow();
     running = Promise.all([loadKpis(), loadCases(), loadTrend().catch(function (err) {
+      if (view.chart) { view.chart.dispose(); view.chart = null; }
       $("trend").textContent = t("趋势暂不可用：", "Trend unavailable: ") + err.message;
-      view.chart = null;
     })]).then(stamp, failed).then(function () {
       board.removeAttribute("aria-busy");
       running = null;
@@ -684,6 +693,8 @@
         if (applyPeriod()) { refresh(); }
       });
     });
+    $("from").addEventListener("input", markPreset);
+    $("to").addEventListener("input", markPreset);
     $("period").addEventListener("submit", function (e) { e.preventDefault(); if (applyPeriod()) { refresh(); } });
     Promise.all([loadNames(), OM.api("/api/v1/city").catch(function () { return null; })])
       .then(function (results) { buildMap(results[0], results[1]); })
