@@ -31,7 +31,7 @@
   var ACTIONS = [
     { action: "register", office: "supervision", states: ["reported"], key: "r", zh: "立案", en: "Register" },
     { action: "not_register", office: "supervision", states: ["reported"], key: "n", zh: "不予立案", en: "Not register", reason: true, danger: true },
-    { action: "merge", office: "supervision", states: ["reported", "registered"], key: "m", zh: "合并", en: "Merge", merge: true },
+    { action: "merge", office: "supervision", states: ["reported", "registered"], key: "m", zh: "合并", en: "Merge", merge: true, quiet: true },
     { action: "dispatch", office: "command", states: ["registered", "returned"], key: "d", zh: "派遣", en: "Dispatch", department: true },
     { action: "accept", office: "handler", states: ["dispatched"], key: "g", zh: "接单", en: "Accept" },
     { action: "return", office: "handler", states: ["dispatched", "handling"], key: "b", zh: "回退", en: "Return", reason: true, danger: true },
@@ -54,13 +54,17 @@
   var current = null;      /* the open case: its record (GET /api/v1/incidents/{id}) */
   var currentRow = null;   /* its list row, when it came from the queue (department name, light) */
   var departments = {};    /* code → name, from what the pages can read */
+  var streets = {};        /* code → name, from the rows */
+  var communities = {};    /* code → {name, street}, from the rows */
   var categories = [];
   var caseMap = null, caseLayers = null, baseLayer = undefined;
   var refreshTimer = null;
 
   function label(pair, fallback) { return pair ? t(pair[0], pair[1]) : (fallback || ""); }
   function stateName(code) { return label(STATES[code], code); }
-  function departmentName(code) { return code ? (departments[code] ? departments[code] + " (" + code + ")" : code) : ""; }
+  function departmentName(code) {
+    return code ? (departments[code] && departments[code] !== code ? departments[code] + " (" + code + ")" : code) : "";
+  }
 
   /* ------------------------------------------------------------------ who may do what */
   function mayAct(office, record) {
@@ -165,7 +169,6 @@
     });
     if (changed) { fillFilterChoices(); }
   }
-  var streets = {}, communities = {};
 
   function renderTabs() {
     var box = $("tabs");
@@ -294,7 +297,7 @@
   function readFilters() {
     view.filters = {
       street: $("f-street").value, community: $("f-community").value, department: $("f-department").value,
-      category: $("f-category").value, light: $("f-light").value, q: $("f-q").value.trim()
+      category: $("f-category").value, light: $("f-light").value, q: $("f-q").value.trim().replace(/^#/, "")
     };
     var active = Object.keys(view.filters).filter(function (k) { return view.filters[k]; }).length;
     $("filter-count").textContent = active ? String(active) : "";
