@@ -109,6 +109,6 @@ class EventFeed:
                     async for note in conn.notifies():
                         with contextlib.suppress(ValueError):
                             self._broadcast(json.loads(note.payload))
-            except (psycopg.Error, OSError) as err:
+            except Exception as err:  # a lost connection (psycopg.Error, OSError) or anything odd: listen again
                 log.warning("the incident event feed lost its connection (%s); listening again", type(err).__name__)
                 await asyncio.sleep(RECONNECT_S)

@@ -269,6 +269,20 @@ def test_a_transition_arrives_as_an_event_and_resumes(incident_city: IncidentCit
         assert missed["action"] == "dispatch" and missed["event_id"] > registered_at
 
 
+def test_the_feed_survives_a_lost_database_connection(incident_city: IncidentCity) -> None:
+    incident = file(incident_city, description="断线")
+    with httpx.Client(timeout=30) as client, open_stream(client, incident_city) as answer:
+        found = frames(answer.iter_lines())
+        assert "retry" in next(found)
+        with incident_city.engine.begin() as conn:
+            killed = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                       "WHERE query ILIKE 'LISTEN onemap_incident_event%'")).scalar_one()  # fmt: skip
+        assert killed >= 1
+        assert act(incident_city, incident, "supervisor", "register").status_code == 200
+        data = json.loads(next_incident_frame(found, incident)["data"])  # live again, or caught up from the log
+        assert data["action"] == "register"
+
+
 def test_stream_needs_credentials_and_an_event_stream_client(incident_city: IncidentCity) -> None:
     anonymous = httpx.get(f"{incident_city.base}{STREAM}", headers=EVENT_STREAM, timeout=30)
     assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Bearer")
