@@ -214,6 +214,47 @@ def test_hostile_names_are_text(incident_city: IncidentCity, board: dict[str, An
     assert problems == [], problems
 
 
+CONTRAST = """selectors => {
+    const parse = c => { const p = c.match(/rgba?\\(([^)]+)\\)/)[1].split(',').map(Number); return {rgb: p.slice(0, 3), a: p.length > 3 ? p[3] : 1}; };
+    const lum = rgb => rgb.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); })
+        .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const behind = node => {  // the background colour behind a node: its and its ancestors' blended
+        const layers = [];
+        for (let n = node; n; n = n.parentElement) {
+            const c = parse(getComputedStyle(n).backgroundColor);
+            if (c.a > 0) { layers.push(c); if (c.a >= 1) break; }
+        }
+        return layers.reverse().reduce((base, l) => base.map((v, k) => l.rgb[k] * l.a + v * (1 - l.a)), [255, 255, 255]);
+    };
+    const low = [];
+    for (const selector of selectors) for (const node of document.querySelectorAll(selector)) {
+        if (!node.textContent.trim() || !node.getClientRects().length) continue;
+        const a = lum(parse(getComputedStyle(node).color).rgb), b = lum(behind(node));
+        const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        if (ratio < 4.5) low.push([selector, node.textContent.slice(0, 30), ratio.toFixed(2)]);
+    }
+    return low;
+}"""
+TEXTS = [".sv-field label", ".sv-chip", "#apply", "#live", ".sv-updated", ".sv-total-label", ".sv-total-value",
+         ".sv-total-note", ".sv-card-head h2", ".sv-count", ".sv-tab", "#kpi-table th", "#kpi-table td",
+         "#late-table th", "#late-table td", ".sv-legend-row span", ".sv-legend-row strong", ".om-light"]  # fmt: skip
+
+
+def test_labels_keyboard_and_contrast(incident_city: IncidentCity, board: dict[str, Any]) -> None:
+    with browser_page((1280, 800)) as (page, problems):
+        sign_in(page, incident_city)
+        unlabelled = page.evaluate("""() => [...document.querySelectorAll('#main input, #main button')]
+            .filter(n => !(n.labels && n.labels.length) && !n.textContent.trim() && !n.getAttribute('aria-label'))
+            .map(n => n.outerHTML)""")  # fmt: skip
+        assert unlabelled == []
+        assert page.evaluate(CONTRAST, TEXTS) == []  # WCAG AA: 4.5:1 for text
+        page.focus("#tab-department")
+        page.keyboard.press("ArrowRight")  # the tabs move with the arrow keys
+        page.wait_for_selector("#kpi-table[data-by='street']")
+        assert page.evaluate("() => document.activeElement.id") == "tab-street"
+    assert problems == [], problems
+
+
 def test_anonymous_visitor_is_asked_to_sign_in(incident_city: IncidentCity) -> None:
     with browser_page((1280, 800)) as (page, problems):
         page.goto(f"{incident_city.base}/supervision", wait_until="networkidle")
