@@ -109,6 +109,12 @@ def test_opens_on_the_city_with_imagery_and_one_line_header(demo_server: str, vi
         assert page.is_visible("#panel") is not phone, "the panel is open on a desktop, a button on a phone"
         assert page.is_visible("#panel-toggle")
         shot = screenshot(page, "desktop" if not phone else "phone")
+        unnamed = page.evaluate(
+            """() => [...document.querySelectorAll('input, select, button')].filter(e => e.offsetParent !== null)
+                .filter(e => !(e.getAttribute('aria-label') || (e.labels && e.labels.length) || e.textContent.trim() || e.title))
+                .map(e => e.outerHTML.slice(0, 80))"""
+        )
+        assert unnamed == [], f"controls without an accessible name: {unnamed}"
         if phone:
             page.click("#panel-toggle")
             assert page.is_visible("#panel")
@@ -255,6 +261,24 @@ def test_identify_a_building_shows_aliased_fields(portal) -> None:
     assert "示范市建筑物" in popup and "height_m" not in popup and "community_code" not in popup
     assert f"{building['properties']['height_m']} m" in popup, popup
     screenshot(page, "identify")
+    assert problems == [], problems
+
+
+def test_identify_on_the_imagery_gives_its_pixel_values(portal) -> None:
+    page, problems, base = portal
+    open_portal(page, base, "#16/34.2600/108.9400/l=/b=demo_imagery")
+    settle(page)
+    expected = httpx.get(f"{base}/api/v1/imagery/demo_imagery/point", timeout=30,
+                         params={"lon": 108.94, "lat": 34.26}).json()["results"][0]["values"]  # fmt: skip
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    xy = page.evaluate("() => { const p = window.onemapMap.latLngToContainerPoint([34.26, 108.94]); return [p.x, p.y]; }")
+    page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+    page.wait_for_selector(".leaflet-popup-content .pt-identify", timeout=30_000)
+    shown = page.evaluate("() => window.onemapIdentify")
+    assert shown["layer"] == "demo_imagery"
+    labels = {row["name"]: row["label"] for row in shown["rows"]}
+    assert labels["nir"] == "近红外波段" and set(expected) <= set(labels)
     assert problems == [], problems
 
 
@@ -425,11 +449,14 @@ def test_a_layer_too_dense_for_the_zoom_says_so_and_zooms_in(portal) -> None:
     page, problems, base = portal
     open_portal(page, base)
     settle(page)
-    page.check(".pt-layer[data-layer=buildings] input[type=checkbox]")
+    page.focus("#ov-buildings")
+    page.keyboard.press("Space")  # by keyboard: the panel is rebuilt, the focus stays
     note = page.locator("#zoom-note .pt-note-row[data-layer=buildings]")
     note.wait_for(state="visible")
     assert "放大" in note.inner_text() and "示范市建筑物" in note.inner_text()
     assert "放大到" in page.inner_text(".pt-layer[data-layer=buildings] .pt-state")
+    assert page.evaluate("() => document.activeElement.id") == "ov-buildings"
+    assert page.is_checked("#ov-buildings")
     screenshot(page, "zoom-message")
     zoom = page.evaluate("() => window.onemapMap.getZoom()")
     note.locator("button").click()

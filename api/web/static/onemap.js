@@ -153,6 +153,7 @@
   function setupTime() {
     var timed = P.order.filter(function (o) { return o.timed() && o.on(); });
     var box = document.getElementById("time");
+    document.body.classList.toggle("pt-timed", timed.length > 0);
     if (!timed.length) { box.hidden = true; if (P.time) { P.time.active = false; } return; }
     var start = Math.min.apply(null, timed.map(function (o) { return Date.parse(o.layer.time_start); }));
     var end = Math.max.apply(null, timed.map(function (o) { return Date.parse(o.layer.time_end); }));
@@ -199,11 +200,12 @@
   toggle.addEventListener("click", function () { openPanel(panel.hidden); });
   document.getElementById("panel-close").addEventListener("click", function () { openPanel(false); toggle.focus(); });
 
-  function renderBases() {
+  function renderBases() { keepingFocus(drawBases); }
+  function drawBases() {
     var box = document.getElementById("bases");
     box.textContent = "";
     P.bases.forEach(function (base) {
-      var input = el("input", { type: "radio", name: "pt-base", value: base.id, "data-base": base.id });
+      var input = el("input", { type: "radio", name: "pt-base", value: base.id, "data-base": base.id, id: "base-" + (base.id || "blank") });
       input.checked = P.base === base;
       input.addEventListener("change", function () { setBase(base.id, ""); });
       box.appendChild(el("label", { class: "pt-row" }, [input, " " + base.name]));
@@ -254,7 +256,16 @@
     return "";
   }
 
-  function renderOverlays() {
+  /* rebuilding a list keeps the keyboard where it was */
+  function keepingFocus(render) {
+    var focused = document.activeElement && document.activeElement.id;
+    render();
+    var again = focused && document.getElementById(focused);
+    if (again && again !== document.activeElement) { again.focus(); }
+  }
+
+  function renderOverlays() { keepingFocus(drawOverlays); }
+  function drawOverlays() {
     var box = document.getElementById("overlays");
     box.textContent = "";
     var groups = {}, names = [];
@@ -272,7 +283,7 @@
           if (input.checked) { o.group.addTo(map); } else { map.removeLayer(o.group); }
           saveHash(); renderOverlays();
         });
-        var more = el("button", { type: "button", class: "pt-more", "aria-expanded": o.open ? "true" : "false",
+        var more = el("button", { type: "button", class: "pt-more", id: "more-" + o.id, "aria-expanded": o.open ? "true" : "false",
                                   "aria-controls": "details-" + o.id, title: t("图例、元数据与下载", "Legend, metadata and downloads"),
                                   "aria-label": t("详情：", "Details: ") + t(o.layer.title_zh, o.layer.title_en), text: "⋯" });
         var details = el("div", { class: "pt-details", id: "details-" + o.id }, [
@@ -438,10 +449,29 @@
       L.popup({ maxWidth: 320, maxHeight: 320, autoPanPadding: [20, 60] }).setLatLng(latlng).setContent(box).openOn(map);
     });
   }
+  /* no feature here: the pixel values of the imagery base map (GET /api/v1/imagery/{layer}/point) */
+  function identifyPixel(latlng) {
+    var base = P.base;
+    if (!base || !base.id) { return; }
+    var url = "/api/v1/imagery/" + encodeURIComponent(base.id) + "/point?lon=" + latlng.lng.toFixed(7) +
+              "&lat=" + latlng.lat.toFixed(7) + (P.scene ? "&scene=" + encodeURIComponent(P.scene) : "");
+    OM.api(url).then(function (body) {
+      var result = (body.results || [])[0];
+      if (!result || !result.values) { return; }
+      var props = { scene: result.scene };
+      Object.keys(result.values).forEach(function (band) { props[band] = result.values[band]; });
+      var rows = Fields.rows(base.layer_entry, props, null);
+      window.onemapIdentify = { layer: base.id, id: result.scene, rows: rows };
+      var table = el("table", { class: "pt-identify" });
+      rows.forEach(function (r) { table.appendChild(el("tr", {}, [el("th", { scope: "row", text: r.label }), el("td", { text: r.value })])); });
+      L.popup({ maxWidth: 320 }).setLatLng(latlng).setContent(el("div", { class: "pt-popup" }, [
+        el("h4", { text: t(base.layer_entry.title_zh, base.layer_entry.title_en) }), table])).openOn(map);
+    }).catch(function () { /* outside the imagery: nothing to say */ });
+  }
   map.on("click", function (e) {
     if (P.mode !== "browse") { return; }
     var found = hits(e.latlng);
-    if (found.length) { showIdentify(e.latlng, found, 0); }
+    if (found.length) { showIdentify(e.latlng, found, 0); } else { identifyPixel(e.latlng); }
   });
   P.hits = hits;
 

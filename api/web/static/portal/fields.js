@@ -30,7 +30,9 @@
     so2: ["二氧化硫", "SO₂", "μg/m³"], co: ["一氧化碳", "CO", "mg/m³"], cell_code: ["单元网格编码", "Unit-cell code"],
     grid_version: ["网格版本", "Grid version"], status: ["状态", "Status"], state: ["状态", "State"],
     reported_at: ["上报时间", "Reported at"], category_code: ["类别代码", "Category code"],
-    description: ["描述", "Description"], updated_at: ["更新时间", "Updated at"]
+    description: ["描述", "Description"], updated_at: ["更新时间", "Updated at"], scene: ["场景", "Scene"],
+    blue: ["蓝波段", "Blue"], green: ["绿波段", "Green"], red: ["红波段", "Red"], nir: ["近红外波段", "Near infrared"],
+    swir1: ["短波红外 1", "SWIR 1"], swir2: ["短波红外 2", "SWIR 2"], ndvi: ["NDVI", "NDVI"]
   };
   var VALUES = {
     residential: ["住宅", "Residential"], commercial: ["商业", "Commercial"], industrial: ["工业", "Industrial"],
