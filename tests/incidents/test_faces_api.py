@@ -202,7 +202,8 @@ def test_the_handler_is_refused_even_when_assigned(incident_city: IncidentCity) 
     assert answer.status_code == 403 and "核查" in answer.json()["description"]
 
 
-@pytest.mark.parametrize("verifier", ["nobody", "supervisor", "viewer", "", "<script>alert(1)</script>", "x" * 300])
+@pytest.mark.parametrize("verifier", ["nobody", "supervisor", "viewer", "", "<script>alert(1)</script>", "x" * 300,
+                                      ["inspector2"], {"name": "inspector2"}, 12, None])
 def test_assign_verifier_refuses_who_is_not_an_inspector(incident_city: IncidentCity, verifier: str) -> None:
     incident = file(incident_city, description="无此监督员")
     to_handled(incident_city, incident)
