@@ -40,6 +40,13 @@ def street_of(city: IncidentCity, incident: int) -> str:
         return str(conn.execute(text("SELECT street_code FROM incidents.incident WHERE id = :id"), {"id": incident}).scalar_one())
 
 
+def make_overdue(city: IncidentCity, incident: int) -> None:
+    """The stage's deadline two hours ago (as if time had passed): a red light."""
+    with city.engine.begin() as conn:
+        conn.execute(text("UPDATE incidents.incident SET stage_due_at = now() - interval '2 hours' WHERE id = :id"),
+                     {"id": incident})  # fmt: skip
+
+
 def state_of(city: IncidentCity, incident: int) -> tuple[str, str]:
     with city.engine.connect() as conn:
         row = conn.execute(text("SELECT state, department_code FROM incidents.incident WHERE id = :id"), {"id": incident}).one()
@@ -117,17 +124,28 @@ def test_console_register_dispatch_conflict(incident_city: IncidentCity) -> None
         page.keyboard.press("r")
         page.wait_for_function("() => document.getElementById('case-message').textContent.includes('已立案')")
         assert state_of(city, case)[0] == "registered"
-        # the hostile case opened: its description is text in the detail too
+        # the hostile case opened: its description is text in the detail too; 不予立案 needs a reason
         open_case(page, hostile)
         assert HOSTILE in page.inner_text("#case-facts")
         assert page.locator("#case-facts img").count() == 0
+        page.keyboard.press("n")
+        page.wait_for_selector("#form-reason:focus")
+        page.keyboard.type("非城市管理问题")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_function("() => document.getElementById('case-message').textContent.includes('已不予立案')")
+        assert state_of(city, hostile)[0] == "not_registered"
+        assert "非城市管理问题" in page.inner_text("#case-events")
         # the command centre (派遣员): 待派遣, dispatch to the routed department it proposes
         routed = state_of(city, case)[1]
         act(city, "supervisor", late, action="register")
+        make_overdue(city, late)
         sign_in(page, city, "commander")
         page.keyboard.press("2")
         wait_row(page, case)
+        assert page.inner_text(f'#rows tr[data-id="{late}"] .om-light.red') == "超时"
+        assert page.get_attribute("#rows tr:first-child", "data-id") == str(late)  # most urgent first
         open_case(page, case)
+        page.wait_for_selector("#case-map path.leaflet-interactive")
         offered = page.eval_on_selector_all("#actions button", "bs => bs.map(b => b.dataset.action)")
         assert "dispatch" in offered and "register" not in offered, offered
         page.keyboard.press("d")
@@ -161,6 +179,8 @@ def test_console_viewer_reads_without_actions(incident_city: IncidentCity) -> No
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     city = incident_city
     case = file_case(city, "垃圾箱破损", shift=0.006, category="0107")
+    elsewhere = file_case(city, "垃圾箱满溢", shift=0.001, category="0107")
+    assert street_of(city, elsewhere) != street_of(city, case)
     with browser_page(viewport=(1280, 800)) as (page, problems):
         page.add_init_script("localStorage.setItem('onemap.lang', 'en')")  # and in English
         sign_in(page, city, "viewer")

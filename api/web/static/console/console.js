@@ -225,7 +225,7 @@
         el("td", { class: "cc-col-desc", text: row.description || "" }),
         el("td", { class: "cc-col-place", text: place }),
         el("td", { text: row.department_name_zh || row.department || "" }),
-        el("td", { class: "cc-col-due", text: OM.formatTime(row.due_at) })
+        el("td", { class: "cc-col-due" + (row.light === "red" ? " cc-late" : ""), text: OM.formatTime(row.due_at) })
       ]);
       body.appendChild(tr);
     });
@@ -519,7 +519,7 @@
     }
     var buttons = el("div", { class: "cc-form-buttons" }, [
       el("button", { type: "submit", class: "om-btn" + (a.danger ? " danger" : ""), id: "form-submit" },
-         [el("span", { text: t("确认" + a.zh, "Confirm: " + a.en) }), el("kbd", { text: "Enter", "aria-hidden": "true" })]),
+         [el("span", { text: t("确认" + a.zh, "Confirm: " + a.en) }), el("kbd", { text: a.reason || a.note ? "Ctrl+Enter" : "Enter", "aria-hidden": "true" })]),
       el("button", { type: "button", class: "om-btn secondary", id: "form-cancel", on: { click: closeForm } },
          [el("span", { text: t("取消", "Cancel") }), el("kbd", { text: "Esc", "aria-hidden": "true" })])
     ]);
@@ -694,9 +694,12 @@
   }
 
   function onKey(e) {
+    var form = $("action-form");
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !form.hidden && form.contains(e.target)) {
+      e.preventDefault(); form.requestSubmit(); return;  /* Ctrl+Enter sends from the reason's text box */
+    }
     if (e.ctrlKey || e.metaKey || e.altKey) { return; }
     if (e.key === "Escape") { closeForm(); return; }
-    var form = $("action-form");
     if (e.key === "Enter" && !form.hidden && form.contains(e.target) && e.target.tagName === "SELECT") {
       e.preventDefault(); form.requestSubmit(); return;
     }
