@@ -198,6 +198,7 @@ def test_console_viewer_reads_without_actions(incident_city: IncidentCity) -> No
         shown = page.eval_on_selector_all("#rows tr", "rs => rs.map(r => r.dataset.id)")
         assert str(case) in shown and all(street_of(city, int(i)) == street_of(city, case) for i in shown)
         page.select_option("#f-street", "")
+        page.wait_for_function(f"() => document.querySelectorAll('#rows tr').length === {before}")
         page.fill("#f-q", f"#{case}")  # the case number finds the case
         page.wait_for_function(f"() => [...document.querySelectorAll('#rows tr')].map(r => r.dataset.id).join() === '{case}'")
         page.wait_for_selector("#case-map path.leaflet-interactive")
