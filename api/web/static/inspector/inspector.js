@@ -190,10 +190,15 @@
     document.getElementById("map").setAttribute("data-base", imagery ? "imagery" : "vector");
   }
 
+  /* the city's opening view, without animation: Leaflet drops a setView made while a zoom animates
+     (locate me right after opening would be lost) */
   function frame(city) {
     if (point) { return; }
-    if (city && city.center && city.zoom !== null && city.zoom !== undefined) { map.setView([city.center[1], city.center[0]], city.zoom); }
-    else if (city && city.extent) { map.fitBounds([[city.extent[1], city.extent[0]], [city.extent[3], city.extent[2]]]); }
+    if (city && city.center && city.zoom !== null && city.zoom !== undefined) {
+      map.setView([city.center[1], city.center[0]], city.zoom, { animate: false });
+    } else if (city && city.extent) {
+      map.fitBounds([[city.extent[1], city.extent[0]], [city.extent[3], city.extent[2]]], { animate: false });
+    }
   }
 
   function loadBase() {
