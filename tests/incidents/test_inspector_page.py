@@ -249,7 +249,7 @@ def test_inspector_desktop_and_rework_needs_a_reason(incident_city: IncidentCity
             route.abort("connectionreset")
 
         page.route("**/api/v1/incidents", lose_answer)
-        page.evaluate("() => window.inspectorMap.fire('click', {latlng: L.latLng(%f, %f)})" % (GUIYI[1], GUIYI[0]))
+        page.evaluate("([lat, lon]) => window.inspectorMap.fire('click', {latlng: L.latLng(lat, lon)})", [GUIYI[1], GUIYI[0]])
         pick_category(page, "1203", "1203")
         page.fill("#description", "回执丢失的上报")
         page.click("#submit")
