@@ -372,6 +372,7 @@
   function renderCase(events) {
     var r = current;
     $("case").hidden = false;
+    $("case-empty").hidden = true;
     showCaseMessage(null);
     $("case-title").textContent = "#" + r.id + " " + t(r.category_zh, r.category_en) + " · " + stateName(r.state);
     var light = $("case-light");
@@ -814,6 +815,7 @@
       return;
     }
     $("queues-pane").hidden = false;
+    $("case-empty").hidden = false;
     $("cc-who").textContent = t("已登录：", "Signed in: ") + who.name + " (" + (who.department_code || "") + " · " + who.role + ")";
     $("filter-box").open = window.matchMedia("(min-width: 641px)").matches;  /* folded on a phone */
     fillLights();
