@@ -116,6 +116,14 @@ def test_opens_on_the_city_with_imagery_and_one_line_header(demo_server: str, vi
         )
         assert unnamed == [], f"controls without an accessible name: {unnamed}"
         if phone:
+            assert not page.is_visible(".om-auth .om-token")  # folded: the bar stays on one line
+            page.click(".om-auth .om-signin")
+            token = page.locator(".om-auth .om-token")
+            assert token.is_visible() and page.evaluate("() => document.activeElement.classList.contains('om-token')")
+            tb = token.bounding_box()
+            assert tb is not None and tb["x"] >= 0 and tb["x"] + tb["width"] <= viewport[0]
+            page.keyboard.press("Escape")
+            assert not token.is_visible()
             page.click("#panel-toggle")
             assert page.is_visible("#panel")
             panel = page.locator("#panel").bounding_box()
@@ -478,3 +486,22 @@ def test_english(portal) -> None:
     assert "Emergency" in text and "Base map" in text
     assert page.get_attribute("#search-q", "placeholder") == "Address, place, grid or lon,lat"
     assert problems == [], problems
+
+
+def test_english_header_fits_a_phone(demo_server: str) -> None:
+    with browser_page(PHONE) as (phone, trouble):
+        phone.goto(f"{demo_server}/", wait_until="domcontentloaded")
+        phone.evaluate("() => localStorage.setItem('onemap.lang', 'en')")
+        open_portal(phone, demo_server)
+        bar = phone.locator(".om-bar").bounding_box()
+        assert bar is not None and bar["height"] <= 56, "the English header breaks over lines on a phone"
+        for selector in ("#lang", ".om-auth .om-signin", "#panel-toggle", ".pt-go"):
+            box = phone.locator(selector).bounding_box()
+            assert box is not None and box["x"] + box["width"] <= PHONE[0], selector
+        go, toggle = phone.locator(".pt-go").bounding_box(), phone.locator("#panel-toggle").bounding_box()
+        assert go is not None and toggle is not None and go["x"] + go["width"] <= toggle["x"], "search and layers overlap"
+        phone.wait_for_function(
+            "() => [...document.querySelectorAll('.leaflet-tile-pane img.leaflet-tile-loaded')].length >= 4", timeout=60_000
+        )
+        screenshot(phone, "phone-en")
+    assert trouble == [], trouble

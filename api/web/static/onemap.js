@@ -562,4 +562,12 @@
   OM.mountLang(document.getElementById("lang"));
   openPanel(!PHONE.matches);
   OM.mountAuth(document.getElementById("auth")).then(load, load);
+  /* on a phone the token field stays folded until "sign in" is tapped (onemap.css) */
+  document.getElementById("auth").addEventListener("click", function (e) {
+    var token = document.querySelector("#auth .om-token");
+    if (!PHONE.matches || !token || token.hidden || !e.target.classList.contains("om-signin") || token.value.trim()) { return; }
+    document.body.classList.add("pt-auth-open");
+    token.focus();
+  });
+  document.addEventListener("keydown", function (e) { if (e.key === "Escape") { document.body.classList.remove("pt-auth-open"); } });
 })();
