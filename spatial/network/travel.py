@@ -3,7 +3,8 @@
     >>> reach = travel_minutes(engine, hospitals, buildings)        # doctest: +SKIP
     >>> (reach.minutes > 8).sum()                                    # doctest: +SKIP
 
-Each place joins the network at its nearest routable node (graph.py); the legs between a place and its node (the
+The prepared graph (prepared.py: built once per road-network version, rebuilt after the roads
+change) is used. Each place joins the network at its nearest routable node; the legs between a place and its node (the
 driveway, the last stretch of a lane the base map does not draw) are covered at ``access_kmh``.
 pgRouting (``pgr_dijkstraCost``, directed: one-way roads are driven their way only) gives the
 cost from every origin node to every node; each node keeps its cheapest origin. Times run from
@@ -19,7 +20,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, text
 
 from spatial.errors import InvalidInput
-from spatial.network.graph import EDGES_QUERY, build_road_graph
+from spatial.network.prepared import EDGES_QUERY, ensure_graph, require_roads
 
 DEFAULT_ACCESS_KMH = 20.0
 
@@ -30,7 +31,7 @@ FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS
 CROSS JOIN LATERAL (
     SELECT r.id, ST_Distance(r.geom::geography,
                              ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)::geography) AS dist_m
-    FROM road_node r WHERE r.routable
+    FROM network.node r WHERE r.routable
     ORDER BY r.geom <-> ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326) LIMIT 1
 ) AS n
 """
@@ -39,7 +40,7 @@ CREATE TEMP TABLE node_reach ON COMMIT DROP AS
 SELECT DISTINCT ON (node) node, origin, seconds FROM (
     SELECT c.end_vid AS node, o.ord AS origin, c.agg_cost + o.dist_m / :access_ms AS seconds
     FROM pgr_dijkstraCost(:edges, (SELECT array_agg(DISTINCT node) FROM origin_place),
-                          (SELECT array_agg(id) FROM road_node), true) AS c
+                          (SELECT array_agg(id) FROM network.node), true) AS c
     JOIN origin_place o ON o.node = c.start_vid
     UNION ALL
     SELECT node, ord, dist_m / :access_ms FROM origin_place
@@ -88,7 +89,8 @@ def travel_minutes(
         raise InvalidInput(f"access_kmh must be positive, not {access_kmh}")
     access_ms = access_kmh / 3.6
     with engine.begin() as conn:
-        graph = build_road_graph(conn)
+        graph = ensure_graph(conn)
+        require_roads(graph)
         snap(conn, "origin_place", origins)
         snap(conn, "destination_place", destinations)
         conn.execute(text(NODE_REACH_SQL), {"edges": EDGES_QUERY, "access_ms": access_ms})
