@@ -10,11 +10,13 @@ from spatial.grid import models as grid_models  # noqa: F401  (grid.current_cell
 from spatial.history import models as history_models  # noqa: F401  (audit.feature_change)
 from spatial.imagery import models as imagery_models  # imagery.scene
 from spatial.incidents import models as incident_models  # incidents.*
+from spatial.network import models as network_models  # network.* (prepared road graph)
 from spatial.models import Base
 
 # schemas owned by onemap: the initial five, plus one per module that brings its own
 SCHEMAS: tuple[str, ...] = models.SCHEMAS + (access_models.SCHEMA, incident_models.SCHEMA)
 SCHEMAS += (imagery_models.SCHEMA,)
+SCHEMAS += (network_models.SCHEMA,)
 
 metadata = Base.metadata
 
