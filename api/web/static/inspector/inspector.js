@@ -509,6 +509,11 @@
       return entries.reduce(function (chain, entry) {
         return chain.then(function (stop) {
           if (stop) { return true; }
+          if (entry.filed_by && (!who || who.name !== entry.filed_by)) {
+            /* filed by another inspector on this phone: it waits for them, it is never sent as someone else's */
+            entry.message = t("由 " + entry.filed_by + " 上报：请以其身份登录后发送", "Filed by " + entry.filed_by + ": sign in as them to send it");
+            return putEntry("outbox", entry).then(function () { return false; });
+          }
           return sendOne(entry).then(function (outcome) { return outcome === "offline"; });
         });
       }, Promise.resolve(false));
@@ -595,6 +600,7 @@
       /* inspectors (and admins) file as inspectors; anyone else's report is the public's */
       source: who && (who.role === "inspector" || who.role === "admin") ? "inspector" : "public",
       photos: photos.map(function (p) { return p.blob; }), status: "queued", attempts: 0, message: "",
+      filed_by: who ? who.name : null,
       queued_offline: offline
     };
     $("submit").disabled = true;
