@@ -1,0 +1,86 @@
+"""The earthquake scenario for every door (REST, OGC API process, notebooks): inputs, read check, save.
+
+``earthquake(engine, inputs, principal=…)`` parses the inputs once (``scenario_inputs``), checks
+that the caller may read the layers the scenario reads (buildings, divisions, emergency
+facilities: hidden = NotFound, as everywhere) and runs ``spatial.emergency``. ``save_as`` keeps
+the zones with their exposure as a new overlay layer of the caller's department through THE
+write gate every upload takes (``layers.vector.load_vector_file``: publish check, quality gate,
+history row, catalog entry).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+from sqlalchemy import Engine, text
+
+from layers.catalog import LayerSpec
+from layers.imagery.arguments import save_arguments
+from layers.vector import LoadReport, load_vector_file
+from spatial.access.policy import LayerRef, require_read
+from spatial.access.principal import Principal
+from spatial.db import shared_engine
+from spatial.emergency import Event, Scenario, earthquake_scenario
+from spatial.errors import InvalidInput, Unauthorized
+from spatial.params import parse_number
+
+INPUTS = ("lon", "lat", "magnitude", "depth_km", "strike", "region", "distance", "max_walk_m", "save_as", "f")
+SOURCES = ("building", "admin_division", "emergency_facility")
+SOURCE_ROWS = text("SELECT * FROM catalog.layer WHERE storage_table = ANY(:tables) "
+                   "AND storage_schema IN ('basemap', 'thematic')")  # fmt: skip
+
+
+def scenario_inputs(given: Mapping[str, Any]) -> tuple[Event, float | None, dict[str, Any] | None]:
+    """(event, max_walk_m, save_as) from a request's inputs; InvalidInput naming the first bad one."""
+    unknown = [key for key in given if key not in INPUTS]
+    if unknown:
+        raise InvalidInput(f"unknown input {str(unknown[0])[:40]!r}; known: {', '.join(INPUTS)}")
+    walk = given.get("max_walk_m")
+    max_walk = None if walk in (None, "") else parse_number(walk, name="max_walk_m", minimum=1, maximum=1e9)
+    return Event.parse(dict(given)), max_walk, save_arguments(given.get("save_as"))
+
+
+def earthquake(engine: Engine, event: Event, *, principal: Principal | None, max_walk_m: float | None = None) -> Scenario:
+    """The scenario of ``event`` as ``principal`` sees the city."""
+    with engine.connect() as conn:
+        rows = conn.execute(SOURCE_ROWS, {"tables": list(SOURCES)}).mappings().all()
+    for row in rows:
+        require_read(principal, LayerRef.from_row(dict(row)), str(row["id"]))
+    return earthquake_scenario(engine, event, max_walk_m=max_walk_m)
+
+
+def earthquake_at(url: str, event: Event, *, principal: Principal | None, max_walk_m: float | None = None) -> Scenario:
+    """``earthquake`` against the database at ``url`` (for a render worker process, ``api.workers``)."""
+    return earthquake(shared_engine(url, pool_size=2), event, principal=principal, max_walk_m=max_walk_m)
+
+
+def save_zones_as_layer(
+    engine: Engine, scenario: Scenario, *, name: str, principal: Principal | None, title_zh: str | None = None,
+    title_en: str | None = None, department: str | None = None, visibility: str = "department", door: str = "cli",
+) -> LoadReport:
+    """Publish the scenario's zones (with exposure) as a new overlay layer ``name``."""
+    if principal is None:  # refused before anything about the layers is looked at or said
+        raise Unauthorized("saving a result as a layer needs credentials: send Authorization: Bearer <token>")
+    owner = department or principal.department_code
+    if not owner:
+        raise InvalidInput("say which department owns the new layer (department=…)")
+    if not scenario.zones:
+        raise InvalidInput("the scenario has no intensity zone in the city: there is nothing to save")
+    event = scenario.event
+    what = f"M{event['magnitude']:g} at ({event['lon']:g}, {event['lat']:g}), depth {event['depth_km']:g} km"
+    spec = LayerSpec(
+        id=name, title_zh=title_zh or f"地震烈度分区 {what}", title_en=title_en or f"Earthquake intensity zones, {what}",
+        department_code=owner, visibility=visibility,
+        description=f"Intensity zones of an earthquake scenario, {what}; relation: {scenario.relation['source']} "
+                    f"({scenario.relation['region']}, R {scenario.relation['distance']}).",
+        keywords=["earthquake scenario", "地震烈度", "emergency", "应急"],
+    )  # fmt: skip
+    frame = gpd.GeoDataFrame.from_features(scenario.zones, crs="EPSG:4326")
+    with tempfile.TemporaryDirectory(prefix="onemap-quake-") as folder:
+        path = Path(folder) / f"{name}.gpkg"
+        frame.to_file(path, driver="GPKG", layer=name, engine="pyogrio")
+        return load_vector_file(engine, path, spec, principal=principal, door=door)
