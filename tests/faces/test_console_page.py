@@ -109,6 +109,7 @@ def test_console_register_dispatch_conflict(incident_city: IncidentCity) -> None
         wait_row(page, case)
         assert page.get_attribute("#tab-register", "aria-selected") == "true"
         assert page.is_visible("#case-empty") and page.is_hidden("#case")  # no case open yet: a hint
+        page.screenshot(path=str(ARTIFACTS / "console-desktop-queue.png"))
         assert page.inner_text(f'#rows tr[data-id="{hostile}"] .cc-col-desc') == HOSTILE
         assert page.locator("#rows img, #case img[src='x']").count() == 0
         # keyboard only: j/k to the case, Enter opens it, R registers it (立案)

@@ -221,15 +221,27 @@
       }, [
         el("td", {}, [lightBadge(row.light)]),
         el("td", { class: "cc-id", text: "#" + row.id }),
-        el("td", { text: t(row.category_name_zh, row.category_name_en) || row.category_code }),
-        el("td", { class: "cc-col-desc", text: row.description || "" }),
-        el("td", { class: "cc-col-place", text: place }),
-        el("td", { text: row.department_name_zh || row.department || "" }),
-        el("td", { class: "cc-col-due" + (row.light === "red" ? " cc-late" : ""), text: OM.formatTime(row.due_at) })
+        cell("", t(row.category_name_zh, row.category_name_en) || row.category_code),
+        cell("cc-col-desc", row.description || ""),
+        cell("cc-col-place", place),
+        cell("", row.department_name_zh || row.department || ""),
+        el("td", { class: "cc-col-due" + (row.light === "red" ? " cc-late" : ""), text: shortTime(row.due_at),
+                   title: OM.formatTime(row.due_at) || null })
       ]);
       body.appendChild(tr);
     });
   }
+
+  /* a deadline in a queue row: month, day, hour and minute */
+  function shortTime(iso) {
+    var d = iso ? new Date(iso) : null;
+    if (!d || isNaN(d)) { return iso || ""; }
+    return d.toLocaleString(OM.lang === "zh" ? "zh-CN" : "en-GB",
+                            { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false });
+  }
+
+  /* a cell cut short by its width keeps the whole text as its tooltip */
+  function cell(className, text) { return el("td", { class: className || null, text: text, title: text || null }); }
 
   function moveTo(i, fromFocus) {
     if (!view.rows.length) { return; }
