@@ -103,6 +103,8 @@
     function show(message, isError) {
       input.hidden = !!who;
       button.textContent = who ? t("退出", "Sign out") : t("登录", "Sign in");
+      button.title = who ? t("退出登录：", "Sign out: ") + who.name : "";
+      button.setAttribute("aria-label", who ? button.title : button.textContent);
       label.className = "om-who" + (isError ? " error" : "");
       label.textContent = message || (who ? who.name + " · " + (who.department_code || "") + " · " + who.role : "");
       label.title = label.textContent;
