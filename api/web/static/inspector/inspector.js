@@ -677,8 +677,9 @@
     caseMarkers.clearLayers();
     rows.forEach(function (row) {
       if (row.lon === undefined || row.lon === null) { return; }
-      L.circleMarker([row.lat, row.lon], { radius: 7, weight: 2, color: "#fff", fillOpacity: 0.95,
-        fillColor: row.light === "red" ? "#b42318" : row.light === "yellow" ? "#d69e00" : "#1d5fa8" })
+      /* coloured by the time-limit light (the phone's own position is the blue dot) */
+      L.circleMarker([row.lat, row.lon], { radius: 10, weight: 3, color: "#fff", fillOpacity: 0.95,
+        fillColor: row.light === "red" ? "#b42318" : row.light === "yellow" ? "#d69e00" : row.light === "green" ? "#1e7a3c" : "#6b4fa0" })
         .bindTooltip("#" + row.id + " " + (row.category_code || "")).addTo(caseMarkers);
     });
     var layers = caseMarkers.getLayers();
@@ -820,6 +821,7 @@
     });
     document.body.setAttribute("data-view", name);
     if (name === "report") { caseMarkers.clearLayers(); }
+    if (marker) { if (name === "report") { marker.addTo(map); } else { map.removeLayer(marker); } }  /* the pin is the form's */
     if (views[name]) { views[name](); }
     setTimeout(function () { map.invalidateSize(); }, 0);
   }
