@@ -115,6 +115,8 @@ def test_opens_on_the_city_with_imagery_and_one_line_header(demo_server: str, vi
                 .map(e => e.outerHTML.slice(0, 80))"""
         )
         assert unnamed == [], f"controls without an accessible name: {unnamed}"
+        low = page.evaluate(CONTRAST_JS)
+        assert low == [], f"text below WCAG AA contrast (4.5:1): {low}"
         if phone:
             assert not page.is_visible(".om-auth .om-token")  # folded: the bar stays on one line
             page.click(".om-auth .om-signin")
@@ -137,6 +139,31 @@ def test_opens_on_the_city_with_imagery_and_one_line_header(demo_server: str, vi
     assert problems == [], problems
     assert external == [], f"the page reached outside the server: {external[:5]}"
     _assert_not_blank(shot)
+
+
+# every visible text node's colour against the first opaque background behind it (WCAG 2 ratio)
+CONTRAST_JS = """() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (let n = el; n; n = n.parentElement) {
+      const c = rgb(getComputedStyle(n).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const out = [];
+  const scope = document.querySelectorAll('.om-bar, .pt-search, .pt-panel, .pt-note, .pt-panel-toggle, .pt-toolbar');
+  scope.forEach(root => root.querySelectorAll('*').forEach(el => {
+    if (!el.offsetParent || ![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) return;
+    const fg = rgb(getComputedStyle(el).color).slice(0, 3), bg = background(el);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    if (ratio < 4.5) out.push(el.tagName + ' ' + el.textContent.trim().slice(0, 20) + ' ' + ratio.toFixed(2));
+  }));
+  return out;
+}"""
 
 
 def _assert_not_blank(path: Path) -> None:

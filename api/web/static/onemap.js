@@ -486,6 +486,15 @@
     return null;
   }
 
+  /* without a base layer named by the city: the first imagery that covers the view's centre */
+  function coveringImagery(layers, centre) {
+    var hit = layers.filter(function (l) {
+      var b = l.bbox;
+      return l.kind === "imagery" && b && centre.lng >= b[0] && centre.lng <= b[2] && centre.lat >= b[1] && centre.lat <= b[3];
+    })[0];
+    return hit ? hit.id : "";
+  }
+
   function build(layers, city) {
     var saved = readHash();
     var bounds = null, cityBounds = null;
@@ -516,7 +525,7 @@
     else if (cityBounds || bounds) { map.fitBounds(cityBounds || bounds, pad); }
     else { map.setView([34.26, 108.94], 12); }
     /* the city's base layer when the catalog lists it; never simply the first imagery (it may lie elsewhere) */
-    var wanted = saved && saved.base !== null ? saved.base : city && city.default_base_layer;
+    var wanted = saved && saved.base !== null ? saved.base : (city && city.default_base_layer) || coveringImagery(layers, map.getCenter());
     setBase(P.bases.some(function (b) { return b.id === wanted; }) ? wanted : "", saved ? saved.scene : "");
     P.order.forEach(function (o) {
       var on = saved && saved.layers ? saved.layers.indexOf(o.id) >= 0 : DEFAULT_ON[o.id];
