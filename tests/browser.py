@@ -38,10 +38,23 @@ def browser_page(viewport: tuple[int, int] = (1280, 800)) -> Iterator[tuple[Any,
         browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
-            page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-            page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
-            page.on("requestfailed", lambda req: _failed(req, problems))
-            page.on("response", lambda res: problems.append(f"HTTP {res.status}: {res.url}") if res.status >= 400 else None)
+            watch(page, problems)
             yield page, problems
         finally:
             browser.close()
+
+
+def watch(page: Any, problems: list[str]) -> None:
+    """Collect the page's console errors, script errors, failed requests and 4xx/5xx answers in ``problems``."""
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+    page.on("requestfailed", lambda req: _failed(req, problems))
+    page.on("response", lambda res: problems.append(f"HTTP {res.status}: {res.url}") if res.status >= 400 else None)
+
+
+def another_page(page: Any, viewport: tuple[int, int]) -> tuple[Any, list[str]]:
+    """A second page of the same browser in a context of its own (its own cookies: another person signed in)."""
+    problems: list[str] = []
+    other = page.context.browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    watch(other, problems)
+    return other, problems
