@@ -208,9 +208,11 @@ def test_inspector_files_online_and_offline_and_verifies(incident_city: Incident
     assert [p for p in problems if "ERR_INTERNET_DISCONNECTED" not in p] == [], problems
 
 
-def test_inspector_desktop_and_rework_needs_a_reason(incident_city: IncidentCity) -> None:
+def test_inspector_desktop_and_rework_needs_a_reason(incident_city: IncidentCity, tmp_path) -> None:
     city = incident_city
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    evidence = tmp_path / "evidence.png"
+    evidence.write_bytes(png_bytes((2400, 1800)))
     filed = call(city, "inspector", "POST", "/api/v1/incidents",
                  json={"category_code": "0101", "lon": GUIYI[0] + 0.002, "lat": GUIYI[1], "source": "inspector",
                        "description": "<b>桥下</b> 井盖"}).json()  # fmt: skip
@@ -267,6 +269,9 @@ def test_inspector_desktop_and_rework_needs_a_reason(incident_city: IncidentCity
         card.locator("button[data-action=rework]").click()
         card.locator(".om-message.error").wait_for()
         card.locator("textarea").fill("井盖未固定")
+        card.locator("input[type=file]").set_input_files(str(evidence))  # a photo of what is still wrong
+        card.locator(".thumbs:not(.seen) li").wait_for()
+        photos_before = len(call(city, "supervisor", "GET", f"/api/v1/incidents/{filed['id']}").json()["photo_ids"])
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(ARTIFACTS / "inspector-desktop.png"))
         card.locator("button[data-action=rework]").click()
@@ -278,7 +283,10 @@ def test_inspector_desktop_and_rework_needs_a_reason(incident_city: IncidentCity
             page.click(".leaflet-control-zoom-out")
             page.evaluate("() => window.zoomed")
         assert page.evaluate("() => window.inspectorMap.getZoom()") == max(3, start - 7) < 14
-    assert call(city, "supervisor", "GET", f"/api/v1/incidents/{filed['id']}").json()["state"] == "handling"
+    record = call(city, "supervisor", "GET", f"/api/v1/incidents/{filed['id']}").json()
+    assert record["state"] == "handling" and len(record["photo_ids"]) == photos_before + 1
+    last = call(city, "supervisor", "GET", f"/api/v1/incidents/{filed['id']}/photos/{max(record['photo_ids'])}")
+    assert last.headers["content-type"] == "image/jpeg"
     # the refused filing's 400 is an answer the page expects; offline failures are by design
     expected = [f"HTTP 400: {city.base}/api/v1/incidents",
                 "console error: Failed to load resource: the server responded with a status of 400 (Bad Request)",

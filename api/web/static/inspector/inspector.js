@@ -181,7 +181,7 @@
     }
     var overlays = {};
     if (grid) {
-      var cells = vectorTiles(grid.id, { weight: 1, color: "#3182bd", fill: false, opacity: 0.8 }, { zIndex: 5, minZoom: 15 });
+      var cells = vectorTiles(grid.id, { weight: 0.8, color: "#3182bd", fill: false, opacity: 0.6 }, { zIndex: 5, minZoom: 15 });
       overlays[t("单元网格（15级起）", "Unit grid (from z15)")] = cells;
       cells.addTo(map);
     }
@@ -755,7 +755,7 @@
   function taskCard(row) {
     var taken = [];
     var box = el("div", { class: "om-message", role: "status", hidden: true });
-    var reason = el("textarea", { rows: 2, id: "reason-" + row.id, maxlength: 4000 });
+    var reason = el("textarea", { rows: 2, id: "reason-" + row.id, maxlength: 4000, on: { input: function () { box.hidden = true; } } });
     var input = el("input", { type: "file", accept: "image/*", multiple: true, id: "vphoto-" + row.id, class: "visually-hidden" });
     var thumbs = el("ul", { class: "thumbs" });
     function redraw() { renderThumbs(thumbs, taken, function (i) { URL.revokeObjectURL(taken[i].url); taken.splice(i, 1); redraw(); }); }
