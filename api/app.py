@@ -26,6 +26,7 @@ from api.ogc.templates import PYGEOAPI_STATIC
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.rest import rest_app
 from api.routes import city as city_routes
+from api.routes import emergency as emergency_routes
 from api.routes import geocode as geocode_routes
 from api.routes import imagery as imagery_routes
 from api.routes import incidents as incident_routes
@@ -115,7 +116,8 @@ def create_app(settings: Settings) -> Starlette:
 
 
 REST_ROUTERS = [geocode_routes.router, supervision_routes.router, incident_routes.router, open311_routes.router,
-                session.router, imagery_routes.router, layer_routes.router, city_routes.router, record_routes.router]
+                session.router, imagery_routes.router, layer_routes.router, city_routes.router, record_routes.router,
+                emergency_routes.router]
 
 
 def app_from_environment() -> Starlette:

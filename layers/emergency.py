@@ -28,7 +28,7 @@ from spatial.emergency import Event, Scenario, earthquake_scenario
 from spatial.errors import InvalidInput, Unauthorized
 from spatial.params import parse_number
 
-INPUTS = ("lon", "lat", "magnitude", "depth_km", "strike", "region", "distance", "max_walk_m", "save_as", "f")
+INPUTS = ("lon", "lat", "magnitude", "depth_km", "strike", "region", "distance", "max_walk_m", "save_as")
 SOURCES = ("building", "admin_division", "emergency_facility")
 SOURCE_ROWS = text("SELECT * FROM catalog.layer WHERE storage_table = ANY(:tables) "
                    "AND storage_schema IN ('basemap', 'thematic')")  # fmt: skip
@@ -79,8 +79,9 @@ def save_zones_as_layer(
                     f"({scenario.relation['region']}, R {scenario.relation['distance']}).",
         keywords=["earthquake scenario", "地震烈度", "emergency", "应急"],
     )  # fmt: skip
+    spec.validate()  # the name, before it is used for anything
     frame = gpd.GeoDataFrame.from_features(scenario.zones, crs="EPSG:4326")
     with tempfile.TemporaryDirectory(prefix="onemap-quake-") as folder:
-        path = Path(folder) / f"{name}.gpkg"
-        frame.to_file(path, driver="GPKG", layer=name, engine="pyogrio")
+        path = Path(folder) / "zones.gpkg"
+        frame.to_file(path, driver="GPKG", layer="zones", engine="pyogrio")
         return load_vector_file(engine, path, spec, principal=principal, door=door)

@@ -1,7 +1,7 @@
 """Buildings, floor area and residents per intensity zone, and the residents who may need shelter.
 
-One SQL statement over the base map: a building is in the zone whose (city-clipped) isoseismal
-covers its representative point (``ST_PointOnSurface``), so it is counted once; its floor area is
+One SQL statement over the base map: a building is in the zone (the city-clipped ring between two
+isoseismals, as sent) covering its representative point (``ST_PointOnSurface``), counted once; its floor area is
 floors × geodesic footprint. Residents (``data/attenuation.yaml``, ``exposure``): where the
 building's community has a population, that population is shared among the community's
 residential buildings by floor area; otherwise floor area × persons per m². Non-residential
@@ -38,10 +38,11 @@ WITH outline AS (
 ), disk AS MATERIALIZED (
     SELECT o.intensity, COALESCE(ST_Intersection(o.geom, city.geom), o.geom) AS geom FROM outline o, city
 ), zone AS MATERIALIZED (
-    SELECT d.intensity, d.geom AS disk,
-           ST_Difference(d.geom, COALESCE(
-               (SELECT n.geom FROM disk n WHERE n.intensity > d.intensity ORDER BY n.intensity LIMIT 1),
-               ST_GeomFromText('POLYGON EMPTY', 4326))) AS ring
+    -- on the 1e-7° grid of the GeoJSON answer, valid, polygons only: what is sent is what is counted
+    SELECT d.intensity, d.geom AS disk, ST_CollectionExtract(ST_MakeValid(ST_ReducePrecision(ST_Difference(
+               d.geom, COALESCE(
+                   (SELECT n.geom FROM disk n WHERE n.intensity > d.intensity ORDER BY n.intensity LIMIT 1),
+                   ST_GeomFromText('POLYGON EMPTY', 4326))), 1e-7)), 3) AS ring
     FROM disk d
 ), building AS MATERIALIZED (
     SELECT b.id, b.use, b.community_code, ST_PointOnSurface(b.geom) AS spot,
@@ -49,7 +50,7 @@ WITH outline AS (
     FROM basemap.building b, (SELECT disk FROM zone ORDER BY intensity LIMIT 1) AS reach
     WHERE b.geom && reach.disk
 ), placed AS MATERIALIZED (
-    SELECT bl.*, (SELECT max(z.intensity) FROM zone z WHERE ST_Covers(z.disk, bl.spot)) AS intensity
+    SELECT bl.*, (SELECT max(z.intensity) FROM zone z WHERE ST_Covers(z.ring, bl.spot)) AS intensity
     FROM building bl
 ), community_area AS (
     SELECT b.community_code, sum(b.floors * ST_Area(b.geom::geography)) AS floor_area

@@ -1,0 +1,91 @@
+"""REST for emergency scenarios under /api/v1/emergency.
+
+- ``POST …/earthquake`` with a JSON object: ``lon``, ``lat`` (epicentre, CRS84), ``magnitude``
+  (3.0–9.5), ``depth_km`` (0–700), optional ``strike`` (degrees: elliptical zones), ``region``
+  (east/west attenuation relation), ``distance`` (epicentral/hypocentral R), ``max_walk_m`` and
+  ``save_as`` (a name, or {name, title, title_en, visibility}: keep the zones as a new overlay
+  layer of the caller's department, 201). The answer is a GeoJSON FeatureCollection of the
+  intensity zones with their exposure, plus communities, assignments, shelters and totals.
+
+Thin: inputs, read check and saving in ``layers.emergency``; the scenario runs in the render worker
+pool (``api.workers``: memory cap, ONEMAP_PROCESS_TIMEOUT_S, cancelled when the client leaves).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.auth import principal_of
+from api.limits import read_limited
+from api.workers import pool_of
+from layers.emergency import earthquake_at, save_zones_as_layer, scenario_inputs
+from spatial.emergency import Scenario
+from spatial.errors import InvalidInput, Unauthorized
+from spatial.params import inline_schema
+
+MAX_BODY = 16 * 1024
+router = APIRouter(prefix="/api/v1/emergency", tags=["emergency"])
+
+
+class EarthquakeBody(BaseModel):
+    """An earthquake scenario's inputs."""
+
+    model_config = ConfigDict(extra="forbid")
+    lon: float = Field(ge=-180, le=180, description="epicentre longitude, degrees (CRS84)")
+    lat: float = Field(ge=-90, le=90, description="epicentre latitude, degrees (CRS84)")
+    magnitude: float = Field(ge=3.0, le=9.5, description="surface-wave magnitude Ms")
+    depth_km: float = Field(ge=0, le=700, description="focal depth, km")
+    strike: float | None = Field(None, ge=0, le=360, description="long axis, degrees from north: elliptical zones")
+    region: str | None = Field(None, max_length=20, description="attenuation relation: east (default) or west")
+    distance: str | None = Field(None, max_length=20, description="R of the relation: epicentral or hypocentral")
+    max_walk_m: float | None = Field(None, gt=0, description="farthest shelter a community may be sent to, metres")
+    save_as: str | dict[str, Any] | None = Field(None, description="keep the zones as a layer: a name, or "
+                                                 "{name, title, title_en, visibility}")  # fmt: skip
+
+
+@router.post("/earthquake", summary="earthquake scenario: intensity zones, exposure, shelters (save_as: 201)",
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": inline_schema(EarthquakeBody)}}}})  # fmt: skip
+async def earthquake_endpoint(request: Request) -> Response:
+    """An earthquake scenario on the city's base map."""
+    given = await _inputs(request)
+
+    def body() -> Response:
+        event, max_walk, save = scenario_inputs(given)
+        principal = principal_of(request)
+        if save is not None and principal is None:
+            raise Unauthorized("saving a layer needs credentials: send Authorization: Bearer <token>")
+        settings = request.app.state.settings
+        url = request.app.state.engine.url.render_as_string(hide_password=False)
+        scenario: Scenario = pool_of(settings).run_sync(earthquake_at, url, event, principal=principal,
+                                                        max_walk_m=max_walk, timeout=settings.process_timeout_s)  # fmt: skip
+        answer = scenario.as_json()
+        if save is None:
+            return Response(orjson.dumps(answer), media_type="application/geo+json")
+        report = save_zones_as_layer(request.app.state.engine, scenario, principal=principal, door="rest", **save)
+        request.app.state.ogc_gateway.recheck()
+        location = f"{settings.base_url}/api/v1/layers/{save['name']}"
+        answer |= {"layer_saved": location, "summary": report.summary()}
+        return Response(orjson.dumps(answer), status_code=201, media_type="application/geo+json",
+                        headers={"Location": location})  # fmt: skip
+
+    return await run_in_threadpool(body)
+
+
+async def _inputs(request: Request) -> dict[str, Any]:
+    """The JSON object of inputs, read within MAX_BODY."""
+    raw = await read_limited(request, MAX_BODY, "the request body")
+    try:
+        given = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError:
+        raise InvalidInput("the body is not JSON: send an object of inputs") from None
+    if not isinstance(given, dict):
+        raise InvalidInput("the body must be a JSON object of inputs")
+    return given
