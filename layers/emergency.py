@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ from layers.vector import LoadReport, load_vector_file
 from spatial.access.policy import LayerRef, require_read
 from spatial.access.principal import Principal
 from spatial.db import shared_engine
-from spatial.emergency import Event, Scenario, earthquake_scenario
+from spatial.emergency import Event, Scenario, earthquake_scenario, load_parameters
+from spatial.emergency.earthquake import DEPTHS_KM, MAGNITUDES
 from spatial.errors import InvalidInput, Unauthorized
 from spatial.params import parse_number
 
@@ -32,6 +34,17 @@ INPUTS = ("lon", "lat", "magnitude", "depth_km", "strike", "region", "distance",
 SOURCES = ("building", "admin_division", "emergency_facility")
 SOURCE_ROWS = text("SELECT * FROM catalog.layer WHERE storage_table = ANY(:tables) "
                    "AND storage_schema IN ('basemap', 'thematic')")  # fmt: skip
+
+
+def parameters_json() -> dict[str, Any]:
+    """The parameter file's content and the inputs' ranges (for people and clients)."""
+    params = asdict(load_parameters())
+    return {"parameters": params, "inputs": {
+        "lon": "epicentre longitude (CRS84)", "lat": "epicentre latitude (CRS84)",
+        "magnitude": f"{MAGNITUDES[0]}–{MAGNITUDES[1]} (Ms)", "depth_km": f"{DEPTHS_KM[0]:g}–{DEPTHS_KM[1]:g}",
+        "strike": "optional, degrees from north: elliptical zones", "region": ", ".join(params["relations"]),
+        "distance": "epicentral or hypocentral", "max_walk_m": f"up to {params['max_walk_limit_m']:g}",
+        "save_as": "a layer name, or {name, title, title_en, visibility}"}}  # fmt: skip
 
 
 def scenario_inputs(given: Mapping[str, Any]) -> tuple[Event, float | None, dict[str, Any] | None]:

@@ -1,5 +1,6 @@
 """REST for emergency scenarios under /api/v1/emergency.
 
+- ``GET …/earthquake``: the relations (with their source), the exposure and shelter rules, the inputs;
 - ``POST …/earthquake`` with a JSON object: ``lon``, ``lat`` (epicentre, CRS84), ``magnitude``
   (3.0–9.5), ``depth_km`` (0–700), optional ``strike`` (degrees: elliptical zones), ``region``
   (east/west attenuation relation), ``distance`` (epicentral/hypocentral R), ``max_walk_m`` and
@@ -25,7 +26,7 @@ from starlette.responses import Response
 from api.auth import principal_of
 from api.limits import read_limited
 from api.workers import pool_of
-from layers.emergency import earthquake_at, save_zones_as_layer, scenario_inputs
+from layers.emergency import earthquake_at, parameters_json, save_zones_as_layer, scenario_inputs
 from spatial.emergency import Scenario
 from spatial.errors import InvalidInput, Unauthorized
 from spatial.params import inline_schema
@@ -48,6 +49,12 @@ class EarthquakeBody(BaseModel):
     max_walk_m: float | None = Field(None, gt=0, description="farthest shelter a community may be sent to, metres")
     save_as: str | dict[str, Any] | None = Field(None, description="keep the zones as a layer: a name, or "
                                                  "{name, title, title_en, visibility}")  # fmt: skip
+
+
+@router.get("/earthquake", summary="the earthquake scenario's relation, parameters and inputs")
+async def earthquake_parameters() -> Response:
+    """What a scenario uses: the attenuation relations with their source, exposure and shelter rules."""
+    return Response(orjson.dumps(parameters_json()), media_type="application/json")
 
 
 @router.post("/earthquake", summary="earthquake scenario: intensity zones, exposure, shelters (save_as: 201)",

@@ -261,3 +261,9 @@ def emergency_editor(demo_engine) -> dict[str, str]:
     issued = create_token(demo_engine, department_code="emergency", role="editor", name="quake editor",
                           actor=local_operator())  # fmt: skip
     return {"Authorization": f"Bearer {issued.secret}"}
+
+
+def test_the_parameters_in_use_are_shown(demo_server: str) -> None:
+    shown = httpx.get(f"{demo_server}/api/v1/emergency/earthquake", timeout=30).json()
+    assert shown["parameters"]["relations"]["east"]["short"] == {"a": 2.617, "b": 1.435, "c": 1.441, "r0": 7.0}
+    assert "汪素云" in shown["parameters"]["source"]
