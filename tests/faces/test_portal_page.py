@@ -222,12 +222,18 @@ def test_search_grid_codes_and_coordinates(portal) -> None:
 
 
 @pytest.fixture(scope="module")
-def grid_server(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """The demo city (no imagery) with a unit grid published as the unit_grid layer; a cell code of it."""
+def portal_city(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The demo city with what the session's demo lacks: a unit grid published as the unit_grid layer,
+    and a second, later imagery scene (the demo's, with a bright new site in its middle). Its base URL and a cell code."""
+    import datetime as dt
+
+    import numpy as np
+    import rasterio
     from sqlalchemy import text
 
     from layers.demo.load import load_demo
     from layers.grid_layers import register_grid_layers
+    from layers.imagery.ingest import add_scene
     from spatial import migrate
     from spatial.access.principal import local_operator
     from spatial.config import Settings
@@ -235,15 +241,27 @@ def grid_server(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iter
     from spatial.grid.build import build_grid
     from tests.live import live_server
 
-    url = make_database("onemap_portal_grid")
+    url = make_database("onemap_portal")
     engine = make_engine(url, pool_size=2)
     migrate.upgrade(engine)
-    settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("portal-grid"), port=0)
-    load_demo(engine, settings, size="small", seed=42, imagery=False, console=None, principal=local_operator())
+    settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("portal-var"), port=0)
+    load_demo(engine, settings, size="small", seed=42, imagery=True, console=None, principal=local_operator())
     build_grid(engine, principal=local_operator())
     with engine.begin() as conn:
         register_grid_layers(conn)
         code = conn.execute(text("SELECT code FROM grid.current_cell ORDER BY code LIMIT 1")).scalar_one()
+        scene = conn.execute(text("SELECT storage_path FROM catalog.layer WHERE id = 'demo_imagery'")).scalar_one()
+    later = tmp_path_factory.mktemp("portal-scene") / "later.tif"
+    with rasterio.open(scene) as src:
+        profile = {**src.profile, "driver": "GTiff"}
+        pixels = src.read()
+        rows, cols = pixels.shape[1] // 3, pixels.shape[2] // 3
+        pixels[:, rows : 2 * rows, cols : 2 * cols] = np.percentile(pixels, 99, axis=(1, 2)).astype(pixels.dtype)[:, None, None]
+        with rasterio.open(later, "w", **profile) as dst:
+            dst.write(pixels)
+            dst.descriptions, dst.scales = src.descriptions, src.scales
+    add_scene(engine, settings, later, layer="demo_imagery", scene_id="later",
+              acquired=dt.datetime(2026, 6, 1, tzinfo=dt.UTC))  # fmt: skip
     try:
         with live_server(settings) as base:
             yield base, str(code)
@@ -251,8 +269,8 @@ def grid_server(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iter
         engine.dispose()
 
 
-def test_search_a_unit_cell_code(grid_server: tuple[str, str]) -> None:
-    base, code = grid_server
+def test_search_a_unit_cell_code(portal_city: tuple[str, str]) -> None:
+    base, code = portal_city
     cell = httpx.get(f"{base}/ogc/collections/unit_grid/items",
                      params={"f": "json", "code": code, "limit": 1}, timeout=30).json()["features"][0]  # fmt: skip
     from shapely.geometry import shape
@@ -421,6 +439,44 @@ def test_scene_picker_and_swipe(portal) -> None:
     screenshot(page, "swipe")
     page.keyboard.press("Escape")
     assert page.evaluate("() => window.onemapSwipe") is None
+    assert problems == [], problems
+
+
+def test_swipe_between_two_scenes(portal_city: tuple[str, str]) -> None:
+    base, _ = portal_city
+    with browser_page(DESKTOP) as (page, problems):
+        open_portal(page, base)
+        page.wait_for_function("() => document.getElementById('scene') && document.getElementById('scene').dataset.count")
+        options = page.locator("#scene option").evaluate_all("(os) => os.map(o => o.value)")
+        assert options == ["", "later", "demo_scene"], "latest first"
+        page.click(".pt-tool[data-tool=swipe]")
+        page.wait_for_function("() => window.onemapSwipe")
+        swipe = page.evaluate("() => window.onemapSwipe")
+        assert (swipe["left"], swipe["right"]) == ("demo_imagery|later", "demo_imagery|demo_scene")
+        page.wait_for_function(
+            "() => ['pt-swipe-left', 'pt-swipe-right'].every(p => window.onemapMap.getPane(p).querySelector('img.leaflet-tile-loaded'))",
+            timeout=60_000,
+        )
+        sources = page.evaluate(
+            "() => ['pt-swipe-left', 'pt-swipe-right'].map(p => [...window.onemapMap.getPane(p).querySelectorAll('img')].map(i => i.src))"
+        )
+        assert sources[0] and all("scene=later" in src for src in sources[0])
+        assert sources[1] and all("scene=demo_scene" in src for src in sources[1])
+        middle = [src for src in sources[0] if "/14/" in src] or sources[0]
+        tile = middle[len(middle) // 2]
+        assert httpx.get(tile, timeout=30).content != httpx.get(tile.replace("scene=later", "scene=demo_scene"), timeout=30).content
+        page.select_option("#swipe-right", "demo_imagery|later")
+        page.wait_for_function("() => window.onemapSwipe.right === 'demo_imagery|later'")
+        page.select_option("#swipe-right", "demo_imagery|demo_scene")
+        page.wait_for_function(
+            "() => ['pt-swipe-left', 'pt-swipe-right'].every(p => { const imgs = [...window.onemapMap.getPane(p).querySelectorAll('img')];"
+            " return imgs.length && imgs.every(i => i.classList.contains('leaflet-tile-loaded')); })",
+            timeout=60_000,
+        )
+        assert not page.evaluate("() => window.onemapMap.hasLayer(window.Portal.base.layer)"), "the base map steps aside"
+        screenshot(page, "swipe-two-scenes")
+        page.keyboard.press("Escape")
+        assert page.evaluate("() => window.onemapMap.hasLayer(window.Portal.base.layer)"), "and comes back"
     assert problems == [], problems
 
 

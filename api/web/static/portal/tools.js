@@ -291,7 +291,9 @@
         right.selectedIndex = Math.min(1, options.length - 1);
         if (options.length < 2) { note.textContent = t("此图层只有一期影像：两侧显示同一场景", "Only one scene: both sides show it"); }
         if (!options.length) { return; }
-        swipe = { ratio: 0.5, left: null, right: null };
+        /* the base map steps aside: where a side's tile is still loading, no other scene shows through */
+        swipe = { ratio: 0.5, left: null, right: null, base: P.base && P.base.id ? P.base.layer : null };
+        if (swipe.base) { map.removeLayer(swipe.base); }
         var range = el("input", { type: "range", min: "0", max: "1000", value: "500", class: "pt-swipe-range",
                                   "aria-label": t("卷帘位置", "Swipe position") });
         var line = el("div", { class: "pt-swipe-line", "aria-hidden": "true" });
@@ -338,6 +340,7 @@
       if (swipe.left) { map.removeLayer(swipe.left); }
       if (swipe.right) { map.removeLayer(swipe.right); }
       swipe.range.remove(); swipe.line.remove();
+      if (swipe.base && P.base && P.base.layer === swipe.base) { swipe.base.addTo(map); swipe.base.bringToBack(); }
       ["pt-swipe-left", "pt-swipe-right"].forEach(function (name) { map.getPane(name).style.clip = ""; });
       swipe = null;
       window.onemapSwipe = null;
