@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from layers.client.backend import Backend, Record
+from layers.client.emergency import EmergencyMethods
 from layers.client.frames import features_frame, records_frame
 from layers.client.local import LocalBackend
 from layers.client.query import LayerQuery, OutputCrs
@@ -37,7 +38,7 @@ PAGE_SIZE = 10_000
 """Features per request: the OGC API's largest page."""
 
 
-class Onemap:
+class Onemap(EmergencyMethods):
     """The layers, imagery statistics, incidents and geocoder of one platform, as (Geo)DataFrames."""
 
     def __init__(self, backend: Backend, *, page_size: int = PAGE_SIZE) -> None:
