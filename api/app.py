@@ -31,6 +31,7 @@ from api.routes import geocode as geocode_routes
 from api.routes import imagery as imagery_routes
 from api.routes import incidents as incident_routes
 from api.routes import layers as layer_routes
+from api.routes import network as network_routes
 from api.routes import open311 as open311_routes
 from api.routes import records as record_routes
 from api.routes import supervision as supervision_routes
@@ -117,7 +118,8 @@ def create_app(settings: Settings) -> Starlette:
 
 REST_ROUTERS = [geocode_routes.router, supervision_routes.router, incident_routes.router, open311_routes.router,
                 session.router, imagery_routes.router, layer_routes.router, city_routes.router, record_routes.router,
-                emergency_routes.router]
+                emergency_routes.router,
+                network_routes.router]
 
 
 def app_from_environment() -> Starlette:

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     geocode_batch_max_bytes: int = Field(
         default=5 * 1024 * 1024, gt=0, description="largest accepted geocoding batch body (bytes)"
     )
+    network_snap_tolerance_m: float = Field(
+        default=500.0, gt=0, le=5000,
+        description="network analysis: a place farther than this from the routable roads is refused (400)",
+    )
+    network_max_od_cells: int = Field(
+        default=10_000, gt=0, description="most origins × destinations of one OD matrix (100 × 100)"
+    )
 
     max_render_pixels: int = Field(
         default=2048 * 2048, gt=0,

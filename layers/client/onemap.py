@@ -24,6 +24,7 @@ from layers.client.backend import Backend, Record
 from layers.client.emergency import EmergencyMethods
 from layers.client.frames import features_frame, records_frame
 from layers.client.local import LocalBackend
+from layers.client.network import NetworkMethods
 from layers.client.query import LayerQuery, OutputCrs
 from layers.client.remote import RemoteBackend
 from spatial.access.principal import Principal
@@ -38,7 +39,7 @@ PAGE_SIZE = 10_000
 """Features per request: the OGC API's largest page."""
 
 
-class Onemap(EmergencyMethods):
+class Onemap(EmergencyMethods, NetworkMethods):
     """The layers, imagery statistics, incidents and geocoder of one platform, as (Geo)DataFrames."""
 
     def __init__(self, backend: Backend, *, page_size: int = PAGE_SIZE) -> None:

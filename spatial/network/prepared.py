@@ -2,9 +2,12 @@
 
 Every request used to build its graph from ``basemap.road`` in temporary tables (graph.py, still
 there for the naive baseline). Here the same graph is built once into the ``network`` schema and
-reused: ``ensure_graph(conn)`` compares ``network.graph.road_stamp`` with ``network.road_stamp``
-(bumped by a trigger on every write to ``basemap.road``: a city load, a rollback, an edit) and
-rebuilds only when they differ, under an advisory lock so concurrent requests build it once.
+reused. The database rebuilds it itself when roads change: a deferred trigger on ``basemap.road``
+runs ``network.rebuild_graph()`` once at the commit of any transaction that wrote roads (a city
+load, a rollback, an edit), so the new base map commits with its graph. ``ensure_graph(conn)``
+checks ``network.graph.road_stamp`` against ``network.road_stamp`` (bumped by a statement trigger
+on every road write) and rebuilds only a graph left stale, under an advisory lock so concurrent
+requests build it once.
 
 Costs as graph.py: seconds at the road's ``speed_kmh`` over the geodesic length, directed
 (``cost`` along the line, ``reverse_cost`` against it; a one-way road has -1, pgRouting's "no
@@ -20,7 +23,6 @@ that hour applied; ``hour=None`` uses the free-flow costs.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
@@ -30,36 +32,8 @@ from spatial.network.graph import require_pgrouting
 
 LOCK_KEY = "onemap-network-graph"
 
-NODES_SQL = """
-INSERT INTO network.node (id, geom, routable)
-SELECT row_number() OVER (ORDER BY x, y), ST_SetSRID(ST_MakePoint(x, y), 4326), false
-FROM (SELECT ST_X(ST_StartPoint(geom)) AS x, ST_Y(ST_StartPoint(geom)) AS y FROM basemap.road
-      UNION SELECT ST_X(ST_EndPoint(geom)), ST_Y(ST_EndPoint(geom)) FROM basemap.road) AS ends
-"""
-EDGES_SQL = """
-INSERT INTO network.edge (id, road_id, source, target, cost, reverse_cost, length_m, road_class, geom)
-SELECT r.id, r.id, a.id, b.id,
-       CASE WHEN r.oneway = -1 THEN -1 ELSE r.seconds END,
-       CASE WHEN r.oneway = 1 THEN -1 ELSE r.seconds END,
-       r.length_m, r.road_class, r.geom
-FROM (
-    SELECT id, oneway, road_class, geom, length_m,
-           length_m / (greatest(speed_kmh, 1) / 3.6) AS seconds,
-           ST_X(ST_StartPoint(geom)) AS x0, ST_Y(ST_StartPoint(geom)) AS y0,
-           ST_X(ST_EndPoint(geom)) AS x1, ST_Y(ST_EndPoint(geom)) AS y1
-    FROM (SELECT *, ST_Length(geom::geography) AS length_m FROM basemap.road) AS measured
-) AS r
-JOIN network.node a ON ST_X(a.geom) = r.x0 AND ST_Y(a.geom) = r.y0
-JOIN network.node b ON ST_X(b.geom) = r.x1 AND ST_Y(b.geom) = r.y1
-"""
 EDGES_QUERY = "SELECT id, source, target, cost, reverse_cost FROM network.edge"
 """What pgRouting reads from the prepared graph, free-flow (a negative cost: closed that way)."""
-ROUTABLE_SQL = """
-WITH c AS (SELECT component, node FROM pgr_strongComponents(:edges))
-UPDATE network.node n SET routable = true FROM c
-WHERE c.node = n.id AND c.component = (
-    SELECT component FROM c GROUP BY component ORDER BY count(*) DESC, component LIMIT 1)
-"""
 FACTOR_EDGES = """
 SELECT e.id, e.source, e.target,
        CASE WHEN e.cost < 0 THEN -1 ELSE e.cost / f.factor END AS cost,
@@ -130,40 +104,16 @@ def current_graph(conn: Connection) -> GraphInfo | None:
 
 
 def build_graph(conn: Connection) -> GraphInfo:
-    """Replace the prepared graph by one built from the current ``basemap.road``."""
-    started = time.perf_counter()
-    stamp = int(
-        conn.execute(text("SELECT stamp FROM network.road_stamp WHERE id = 1")).scalar_one()
-    )
-    version = conn.execute(text("SELECT id FROM basemap.version WHERE is_current")).scalar()
-    conn.execute(text("DELETE FROM network.edge"))
-    conn.execute(text("DELETE FROM network.node"))
-    conn.execute(text(NODES_SQL))
-    conn.execute(text("ANALYZE network.node"))
-    conn.execute(text(EDGES_SQL))
-    edges = int(conn.execute(text("SELECT count(*) FROM network.edge")).scalar_one())
-    if edges:
-        conn.execute(text(ROUTABLE_SQL), {"edges": EDGES_QUERY})
-    conn.execute(text("ANALYZE network.node"))
-    conn.execute(text("ANALYZE network.edge"))
-    nodes = int(conn.execute(text("SELECT count(*) FROM network.node")).scalar_one())
-    routable = int(
-        conn.execute(text("SELECT count(*) FROM network.node WHERE routable")).scalar_one()
-    )
-    seconds = time.perf_counter() - started
-    conn.execute(
-        text(
-            "INSERT INTO network.graph (id, road_version, road_stamp, built_at, nodes, edges, "
-            "routable_nodes, build_seconds) VALUES (1, :v, :s, now(), :n, :e, :r, :t) "
-            "ON CONFLICT (id) DO UPDATE SET road_version = EXCLUDED.road_version, "
-            "road_stamp = EXCLUDED.road_stamp, built_at = EXCLUDED.built_at, "
-            "nodes = EXCLUDED.nodes, edges = EXCLUDED.edges, "
-            "routable_nodes = EXCLUDED.routable_nodes, build_seconds = EXCLUDED.build_seconds"
-        ),
-        {"v": version, "s": stamp, "n": nodes, "e": edges, "r": routable, "t": seconds},
-    )
-    return GraphInfo(None if version is None else int(version), stamp, nodes, edges, routable,
-                     seconds, True)  # fmt: skip
+    """Replace the prepared graph by one built from the current ``basemap.road``.
+
+    The SQL is the database's own ``network.rebuild_graph()`` (migration 0009), the function the
+    deferred trigger on ``basemap.road`` runs at the commit of a road write.
+    """
+    conn.execute(text("SELECT network.rebuild_graph()"))
+    info = current_graph(conn)
+    assert info is not None  # just built with the current stamp
+    return GraphInfo(info.road_version, info.road_stamp, info.nodes, info.edges, info.routable_nodes,
+                     info.build_seconds, True)  # fmt: skip
 
 
 def require_roads(info: GraphInfo) -> None:

@@ -1,0 +1,118 @@
+"""REST for network analysis under /api/v1/network: route, closest, service-area, coverage, od-matrix.
+
+- ``GET /api/v1/network/route?a=lon,lat&b=lon,lat[&hour=]``: the fastest path (GeoJSON LineString,
+  seconds, metres, snap distances).
+- ``GET /api/v1/network/closest?target=lon,lat&layer=ID[&where=field:value][&k=5][&max_minutes=]
+  [&direction=to_target|from_target]``: the k facilities fastest to reach the target.
+- ``GET /api/v1/network/service-area?origin=lon,lat[&minutes=4,8,15][&direction=]``: polygons per band
+  and the reached node ids.
+- ``GET /api/v1/network/coverage?layer=ID&minutes=8[&level=street][&source=buildings]``: share of
+  residents within the time of any facility, per division.
+- ``POST`` on each (and ``/od-matrix``) takes the same inputs as a JSON object, plus lists:
+  ``facilities`` [{id, lon, lat}], ``origins``/``destinations`` [[lon, lat], …], and ``save_as``
+  (route, service-area: a name or {name, title, title_en, visibility}) keeps the result as an
+  overlay layer of the caller's department (201, Location).
+
+Thin: parsing, reading facilities (THE read check), the analysis and saving live in
+``layers.network_layers``; blocking work runs in the thread pool. Bad input is a 400 with a message.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.auth import principal_of
+from api.limits import read_limited
+from layers.network_layers import (
+    OPERATIONS,
+    check_save,
+    run_network,
+    save_arguments,
+    save_network_result,
+)
+from spatial.errors import InvalidInput
+
+router = APIRouter(prefix="/api/v1/network", tags=["network analysis"])
+MAX_BODY = 2 * 1024 * 1024
+PointText = Annotated[str | None, Query(max_length=100, description="a point 'lon,lat' (CRS84)")]
+Text = Annotated[str | None, Query(max_length=500)]
+Operation = Annotated[str, Path(description=f"one of {', '.join(OPERATIONS)}", max_length=20)]
+BODY_DOC = {"requestBody": {"content": {"application/json": {"schema": {"type": "object", "description":
+            "the operation's inputs (see GET), lists as JSON, and save_as for route/service-area"}}}}}  # fmt: skip
+
+
+@router.get("/route", summary="the fastest path from a to b over the city's roads")
+async def route(request: Request, a: PointText = None, b: PointText = None, hour: Text = None) -> Response:
+    return await _answer(request, "route", {"a": a, "b": b, "hour": hour})
+
+
+@router.get("/closest", summary="the k facilities of a layer fastest to reach a point (or from it)")
+async def closest(
+    request: Request, target: PointText = None, layer: Text = None, where: Text = None, k: Text = None,
+    max_minutes: Text = None, direction: Text = None, hour: Text = None,
+) -> Response:  # fmt: skip
+    return await _answer(request, "closest", {"target": target, "layer": layer, "where": where, "k": k,
+                                              "max_minutes": max_minutes, "direction": direction, "hour": hour})  # fmt: skip
+
+
+@router.get("/service-area", summary="isochrones: the area reached from a point within each time")
+async def service_area(
+    request: Request, origin: PointText = None, minutes: Text = None, direction: Text = None, hour: Text = None
+) -> Response:
+    return await _answer(request, "service-area", {"origin": origin, "minutes": minutes, "direction": direction,
+                                                   "hour": hour})  # fmt: skip
+
+
+@router.get("/coverage", summary="share of residents within a time of any facility, per division")
+async def coverage(
+    request: Request, layer: Text = None, where: Text = None, minutes: Text = None, level: Text = None,
+    source: Text = None, density: Text = None, hour: Text = None,
+) -> Response:  # fmt: skip
+    return await _answer(request, "coverage", {"layer": layer, "where": where, "minutes": minutes, "level": level,
+                                               "source": source, "density": density, "hour": hour})  # fmt: skip
+
+
+@router.post("/{operation}", summary="any network analysis from a JSON body; save_as keeps a route or "
+             "service area as a layer (201)", openapi_extra=BODY_DOC)  # fmt: skip
+async def run_posted(request: Request, operation: Operation) -> Response:
+    if operation not in OPERATIONS:
+        raise InvalidInput(f"unknown network operation {operation!r}; one of {', '.join(OPERATIONS)}")
+    raw = await read_limited(request, MAX_BODY, "the request body")
+    try:
+        given = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError:
+        raise InvalidInput("the body is not JSON: send an object of inputs") from None
+    if not isinstance(given, dict):
+        raise InvalidInput("the body must be a JSON object of inputs")
+    if isinstance(given.get("inputs"), dict):  # the OGC API Processes shape is accepted too
+        given = given["inputs"]
+    return await _answer(request, operation, given, save=save_arguments(given.get("save_as")))
+
+
+async def _answer(request: Request, operation: str, inputs: dict[str, Any],
+                  save: dict[str, str] | None = None) -> Response:  # fmt: skip
+    engine = request.app.state.engine
+    settings = request.app.state.settings
+    caller = principal_of(request)
+
+    def body() -> Response:
+        check_save(operation, save, caller)
+        answer = run_network(engine, operation, {k: v for k, v in inputs.items() if v is not None}, caller=caller,
+                             tolerance_m=settings.network_snap_tolerance_m,
+                             max_od_cells=settings.network_max_od_cells)  # fmt: skip
+        media = "application/json" if operation == "od-matrix" else "application/geo+json"
+        if save is None:
+            return Response(orjson.dumps(answer), media_type=media)
+        report = save_network_result(engine, answer, principal=caller, door="rest", **save)
+        request.app.state.ogc_gateway.recheck()
+        location = f"{settings.base_url}/api/v1/layers/{save['name']}"
+        answer = {**answer, "layer_saved": location, "summary": report.summary()}
+        return Response(orjson.dumps(answer), status_code=201, media_type=media, headers={"Location": location})
+
+    return await run_in_threadpool(body)
