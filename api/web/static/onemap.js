@@ -411,22 +411,28 @@
     P.order.filter(function (o) { return o.on(); }).sort(function (a, b) { return b.z - a.z; }).forEach(function (o) {
       var layers = o.group.getLayers();
       for (var i = layers.length - 1; i >= 0; i -= 1) {
-        var lyr = layers[i], hit = false;
-        if (lyr instanceof L.CircleMarker) {
-          hit = point.distanceTo(map.latLngToContainerPoint(lyr.getLatLng())) <= lyr.getRadius() + 4;
-        } else if (lyr.getBounds && lyr.getBounds().intersects(near)) {
-          var all = rings(lyr.getLatLngs(), []);
-          if (lyr instanceof L.Polygon && o.kind === "polygon") {
-            /* even-odd over all rings: holes and multipolygons alike */
-            hit = all.filter(function (r) { return inside(latlng, r); }).length % 2 === 1;
-          } else {
-            hit = all.some(function (r) { return nearLine(point, r, lyr instanceof L.Polygon, (lyr.options.weight || 2) / 2 + 4); });
-          }
-        }
-        if (hit) { found.push({ overlay: o, feature: lyr.feature }); break; }
+        if (hitLayer(layers[i], o, latlng, point, near)) { found.push({ overlay: o, feature: layers[i].feature }); break; }
       }
     });
     return found;
+  }
+  function hitLayer(lyr, o, latlng, point, near) {
+    if (lyr instanceof L.CircleMarker) {
+      return point.distanceTo(map.latLngToContainerPoint(lyr.getLatLng())) <= lyr.getRadius() + 4;
+    }
+    if (lyr.getLatLngs) {
+      if (!lyr.getBounds().intersects(near)) { return false; }
+      var all = rings(lyr.getLatLngs(), []);
+      if (lyr instanceof L.Polygon && o.kind === "polygon") {
+        /* even-odd over all rings: holes and multipolygons alike */
+        return all.filter(function (r) { return inside(latlng, r); }).length % 2 === 1;
+      }
+      return all.some(function (r) { return nearLine(point, r, lyr instanceof L.Polygon, (lyr.options.weight || 2) / 2 + 4); });
+    }
+    if (lyr.getLayers) {  /* multipoints and geometry collections */
+      return lyr.getLayers().some(function (child) { return hitLayer(child, o, latlng, point, near); });
+    }
+    return false;
   }
   function showIdentify(latlng, found, index) {
     var hit = found[index], layer = hit.overlay.layer;
