@@ -44,20 +44,24 @@ WITH outline AS (
                    (SELECT n.geom FROM disk n WHERE n.intensity > d.intensity ORDER BY n.intensity LIMIT 1),
                    ST_GeomFromText('POLYGON EMPTY', 4326))), 1e-7)), 3) AS ring
     FROM disk d
+), reach AS (
+    SELECT disk FROM zone ORDER BY intensity LIMIT 1
 ), building AS MATERIALIZED (
-    SELECT b.id, b.use, b.community_code, ST_PointOnSurface(b.geom) AS spot,
+    -- the buildings near the zones and every building of their communities: geodesic floor area once
+    SELECT b.id, b.use, b.community_code, b.geom && reach.disk AS near,
+           CASE WHEN b.geom && reach.disk THEN ST_PointOnSurface(b.geom) END AS spot,
            b.floors * ST_Area(b.geom::geography) AS floor_area
-    FROM basemap.building b, (SELECT disk FROM zone ORDER BY intensity LIMIT 1) AS reach
-    WHERE b.geom && reach.disk
+    FROM basemap.building b, reach
+    WHERE b.geom && reach.disk OR b.community_code IN (
+        SELECT DISTINCT n.community_code FROM basemap.building n, reach r WHERE n.geom && r.disk)
 ), placed AS MATERIALIZED (
     SELECT bl.*, (SELECT max(z.intensity) FROM zone z WHERE ST_Covers(z.ring, bl.spot)) AS intensity
-    FROM building bl
+    FROM building bl WHERE bl.near
 ), community_area AS (
-    SELECT b.community_code, sum(b.floors * ST_Area(b.geom::geography)) AS floor_area
-    FROM basemap.building b
-    WHERE b.use = ANY(CAST(:residential AS text[]))
-      AND b.community_code IN (SELECT community_code FROM placed WHERE intensity IS NOT NULL)
-    GROUP BY b.community_code
+    SELECT community_code, sum(floor_area) AS floor_area FROM building
+    WHERE use = ANY(CAST(:residential AS text[]))
+      AND community_code IN (SELECT community_code FROM placed WHERE intensity IS NOT NULL)
+    GROUP BY community_code
 ), resident AS MATERIALIZED (
     SELECT p.intensity, p.spot, p.floor_area,
            COALESCE(p.community_code, (
