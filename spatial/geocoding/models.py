@@ -93,3 +93,8 @@ class PlaceSearch(Base):
     district_code: Mapped[str | None] = mapped_column(String(12))
     weight: Mapped[int] = mapped_column(Integer, default=0)
     geom: Mapped[Any] = mapped_column(geometry("POINT"))
+
+
+# the plates the geocoder resolves location codes to (basemap.plate), imported here so that
+# spatial.all_models, which imports this module, sees their table too
+from spatial.plates.models import Plate  # noqa: E402, F401
