@@ -20,6 +20,7 @@ from api.cli.grid import grid
 from api.cli.imagery import imagery
 from api.cli.incidents import categories, incidents
 from api.cli.layers import layers
+from api.cli.plates import plates
 from spatial.access.principal import local_operator
 from spatial.config import Settings
 
@@ -205,6 +206,7 @@ main.add_command(categories)
 main.add_command(incidents)
 main.add_command(imagery)
 main.add_command(layers)
+main.add_command(plates)
 main.add_command(departments)
 main.add_command(tokens)
 

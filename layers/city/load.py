@@ -4,8 +4,9 @@
 names every problem by feature and field. ``load_city`` runs the check and, only when it found
 no error, in ONE transaction: archives the current base map (``versions``), writes divisions,
 roads, buildings, POIs and door plates, fills the codes derived from the divisions, rebuilds
-the geocoding index, registers the catalog layers under the city's name, builds the unit grid
-and loads the category catalogue, and records the new version. Any failure rolls all of it
+the geocoding index, registers the catalog layers under the city's name, places the location
+plates (``layers.plates``), builds the unit grid and loads the category catalogue, and records
+the new version. Any failure rolls all of it
 back: the previous base map stays exactly as it was. Imagery scenes are checked with the rest
 and published after the commit (each through the imagery loader, which refuses a scene
 outside the city).
@@ -43,6 +44,7 @@ from layers.city.versions import (
     record_version,
     reset_sequences,
 )
+from layers.plates import prepare_plate_file, write_plates
 from spatial.access.policy import require_admin
 from spatial.access.principal import Principal
 from spatial.audit import record_audit
@@ -87,6 +89,8 @@ class CheckedCity:
     addresses: PreparedAddresses | None = None
     scenes: list[tuple[Any, Path]] = field(default_factory=list)
     catalogue: Catalogue | None = None
+    plates: gpd.GeoDataFrame | None = None
+    """The city's own plates (a plate file); None: generated along the roads."""
 
     def counts(self) -> dict[str, int]:
         """Rows per base-map table."""
@@ -117,6 +121,8 @@ def check_city(
         checked.pois = read_section(profile, "pois", "point", prepare_pois, extent, report)
     with timer("addresses"):
         checked.addresses = read_addresses(profile, extent, report)
+    with timer("plates"):
+        checked.plates = read_plate_file(profile, extent, report)
     checked.scenes = check_scenes(profile, extent, report)
     checked.catalogue = read_city_catalogue(profile, report)
     report.counts = checked.counts()
@@ -232,6 +238,18 @@ def read_address_table(
     frame = None if frame is None else keep_in_city(frame, extent, "addresses", report)
     table = None if frame is None else as_table(frame, "addresses", report)
     return None if table is None else PreparedAddresses(section.name, len(table), table, [])
+
+
+def read_plate_file(
+    profile: CityProfile, extent: CityExtent, report: CityReport
+) -> gpd.GeoDataFrame | None:
+    """The city's own plates, when the profile names a plate file."""
+    section = profile.plates
+    if section is None or section.source is None:
+        return None
+    frame = read_source(profile, section.source, "plates", report, geometry="point")
+    frame = None if frame is None else keep_in_city(frame, extent, "plates", report)
+    return None if frame is None else prepare_plate_file(frame, section, report)
 
 
 def check_scenes(
@@ -395,13 +413,14 @@ def write_derived(
     *,
     grid: bool = True,
 ) -> None:
-    """Geocoding index, catalog layers, unit grid and category catalogue of the new city."""
+    """Geocoding index, catalog layers, plates, unit grid and category catalogue of the new city."""
     profile = checked.profile
     counts = refresh_index(conn)
     report.counts["geocoding index"] = counts.addresses + counts.places
     add_department(conn, *BASEMAP_DEPARTMENT)
     for spec in basemap_layers(profile, source_note=f"city profile {profile.code}"):
         register_layer(conn, spec)
+    write_plates(conn, profile, report, from_file=checked.plates)
     if grid:
         follow_grid(conn, profile.grid, principal, report)
     catalogue = checked.catalogue

@@ -228,6 +228,24 @@ class GridSettings(Strict):
     cell_size_m: float = Field(default=100.0, ge=10, le=10_000)
 
 
+class Plates(Strict):
+    """Coded plates on street furniture (路灯贴牌): generated along the named roads every
+    ``spacing_m`` metres (the default, also when the section is absent), or read from the
+    city's own file (``source`` with the plate code in ``code_field``; GeoJSON, GeoPackage…)."""
+
+    spacing_m: float = Field(default=50.0, ge=5, le=1_000)
+    offset_m: float = Field(default=6.0, ge=0, le=50)
+    """How far from the road's centreline a generated plate stands."""
+    source: Source | None = None
+    code_field: str | None = None
+
+    @model_validator(mode="after")
+    def _coded(self) -> Plates:
+        if (self.source is None) != (self.code_field is None):
+            raise ValueError("a plate file needs both source and code_field")
+        return self
+
+
 class View(Strict):
     """The pages' initial view (the divisions' extent when absent)."""
 
@@ -251,6 +269,8 @@ class CityProfile(Strict):
     addresses: Addresses | None = None
     imagery: list[Scene] = []
     grid: GridSettings | None = None
+    plates: Plates | None = None
+    """Absent: plates are generated along the roads at the defaults."""
     categories: str | None = None
     """A category catalogue file (incidents' 部件/事件 classes). When absent, a database without
     categories gets the built-in catalogue and one that has them keeps its own."""
@@ -325,7 +345,7 @@ def _did_you_mean(key: str) -> str:
     import difflib
 
     keys = {name for model in (CityProfile, Divisions, DivisionLevel, Source, Roads, Buildings, Pois,
-                               Addresses, Scene, GridSettings, View, ParentRule, Tolerances, OneWay)
+                               Addresses, Scene, GridSettings, View, ParentRule, Tolerances, OneWay, Plates)
             for name in model.model_fields}  # fmt: skip
     close = difflib.get_close_matches(key, sorted(keys), n=1, cutoff=0.75)
     return f" (did you mean {close[0]}?)" if close else ""
