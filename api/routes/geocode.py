@@ -2,7 +2,9 @@
 
 Thin: parsing, matching and SQL live in ``spatial.geocoding``; blocking work runs in the
 thread pool. Bad input is a 400 (a batch over the limit a 413) with a message; no match is a
-200 with an empty result. Answers are GeoJSON FeatureCollections with the query, what the
+200 with an empty result, except for a location code: a plate code (路灯贴牌) no plate carries
+is a 404, one whose check character does not match a 400 naming the plates one character away.
+Answers are GeoJSON FeatureCollections with the query, what the
 parser understood and the output CRS.
 """
 
@@ -22,7 +24,8 @@ from api.params import Crs, Lat, Lon, RadiusM, limit_parser, limit_query
 from spatial.errors import InvalidInput, PayloadTooLarge
 from spatial.geocoding import geocode_parsed, parse, parse_structured
 from spatial.geocoding.batch import geocode_batch, read_batch
-from spatial.geocoding.match import MAX_LIMIT
+from spatial.geocoding.codes import is_location_code
+from spatial.geocoding.match import MAX_LIMIT, location_matches
 from spatial.geocoding.result import Match
 from spatial.geocoding.reverse import DEFAULT_RADIUS_M, reverse
 from spatial.geocoding.suggest import suggest
@@ -44,7 +47,7 @@ def collection(matches: list[Match], **members: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- forward
-@router.get("/geocode", summary="address → places: free text (q) or structured fields")
+@router.get("/geocode", summary="address, plate code (XFDL-012-L-7) or plus code → places: free text (q) or structured fields")
 async def geocode_endpoint(
     request: Request, q: Annotated[str | None, Query(max_length=500, description="the address as written")] = None,
     limit: GeocodeLimit = 5, crs: Crs = None, house_number: Text = None, street: Text = None,
@@ -57,6 +60,10 @@ async def geocode_endpoint(
     fields = {k: v for k, v in given.items() if v is not None}
 
     def run() -> Response:
+        if q is not None and is_location_code(q):  # a plate code (路灯贴牌) or a plus code
+            found = location_matches(engine, q, crs=crs, missing_ok=False)
+            return JSONResponse(collection(found, query=q, parsed={"location_code": found[0].location_code},
+                                           crs=found[0].crs))  # fmt: skip
         query = parse(q) if q is not None else parse_structured(fields)
         matches = geocode_parsed(engine, [query], limit=limit, crs=crs)[0]
         crs_uri = matches[0].crs if matches else crs or "CRS84"
@@ -65,7 +72,7 @@ async def geocode_endpoint(
     return await run_in_threadpool(run)
 
 
-@router.get("/reverse", summary="point → nearest door plates and places, with division codes and unit cell")
+@router.get("/reverse", summary="point → nearest door plates and places, with division codes, unit cell, plus code and nearest location plate")
 async def reverse_endpoint(request: Request, lon: Lon, lat: Lat, limit: ReverseLimit = 1,
                            radius: RadiusM = DEFAULT_RADIUS_M, crs: Crs = None) -> Response:  # fmt: skip
     engine = request.app.state.engine

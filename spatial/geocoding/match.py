@@ -15,7 +15,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, Engine
 
+from spatial.errors import NotFound
 from spatial.geocoding import candidates, rank
+from spatial.geocoding.codes import code_matches, is_location_code
 from spatial.geocoding.index import name_key
 from spatial.geocoding.parse import parse, parse_structured
 from spatial.geocoding.parsed import ParsedAddress
@@ -38,10 +40,33 @@ def geocode(
 ) -> list[Match]:
     """Matches for one address, free text (``text``) or structured (``fields``), best first.
 
-    An empty list means nothing matched; bad input raises InvalidInput.
+    An empty list means nothing matched; bad input raises InvalidInput. A plate code or a plus
+    code is looked up as such (``codes``): a plate code with a wrong check character raises.
     """
+    if text is not None and is_location_code(text):
+        return location_matches(conn_or_engine, text, crs=crs)
     query = parse(text) if text is not None else parse_structured(fields or {})
     return geocode_parsed(conn_or_engine, [query], limit=limit, crs=crs)[0]
+
+
+def location_matches(
+    conn_or_engine: Connection | Engine, text: str, *, crs: str | None = None, missing_ok: bool = True
+) -> list[Match]:
+    """The plate or plus-code cell a location code names; a code no plate carries gives no
+    match (NotFound unless ``missing_ok``)."""
+    target = output_crs(crs)
+    try:
+        if isinstance(conn_or_engine, Engine):
+            with conn_or_engine.connect() as conn:
+                found = code_matches(conn, text) or []
+                conn.rollback()
+        else:
+            found = code_matches(conn_or_engine, text) or []
+    except NotFound:
+        if not missing_ok:
+            raise
+        return []
+    return [in_crs(m, target) for m in found]
 
 
 def geocode_many(

@@ -48,6 +48,8 @@ class Match:
     interpolated: bool = False
     distance_m: float | None = None
     cell_code: str | None = None
+    location_code: str | None = None
+    """The plate code or plus code the match was found by (location codes, ``codes``)."""
     crs: str = CRS84_URI
 
     def as_dict(self) -> dict[str, Any]:

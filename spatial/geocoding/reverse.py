@@ -1,20 +1,24 @@
 """Reverse geocoding: the door plates and POIs nearest a point, with the point's division codes
-and unit-grid cell (单元网格) code.
+and unit-grid cell (单元网格) code, plus code and nearest location plate (路灯贴牌).
 
 Nearest neighbours come from the GiST indexes (``<->``), distances are geodesic metres.
-``Location`` describes the point itself: the community/street/district polygons it falls in
-and the current grid's cell containing it (None while no grid has been built).
+``Location`` describes the point itself: the community/street/district polygons it falls in,
+the current grid's cell containing it (None while no grid has been built), its plus code and
+the nearest plate within the radius (code, road, pole, side, distance; None when none is).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, text
 
 from spatial.divisions import check_lon_lat, locate
 from spatial.errors import InvalidInput
 from spatial.geocoding.result import Match, in_crs, output_crs
+from spatial.plates.lookup import nearest_plates
+from spatial.plates.plus_codes import encode
 from spatial.webdatum import to_wgs84
 
 DEFAULT_RADIUS_M = 250.0
@@ -63,6 +67,8 @@ class Location:
     subdistrict_code: str | None
     community_code: str | None
     cell_code: str | None
+    plus_code: str | None = None
+    nearest_plate: dict[str, Any] | None = None
 
 
 def reverse(
@@ -90,8 +96,17 @@ def reverse(
             conn.rollback()
     else:
         location, matches = _reverse(conn_or_engine, lon, lat, limit, radius_m)
-    location = replace(location, lon=float(asked[0]), lat=float(asked[1]))
+    plate = location.nearest_plate
+    if plate is not None:  # its point in the output CRS, like the matches'
+        moved = in_crs(plate_match_of(plate), target)
+        plate = {**plate, "lon": moved.lon, "lat": moved.lat}
+    location = replace(location, lon=float(asked[0]), lat=float(asked[1]), nearest_plate=plate)
     return location, [in_crs(m, target) for m in matches]
+
+
+def plate_match_of(plate: dict[str, Any]) -> Match:
+    """A stored plate's dict as a Match (to convert its point)."""
+    return Match(level="plate", confidence=1.0, lon=plate["lon"], lat=plate["lat"], label=plate["code"])
 
 
 def storage_point(lon: float, lat: float, crs: str) -> tuple[float, float]:
@@ -115,8 +130,10 @@ def _reverse(
     """Locate the point, then fetch and convert its nearest neighbours."""
     placement = locate(conn, [(lon, lat)])[0]
     cell = conn.execute(CELL_SQL, {"lon": lon, "lat": lat}).scalar()
+    plates = nearest_plates(conn, lon, lat, radius_m=radius_m)
     location = Location(lon, lat, placement.district_code, placement.street_code,
-                        placement.community_code, cell)  # fmt: skip
+                        placement.community_code, cell, encode(lon, lat),
+                        plates[0].as_dict() if plates else None)  # fmt: skip
     rows = conn.execute(
         NEAREST_SQL, {"lon": lon, "lat": lat, "k": NEAREST_CANDIDATES, "radius": radius_m}
     ).mappings()
