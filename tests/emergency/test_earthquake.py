@@ -267,3 +267,23 @@ def test_the_parameters_in_use_are_shown(demo_server: str) -> None:
     shown = httpx.get(f"{demo_server}/api/v1/emergency/earthquake", timeout=30).json()
     assert shown["parameters"]["relations"]["east"]["short"] == {"a": 2.617, "b": 1.435, "c": 1.441, "r0": 7.0}
     assert "汪素云" in shown["parameters"]["source"]
+
+
+def test_the_process_saves_for_an_editor_and_refuses_anonymous(demo_server: str, demo_engine, emergency_editor) -> None:
+    from layers.vector import remove_layer
+    from spatial.access.principal import local_operator
+
+    url = f"{demo_server}/ogc/processes/earthquake-scenario/execution"
+    before = fingerprint(demo_engine)
+    refused = httpx.post(url, json={"inputs": {**MODERATE, "save_as": "quake_by_process"}}, timeout=120)
+    assert refused.status_code == 401, refused.text
+    assert fingerprint(demo_engine) == before
+    done = httpx.post(url, json={"inputs": {**MODERATE, "save_as": "quake_by_process"}}, headers=emergency_editor,
+                      timeout=120)  # fmt: skip
+    try:
+        assert done.status_code == 200, done.text
+        with demo_engine.connect() as conn:
+            row = conn.execute(text("SELECT department_code, visibility FROM catalog.layer WHERE id = 'quake_by_process'")).one()
+        assert tuple(row) == ("emergency", "department")
+    finally:
+        remove_layer(demo_engine, "quake_by_process", principal=local_operator())
