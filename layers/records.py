@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from layers.catalog import find_layer, list_layers
 from layers.download import FORMATS, IMAGERY
+from layers.field_aliases import layer_fields
 from spatial.access.policy import LayerRef, can_read, require_read
 from spatial.access.principal import Principal
 from spatial.errors import InvalidInput
@@ -182,7 +183,7 @@ def _properties(row: dict[str, Any]) -> dict[str, Any]:
         "updated": _iso(row.get("updated_at")),
         "featureCount": row.get("feature_count"),
         "geometryType": row.get("geometry_type"),
-        "fields": [{"name": name, "type": kind} for name, kind in (row.get("attributes") or {}).items()],
+        "fields": layer_fields(row.get("attributes"), row.get("style")),
         "bbox": _bbox(row.get("bbox")),
         "referenceSystems": list(REFERENCE_SYSTEMS),
     }

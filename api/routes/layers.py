@@ -39,6 +39,7 @@ from layers.download import (
     imagery_file,
     parse_format,
 )
+from layers.field_aliases import layer_fields
 from layers.vector import load_vector_file
 from spatial.access.policy import LayerRef, can_read, require_read
 from spatial.access.principal import Principal
@@ -59,6 +60,7 @@ def layer_view(row: dict[str, Any], base_url: str) -> dict[str, Any]:
     for key in ("time_start", "time_end", "updated_at"):
         if view[key] is not None:
             view[key] = view[key].isoformat()
+    view["fields"] = layer_fields(row.get("attributes"), row.get("style"))  # aliases and units for people
     view["links"] = {
         "collection": f"{base_url}/ogc/collections/{row['id']}",
         "download": f"{base_url}/api/v1/layers/{row['id']}/download",

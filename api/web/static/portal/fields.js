@@ -1,38 +1,17 @@
 /* What a layer's fields and values are called, and how a layer is drawn (its symbology and
    legend, from the catalog's style: color, fill, radius, weight, symbol_by/color_by, width_by).
-   Field names are shown by their alias, never raw when an alias is known: first the catalog
-   entry's own "fields" ([{name, title_zh, title_en, unit}], when the catalog carries them), then
-   the OGC queryables' titles (when they differ from the name), then the glossary below of the
-   fields common to city layers. Exposed as window.PortalFields. */
+   Field names are shown by their alias, never raw when an alias is known: the catalog entry's
+   "fields" ([{name, title_zh, title_en, unit}]: the server's one glossary, layers/field_aliases.py,
+   with the layer's own words) win over the OGC queryables' titles; imagery bands have the small
+   list below. Exposed as window.PortalFields. */
 (function () {
   "use strict";
   var t = window.OM.t;
 
-  /* name: [zh, en, unit] */
+  /* imagery bands (an imagery layer has no table, so no catalog fields): name: [zh, en, unit] */
   var GLOSSARY = {
-    name: ["名称", "Name"], name_zh: ["名称", "Name (zh)"], name_en: ["英文名称", "Name (en)"],
-    use: ["用途", "Use"], floors: ["层数", "Floors", "层"], height_m: ["高度", "Height", "m"],
-    area_m2: ["面积", "Area", "m²"], length_m: ["长度", "Length", "m"],
-    community_code: ["社区代码", "Community code"], street_code: ["街道代码", "Subdistrict code"],
-    district_code: ["区县代码", "District code"], parent_code: ["上级代码", "Parent code"],
-    address_id: ["地址编号", "Address id"], kind: ["类型", "Kind"], category: ["类别", "Category"],
-    capacity: ["容纳人数", "Capacity", "人"], beds: ["床位数", "Beds", "张"], phone: ["电话", "Phone"],
-    address_zh: ["地址", "Address"], address_en: ["英文地址", "Address (en)"], code: ["代码", "Code"],
-    full_zh: ["完整地址", "Full address"], full_en: ["英文地址", "Address (en)"], province: ["省", "Province"],
-    city: ["市", "City"], road_zh: ["道路", "Road"], road_en: ["道路（英文）", "Road (en)"],
-    house_number: ["门牌号", "House number"], building: ["楼栋", "Building"], unit: ["单元", "Unit"],
-    postcode: ["邮政编码", "Postcode"], source: ["来源", "Source"], level: ["级别", "Level"],
-    population: ["人口", "Population", "人"], road_class: ["道路等级", "Road class"], lanes: ["车道数", "Lanes"],
-    speed_kmh: ["限速", "Speed limit", "km/h"], oneway: ["单行", "One-way"], aliases: ["又名", "Also known as"],
-    former_names: ["曾用名", "Former names"], station_code: ["站点代码", "Station code"],
-    observed_at: ["观测时间", "Observed at"], aqi: ["空气质量指数", "AQI"], pm2_5: ["PM2.5", "PM2.5", "μg/m³"],
-    pm10: ["PM10", "PM10", "μg/m³"], no2: ["二氧化氮", "NO₂", "μg/m³"], o3: ["臭氧", "O₃", "μg/m³"],
-    so2: ["二氧化硫", "SO₂", "μg/m³"], co: ["一氧化碳", "CO", "mg/m³"], cell_code: ["单元网格编码", "Unit-cell code"],
-    grid_version: ["网格版本", "Grid version"], status: ["状态", "Status"], state: ["状态", "State"],
-    reported_at: ["上报时间", "Reported at"], category_code: ["类别代码", "Category code"],
-    description: ["描述", "Description"], updated_at: ["更新时间", "Updated at"], scene: ["场景", "Scene"],
-    blue: ["蓝波段", "Blue"], green: ["绿波段", "Green"], red: ["红波段", "Red"], nir: ["近红外波段", "Near infrared"],
-    swir1: ["短波红外 1", "SWIR 1"], swir2: ["短波红外 2", "SWIR 2"], ndvi: ["NDVI", "NDVI"]
+    scene: ["场景", "Scene"], blue: ["蓝波段", "Blue"], green: ["绿波段", "Green"], red: ["红波段", "Red"],
+    nir: ["近红外波段", "Near infrared"], swir1: ["短波红外 1", "SWIR 1"], swir2: ["短波红外 2", "SWIR 2"], ndvi: ["NDVI", "NDVI"]
   };
   var VALUES = {
     residential: ["住宅", "Residential"], commercial: ["商业", "Commercial"], industrial: ["工业", "Industrial"],
