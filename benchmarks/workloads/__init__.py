@@ -8,5 +8,6 @@ from benchmarks.workloads import (
     imagery_tiles,  # noqa: F401
     imagery_zonal,  # noqa: F401
     incidents,  # noqa: F401
+    network,  # noqa: F401
     point_lookup,  # noqa: F401
 )

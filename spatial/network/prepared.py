@@ -57,6 +57,8 @@ class GraphInfo:
     routable_nodes: int
     build_seconds: float
     rebuilt: bool
+    built_at: str = ""
+    """When it was built (with the database and stamp, it names this graph: a cache key)."""
 
 
 def edges_sql(hour: int | None = None) -> str:
@@ -92,7 +94,7 @@ def current_graph(conn: Connection) -> GraphInfo | None:
     row = conn.execute(
         text(
             "SELECT g.road_version, g.road_stamp, g.nodes, g.edges, g.routable_nodes, "
-            "g.build_seconds FROM network.graph g JOIN network.road_stamp s "
+            "g.build_seconds, g.built_at::text FROM network.graph g JOIN network.road_stamp s "
             "ON s.id = 1 AND s.stamp = g.road_stamp WHERE g.id = 1"
         )
     ).first()
@@ -113,7 +115,7 @@ def build_graph(conn: Connection) -> GraphInfo:
     info = current_graph(conn)
     assert info is not None  # just built with the current stamp
     return GraphInfo(info.road_version, info.road_stamp, info.nodes, info.edges, info.routable_nodes,
-                     info.build_seconds, True)  # fmt: skip
+                     info.build_seconds, True, info.built_at)  # fmt: skip
 
 
 def require_roads(info: GraphInfo) -> None:

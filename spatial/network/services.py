@@ -231,23 +231,55 @@ def _tolerance(tolerance_m: float) -> float:
 
 
 # ------------------------------------------------------------------------------ snapping
-def snap_points(conn: Connection, points: Sequence[tuple[float, float]]) -> list[Snap | None]:
-    """Each point's nearest routable node (None: the graph has no routable node)."""
+def snap_points(
+    conn: Connection, points: Sequence[tuple[float, float]], graph: GraphKey | None = None
+) -> list[Snap | None]:
+    """Each point's nearest routable node (None: the graph has no routable node).
+
+    With ``graph`` (the key ``_prepared`` gives: database, stamp, build time), snaps are
+    remembered per graph: facilities asked for again and again (the stations of a closest-unit
+    request) are snapped once per road version.
+    """
     if not points:
         return []
-    rows = conn.execute(
-        text(SNAP_SQL),
-        {"lons": [float(p[0]) for p in points], "lats": [float(p[1]) for p in points]},
-    ).all()
-    return [
-        None if r[1] is None else Snap(int(r[1]), float(r[3]), float(r[4]), float(r[2]))
-        for r in rows
-    ]
+    key = graph
+    cache = _SNAPS.get(key) if key is not None else None
+    found: list[Snap | None] = [None] * len(points)
+    missing = []
+    for i, p in enumerate(points):
+        hit = cache.get((float(p[0]), float(p[1]))) if cache is not None else None
+        if hit is None:
+            missing.append(i)
+        else:
+            found[i] = hit
+    if missing:
+        rows = conn.execute(
+            text(SNAP_SQL),
+            {"lons": [float(points[i][0]) for i in missing], "lats": [float(points[i][1]) for i in missing]},
+        ).all()
+        for i, r in zip(missing, rows, strict=True):
+            found[i] = None if r[1] is None else Snap(int(r[1]), float(r[3]), float(r[4]), float(r[2]))
+        if key is not None:
+            if key not in _SNAPS:
+                _SNAPS.clear()  # one graph per database at a time is enough to keep
+            cache = _SNAPS.setdefault(key, {})
+            if len(cache) < SNAP_CACHE_SIZE:
+                for i in missing:
+                    if found[i] is not None:
+                        cache[(float(points[i][0]), float(points[i][1]))] = found[i]  # type: ignore[assignment]
+    return found
 
 
-def snap_one(conn: Connection, point: tuple[float, float], name: str, tolerance_m: float) -> Snap:
+SNAP_CACHE_SIZE = 20_000
+GraphKey = tuple[str, int, str]
+_SNAPS: dict[GraphKey, dict[tuple[float, float], Snap]] = {}
+
+
+def snap_one(
+    conn: Connection, point: tuple[float, float], name: str, tolerance_m: float, graph: GraphKey | None = None
+) -> Snap:
     """The point's snap, or InvalidInput naming it and its distance from the network."""
-    found = snap_points(conn, [point])[0]
+    found = snap_points(conn, [point], graph)[0]
     return _within(found, point, name, tolerance_m)
 
 
@@ -262,9 +294,14 @@ def _within(found: Snap | None, point: tuple[float, float], name: str, tolerance
     return found
 
 
-def _prepared(conn: Connection, hour: int | None) -> str:
-    require_roads(ensure_graph(conn))
-    return prepared_edges_sql(hour)
+def _prepared(conn: Connection, hour: int | None) -> tuple[str, GraphKey | None]:
+    """pgRouting's edge query on the current graph, and the graph's key for the snap cache."""
+    info = ensure_graph(conn)
+    require_roads(info)
+    # a graph built in this very transaction is not yet one other requests see: not cached
+    key = None if info.rebuilt else (conn.engine.url.render_as_string(hide_password=True), info.road_stamp,
+                                     info.built_at)  # fmt: skip
+    return prepared_edges_sql(hour), key
 
 
 # ------------------------------------------------------------------------------ closest
@@ -297,9 +334,9 @@ def closest(
     if len(candidates) > MAX_CANDIDATES:
         raise InvalidInput(f"at most {MAX_CANDIDATES} candidates, not {len(candidates)}")
     places = [check_point((c.lon, c.lat), f"candidate {c.id}") for c in candidates]
-    edges = _prepared(conn, hour)
+    edges, graph = _prepared(conn, hour)
     origin = snap_one(conn, point, "target", tolerance_m)
-    snaps = snap_points(conn, places)
+    snaps = snap_points(conn, places, graph)
     unreachable: list[Hashable] = []
     nodes: set[int] = set()
     for candidate, snap in zip(candidates, snaps, strict=True):
@@ -314,11 +351,9 @@ def closest(
         query = REVERSED.format(edges=edges) if towards_target else edges
         rows = conn.execute(
             text(
-                "SELECT d.end_vid, d.agg_cost, (SELECT sum(e.length_m) FROM network.edge e "
-                "WHERE e.id = ANY(d.path)) FROM ("
-                "  SELECT end_vid, max(agg_cost) AS agg_cost, array_agg(edge) AS path "
-                "  FROM pgr_dijkstra(:edges, :start, CAST(:ends AS bigint[]), true) "
-                "  GROUP BY end_vid) AS d"
+                "SELECT d.end_vid, max(d.agg_cost), coalesce(sum(e.length_m), 0) "
+                "FROM pgr_dijkstra(:edges, :start, CAST(:ends AS bigint[]), true) AS d "
+                "LEFT JOIN network.edge e ON e.id = d.edge GROUP BY d.end_vid"
             ),
             {"edges": query, "start": origin.node, "ends": others},
         ).all()
@@ -373,7 +408,7 @@ def route(
     """The fastest path from ``a`` to ``b`` (pgr_dijkstra on the prepared, directed graph)."""
     start, end = check_point(a, "a"), check_point(b, "b")
     tolerance_m = _tolerance(tolerance_m)
-    edges = _prepared(conn, hour)
+    edges, _ = _prepared(conn, hour)
     snap_a = snap_one(conn, start, "a", tolerance_m)
     snap_b = snap_one(conn, end, "b", tolerance_m)
     access = (snap_a.snap_m + snap_b.snap_m) / ACCESS_MS
@@ -429,7 +464,7 @@ def service_area(
     point = check_point(origin, "origin")
     bands = check_bands(minutes)
     tolerance_m = _tolerance(tolerance_m)
-    edges = _prepared(conn, hour)
+    edges, _ = _prepared(conn, hour)
     snap = snap_one(conn, point, "origin", tolerance_m)
     access = snap.snap_m / ACCESS_MS
     budget = max(bands) * 60 - access
@@ -478,7 +513,7 @@ def od_matrix_detail(
     starts = [check_point(p, f"origin {i + 1}") for i, p in enumerate(origins)]
     ends = [check_point(p, f"destination {i + 1}") for i, p in enumerate(destinations)]
     tolerance_m = _tolerance(tolerance_m)
-    edges = _prepared(conn, hour)
+    edges, _ = _prepared(conn, hour)
     snapped = snap_points(conn, starts + ends)
     a = [
         _within(s, p, f"origin {i + 1}", tolerance_m)
@@ -608,8 +643,8 @@ def coverage(
         raise InvalidInput(f"at most {MAX_FACILITIES} facilities, not {len(facilities)}")
     places = [check_point((f.lon, f.lat), f"facility {f.id}") for f in facilities]
     tolerance_m = _tolerance(tolerance_m)
-    edges = _prepared(conn, hour)
-    snaps = snap_points(conn, places)
+    edges, graph = _prepared(conn, hour)
+    snaps = snap_points(conn, places, graph)
     unreachable: list[Hashable] = []
     starts: dict[int, float] = {}
     for facility, snap in zip(facilities, snaps, strict=True):
