@@ -26,6 +26,7 @@ from api.ogc.templates import PYGEOAPI_STATIC
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.rest import rest_app
 from api.routes import city as city_routes
+from api.routes import dispatch as dispatch_routes
 from api.routes import emergency as emergency_routes
 from api.routes import geocode as geocode_routes
 from api.routes import imagery as imagery_routes
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/inspector/sw.js", inspector.service_worker),  # scope /inspector: the offline shell
         Route("/console", pages.console),
         Route("/supervision", pages.supervision),
+        Route("/dispatch", pages.dispatch),
         Mount("/tiles", routes=tile_routes.routes),
         Route("/wmts", wmts_routes.kvp),  # WMTS KVP; RESTful below
         Mount("/wmts", routes=wmts_routes.routes),
@@ -119,7 +121,8 @@ def create_app(settings: Settings) -> Starlette:
 REST_ROUTERS = [geocode_routes.router, supervision_routes.router, incident_routes.router, open311_routes.router,
                 session.router, imagery_routes.router, layer_routes.router, city_routes.router, record_routes.router,
                 emergency_routes.router,
-                network_routes.router]
+                network_routes.router,
+                dispatch_routes.router]
 
 
 def app_from_environment() -> Starlette:

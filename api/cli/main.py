@@ -15,6 +15,7 @@ from api.cli.access import departments, tokens
 from api.cli.backup import backup_command, restore_command
 from api.cli.city import city
 from api.cli.common import checked_engine, console, fail, friendly_errors, load_settings
+from api.cli.dispatch import dispatch
 from api.cli.geocoding import addresses, geocode
 from api.cli.grid import grid
 from api.cli.imagery import imagery
@@ -208,6 +209,7 @@ main.add_command(imagery)
 main.add_command(layers)
 main.add_command(plates)
 main.add_command(departments)
+main.add_command(dispatch)
 main.add_command(tokens)
 
 if __name__ == "__main__":  # pragma: no cover

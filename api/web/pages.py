@@ -46,3 +46,8 @@ async def console(request: Request) -> Response:
 async def supervision(request: Request) -> Response:
     """The supervision screen (大屏): KPIs, open cases by lateness, trends, live refresh."""
     return await render(request, "supervision.html")
+
+
+async def dispatch(request: Request) -> Response:
+    """The dispatcher's page (119/120/110 接警调度): call intake, recommended units by ETA, dispatch, unit board."""
+    return await render(request, "dispatch.html")
