@@ -164,7 +164,8 @@ def demo(settings: Settings, size: str, seed: int, no_imagery: bool, no_grid: bo
     """Load the deterministic demo city (around Xi'an); re-running replaces it.
 
     Then the incident categories are loaded and a unit grid is built over the communities
-    (a new grid version each time), unless --no-grid.
+    (a new grid version each time), unless --no-grid; dispatch units are placed at the city's
+    fire stations, hospitals and police stations.
     """
     from spatial import migrate
 
@@ -178,6 +179,11 @@ def demo(settings: Settings, size: str, seed: int, no_imagery: bool, no_grid: bo
     if not no_grid:
         with console.status("building the unit grid…"):
             console.print(prepare_grid_management(engine, operator=local_operator()).describe())
+    from spatial.dispatch.seed import seed_city_units
+
+    with engine.begin() as conn:  # 119/120/110 units at the demo's fire stations, hospitals, police stations
+        added = seed_city_units(conn, principal=local_operator())
+    console.print(f"dispatch: {sum(added.values())} new units (onemap dispatch units)")
 
 
 # --------------------------------------------------------------------------------- serve

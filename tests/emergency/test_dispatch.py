@@ -466,3 +466,25 @@ def test_fdny_engines_recommended_for_a_midtown_call(manhattan_city: ServedCity)
     assert etas[0] < 300, advice["units"][0]
     nearest = sorted(stations, key=lambda s: _metres((s.lon, s.lat), target))[:8]
     assert advice["units"][0]["station"] in {s.name for s in nearest}
+
+
+# ------------------------------------------------------------------------------ the command line
+def test_the_command_line(dispatch_city: DispatchCity) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    onemap = Path(sys.executable).with_name("onemap")
+    env = {**os.environ, "ONEMAP_DATABASE_URL": dispatch_city.url}
+
+    def run(*args: str) -> str:
+        done = subprocess.run([str(onemap), "dispatch", *args], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout + done.stderr if args[0] == "seed" else done.stdout
+
+    assert "units added: 0 at fire stations, 0 at hospitals, 0 at police stations" in run("seed")
+    board = json.loads(run("units", "--service", "120", "--json"))
+    assert board and {u["unit_type"] for u in board} == {"ambulance"}
+    report = json.loads(run("kpis", "--since", "2026-01-05T00:00:00Z", "--until", "2026-01-06T00:00:00Z"))
+    assert report["by"] == "service" and {g["key"] for g in report["groups"]} <= {"119", "120", "110"}
