@@ -1,7 +1,8 @@
 """Calls (接警): take one, list them, send units (派车), close or cancel.
 
 Dispatch locks the units asked for (``FOR UPDATE``, in id order so two dispatchers never wait
-on each other crosswise): a unit no longer ``available`` when its row is locked is a Conflict
+on each other crosswise; every writer locks call, then units, then assignments, ``FOR NO KEY
+UPDATE``: the event log's foreign keys only share-lock the keys, so they never wait on these): a unit no longer ``available`` when its row is locked is a Conflict
 (409) naming it, and nothing is sent. Each assignment keeps the road-network ETA and distance
 of its unit at the moment it was sent (the KPIs' travel time), when the network can tell.
 """
@@ -102,7 +103,7 @@ def list_calls(conn: Connection, *, statuses: tuple[str, ...] = (), services: tu
 
 def get_call(conn: Connection, call_id: int, *, lock: bool = False) -> dict[str, Any]:
     """A call with its assignments and events; NotFound when there is none."""
-    sql = f"SELECT {CALL_COLUMNS} FROM emergency.call c WHERE c.id = :id" + (" FOR UPDATE" if lock else "")
+    sql = f"SELECT {CALL_COLUMNS} FROM emergency.call c WHERE c.id = :id" + (" FOR NO KEY UPDATE" if lock else "")
     row = conn.execute(text(sql), {"id": call_id}).mappings().first()
     if row is None:
         raise NotFound(f"no call {call_id}")
@@ -121,7 +122,7 @@ def dispatch(conn: Connection, call_id: int, unit_ids: Sequence[int], *, princip
     if call["status"] != "open":
         raise Conflict(f"call {call_id} is {call['status']}: nothing can be sent to it")
     rows = conn.execute(text("SELECT id, call_sign, status, ST_X(position) AS lon, ST_Y(position) AS lat "
-                             "FROM emergency.unit WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
+                             "FROM emergency.unit WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE"),
                         {"ids": wanted}).all()  # fmt: skip
     missing = sorted(set(wanted) - {row.id for row in rows})
     if missing:
@@ -154,9 +155,12 @@ def close_call(conn: Connection, call_id: int, outcome: str, *, principal: Princ
     if call["status"] != "open":
         raise Conflict(f"call {call_id} is already {call['status']}")
     moment = _moment(at)
+    # locks in the one order every writer takes: call, units (by id), assignments
+    conn.execute(text("SELECT id FROM emergency.unit WHERE id IN (SELECT unit_id FROM emergency.assignment "
+                      "WHERE call_id = :c AND cleared_at IS NULL) ORDER BY id FOR NO KEY UPDATE"), {"c": call_id})  # fmt: skip
     out = conn.execute(text("SELECT a.id, a.unit_id, u.status FROM emergency.assignment a JOIN emergency.unit u "
                             "ON u.id = a.unit_id WHERE a.call_id = :c AND a.cleared_at IS NULL ORDER BY u.id "
-                            "FOR UPDATE OF a, u"), {"c": call_id}).all()  # fmt: skip
+                            "FOR NO KEY UPDATE OF a"), {"c": call_id}).all()  # fmt: skip
     for row in out:
         conn.execute(text("UPDATE emergency.assignment SET cleared_at = :at WHERE id = :id"), {"at": moment, "id": row.id})
         conn.execute(text("UPDATE emergency.unit SET status = 'returning', updated_at = now() WHERE id = :id"),

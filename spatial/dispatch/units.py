@@ -7,7 +7,7 @@ Status moves (``available`` → ``en_route`` only by a dispatch, ``spatial.dispa
     available / returning ◀──▶ out_of_service   (the owning department only)
 
 A move from any other status is a Conflict (409): the unit moved on meanwhile. Arrival and
-clearing stamp the unit's open assignment. Rows are locked (``FOR UPDATE``) while they change.
+clearing stamp the unit's open assignment. Rows are locked (``FOR NO KEY UPDATE``) while they change.
 """
 
 from __future__ import annotations
@@ -134,8 +134,8 @@ def report_status(conn: Connection, unit_id: int, status: str, *, principal: Pri
                   at: dt.datetime | None = None, lon: float | None = None, lat: float | None = None) -> dict[str, Any]:  # fmt: skip
     """A crew's status report (or a dispatcher relaying it); stamps the unit's open assignment."""
     parse_choices(status, UNIT_STATUSES, name="status")
-    row = conn.execute(text("SELECT id, department_code, status FROM emergency.unit WHERE id = :id FOR UPDATE"),
-                       {"id": unit_id}).first()  # fmt: skip
+    row = conn.execute(text("SELECT id, department_code, status FROM emergency.unit WHERE id = :id "
+                            "FOR NO KEY UPDATE"), {"id": unit_id}).first()  # fmt: skip
     if row is None:
         raise NotFound(f"no unit {unit_id}")
     actor = require_owner(principal, row.department_code, f"report {status}", relay=status in RELAYED)
@@ -153,7 +153,7 @@ def report_status(conn: Connection, unit_id: int, status: str, *, principal: Pri
 def _stamp_assignment(conn: Connection, unit_id: int, status: str, moment: dt.datetime) -> None:
     """Arrival stamps on_scene_at; turning back or leaving the scene clears the assignment."""
     assignment = conn.execute(text("SELECT id, dispatched_at, on_scene_at FROM emergency.assignment "
-                                   "WHERE unit_id = :u AND cleared_at IS NULL FOR UPDATE"), {"u": unit_id}).first()  # fmt: skip
+                                   "WHERE unit_id = :u AND cleared_at IS NULL FOR NO KEY UPDATE"), {"u": unit_id}).first()  # fmt: skip
     if assignment is None:
         return
     earliest = assignment.on_scene_at or assignment.dispatched_at

@@ -249,6 +249,38 @@ def test_two_dispatchers_sending_the_same_unit_one_gets_409(dispatch_city: Dispa
             client.post(f"/calls/{call_id}/close", json={"outcome": "cancelled"})
 
 
+def test_closing_a_call_while_its_crew_reports_arrival(dispatch_city: DispatchCity) -> None:
+    """The close and the crew's report race for the same rows: one order or the other, never a 5xx."""
+    words, _, _ = _address(dispatch_city, 210)
+    for _ in range(6):
+        call = _take(dispatch_city, located_by="address", text=words)["id"]
+        with dispatch_city.client("dispatcher") as client:
+            unit = client.get(f"/calls/{call}/recommend", params={"k": 1}).json()["units"][0]["id"]
+            assert client.post(f"/calls/{call}/dispatch", json={"units": [unit]}).status_code == 200
+        start = threading.Barrier(2)
+        answers: dict[str, httpx.Response] = {}
+
+        def act(role: str, path: str, body: dict, start: threading.Barrier, answers: dict[str, httpx.Response]) -> None:
+            with dispatch_city.client(role) as client:
+                start.wait()
+                answers[role] = client.post(path, json=body)
+
+        threads = [threading.Thread(target=act, args=("dispatcher", f"/calls/{call}/close", {}, start, answers)),
+                   threading.Thread(target=act, args=("fire", f"/units/{unit}/status", {"status": "on_scene"}, start,
+                                                      answers))]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert answers["dispatcher"].status_code == 200, answers["dispatcher"].text
+        assert answers["fire"].status_code in (200, 409), answers["fire"].text
+        with dispatch_city.client("dispatcher") as client:
+            assert client.get(f"/units/{unit}").json()["status"] == "returning"
+            closed = client.get(f"/calls/{call}").json()
+        assert closed["status"] == "closed" and closed["assignments"][0]["cleared_at"]
+        _release(dispatch_city, unit)
+
+
 # ------------------------------------------------------------------------------ permissions
 def test_who_may_do_what(dispatch_city: DispatchCity) -> None:
     words, x, y = _address(dispatch_city, 400)
