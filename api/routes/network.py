@@ -43,16 +43,21 @@ MAX_BODY = 2 * 1024 * 1024
 PointText = Annotated[str | None, Query(max_length=100, description="a point 'lon,lat' (CRS84)")]
 Text = Annotated[str | None, Query(max_length=500)]
 Operation = Annotated[str, Path(description=f"one of {', '.join(OPERATIONS)}", max_length=20)]
+GEOJSON = "application/geo+json"
+ANSWER: dict[int | str, dict[str, Any]] = {200: {"content": {GEOJSON: {}}, "description": "a GeoJSON FeatureCollection"}}
+POSTED: dict[int | str, dict[str, Any]] = {200: {"content": {GEOJSON: {}, "application/json": {}},
+                "description": "GeoJSON FeatureCollection (od-matrix: a JSON object)"},
+          201: {"content": {GEOJSON: {}}, "description": "saved as a layer (save_as): Location names it"}}
 BODY_DOC = {"requestBody": {"content": {"application/json": {"schema": {"type": "object", "description":
             "the operation's inputs (see GET), lists as JSON, and save_as for route/service-area"}}}}}  # fmt: skip
 
 
-@router.get("/route", summary="the fastest path from a to b over the city's roads")
+@router.get("/route", response_class=Response, responses=ANSWER, summary="the fastest path from a to b over the city's roads")
 async def route(request: Request, a: PointText = None, b: PointText = None, hour: Text = None) -> Response:
     return await _answer(request, "route", {"a": a, "b": b, "hour": hour})
 
 
-@router.get("/closest", summary="the k facilities of a layer fastest to reach a point (or from it)")
+@router.get("/closest", response_class=Response, responses=ANSWER, summary="the k facilities of a layer fastest to reach a point (or from it)")
 async def closest(
     request: Request, target: PointText = None, layer: Text = None, where: Text = None, k: Text = None,
     max_minutes: Text = None, direction: Text = None, hour: Text = None,
@@ -61,7 +66,7 @@ async def closest(
                                               "max_minutes": max_minutes, "direction": direction, "hour": hour})  # fmt: skip
 
 
-@router.get("/service-area", summary="isochrones: the area reached from a point within each time")
+@router.get("/service-area", response_class=Response, responses=ANSWER, summary="isochrones: the area reached from a point within each time")
 async def service_area(
     request: Request, origin: PointText = None, minutes: Text = None, direction: Text = None, hour: Text = None
 ) -> Response:
@@ -69,7 +74,7 @@ async def service_area(
                                                    "hour": hour})  # fmt: skip
 
 
-@router.get("/coverage", summary="share of residents within a time of any facility, per division")
+@router.get("/coverage", response_class=Response, responses=ANSWER, summary="share of residents within a time of any facility, per division")
 async def coverage(
     request: Request, layer: Text = None, where: Text = None, minutes: Text = None, level: Text = None,
     source: Text = None, density: Text = None, hour: Text = None,
@@ -78,7 +83,7 @@ async def coverage(
                                                "source": source, "density": density, "hour": hour})  # fmt: skip
 
 
-@router.post("/{operation}", summary="any network analysis from a JSON body; save_as keeps a route or "
+@router.post("/{operation}", response_class=Response, responses=POSTED, summary="any network analysis from a JSON body; save_as keeps a route or "
              "service area as a layer (201)", openapi_extra=BODY_DOC)  # fmt: skip
 async def run_posted(request: Request, operation: Operation) -> Response:
     if operation not in OPERATIONS:
@@ -106,7 +111,7 @@ async def _answer(request: Request, operation: str, inputs: dict[str, Any],
         answer = run_network(engine, operation, {k: v for k, v in inputs.items() if v is not None}, caller=caller,
                              tolerance_m=settings.network_snap_tolerance_m,
                              max_od_cells=settings.network_max_od_cells)  # fmt: skip
-        media = "application/json" if operation == "od-matrix" else "application/geo+json"
+        media = "application/json" if operation == "od-matrix" else GEOJSON
         if save is None:
             return Response(orjson.dumps(answer), media_type=media)
         report = save_network_result(engine, answer, principal=caller, door="rest", **save)

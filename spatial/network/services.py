@@ -126,12 +126,16 @@ class Band:
     node_ids: list[int]
 
 
-@dataclass(frozen=True)
-class ServiceArea:
-    """The bands and the origin's snap distance."""
+class ServiceArea(list[Band]):
+    """The bands (a list, as the contract says: ``list[Band]``) and the origin's snap distance."""
 
-    snap_m: float
-    bands: list[Band]
+    def __init__(self, snap_m: float, bands: Sequence[Band]) -> None:
+        super().__init__(bands)
+        self.snap_m = snap_m
+
+    @property
+    def bands(self) -> list[Band]:
+        return list(self)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,23 @@ def test_the_graph_is_built_at_the_commit_of_a_road_write_and_reused(square: Eng
     assert one_way == (True, -1)
 
 
+def test_a_rollback_that_empties_and_refills_the_roads_commits_with_its_graph(square: Engine) -> None:
+    with square.begin() as conn:  # what layers.city.versions.restore_version does: TRUNCATE, then INSERT
+        conn.execute(text("CREATE TEMP TABLE kept AS TABLE basemap.road"))
+        conn.execute(text("TRUNCATE basemap.road"))
+        conn.execute(text("INSERT INTO basemap.road SELECT * FROM kept WHERE id <> 2"))
+    with square.begin() as conn:
+        info = prepared.ensure_graph(conn)
+    # two two-way sides joined by the one-way bottom: the largest strongly connected part has 2 nodes
+    assert not info.rebuilt and info.edges == 3 and info.routable_nodes == 2
+    with square.begin() as conn:
+        conn.execute(text("INSERT INTO basemap.road (id, name_zh, name_en, road_class, lanes, speed_kmh, oneway, geom) "
+                          "VALUES (2, 'r', 'r', 'residential', 1, 36, 0, ST_SetSRID(ST_MakeLine("
+                          "ST_MakePoint(-73.99, 40.754), ST_MakePoint(-73.986, 40.754)), 4326))"))  # fmt: skip
+    with square.begin() as conn:
+        assert prepared.ensure_graph(conn).edges == 4
+
+
 def test_a_stale_graph_is_rebuilt_by_the_next_request(square: Engine) -> None:
     with square.begin() as conn:
         conn.execute(text("UPDATE network.road_stamp SET stamp = stamp + 1"))  # as if roads changed unseen

@@ -32,7 +32,7 @@ FACILITY_INPUTS: dict[str, Any] = {
                    "schema": {"type": "array", "items": {"type": "object"}}, **ONE},
 }  # fmt: skip
 SAVE = {"title": "Save as layer", "description": "name (or {name, title, title_en, visibility}) of a new "
-        "overlay layer of your department", "schema": {"type": ["string", "object"]}, **ONE}  # fmt: skip
+        "overlay layer of your department", "schema": {"oneOf": [{"type": "string"}, {"type": "object"}]}, **ONE}  # fmt: skip
 GEOJSON_OUTPUT = {"result": {"title": "Result", "description": "GeoJSON FeatureCollection",
                              "schema": {"type": "object", "contentMediaType": "application/geo+json"}}}  # fmt: skip
 
