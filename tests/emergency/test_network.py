@@ -360,3 +360,28 @@ def test_save_as_keeps_a_service_area_for_the_callers_department(
 
         with contextlib.suppress(Exception):
             remove_layer(demo_engine, "net_area_test", principal=local_operator())
+
+
+def test_a_process_saves_a_route_for_its_caller_and_reports_unreachable_facilities(
+    demo_server: str, demo_engine: Engine, nodes, editor
+) -> None:  # fmt: skip
+    execution = f"{demo_server}/ogc/processes/route/execution"
+    inputs = {"a": nodes[2], "b": nodes[50], "hour": 8, "save_as": "net_route_test"}
+    assert httpx.post(execution, json={"inputs": inputs}, timeout=60).status_code == 401
+    try:
+        saved = httpx.post(execution, json={"inputs": inputs}, headers=editor, timeout=60)
+        assert saved.status_code == 200, saved.text
+        assert saved.json()["layer_saved"] == "net_route_test"
+        with demo_engine.connect() as conn:
+            owner = conn.execute(text("SELECT department_code FROM catalog.layer WHERE id = 'net_route_test'")).scalar()
+        assert owner == "emergency"
+    finally:
+        from layers.vector import remove_layer
+
+        with contextlib.suppress(Exception):
+            remove_layer(demo_engine, "net_route_test", principal=local_operator())
+    body = {"target": nodes[5], "k": 3, "facilities": [{"id": 1, "lon": 0, "lat": 0},
+                                                       {"id": 2, "lon": nodes[6][0], "lat": nodes[6][1]}]}  # fmt: skip
+    answer = httpx.post(f"{demo_server}/api/v1/network/closest", json=body, timeout=60)
+    assert answer.status_code == 200 and answer.json()["unreachable"] == [1]
+    assert [f["id"] for f in answer.json()["features"]] == [2]
