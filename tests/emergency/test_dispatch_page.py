@@ -89,6 +89,11 @@ def test_a_viewer_reads_but_cannot_take_calls(dispatch_city: DispatchCity) -> No
         assert not page.is_enabled("#take") and not page.is_enabled("#where")
         assert "只读" in (page.text_content("#message") or "")
         assert page.locator("#board tbody tr").count() > 10
+        page.wait_for_selector("#kpis:has-text('今日达标率')")
+        page.click("#lang")  # English, kept for the browser
+        page.wait_for_selector("#board tbody tr")
+        assert page.text_content("#board-title span") == "Unit board"
+        assert page.get_attribute("html", "lang") == "en" and "Read only" in (page.text_content("#message") or "")
         assert problems == [], problems
 
 

@@ -124,7 +124,7 @@
     if (sent.length) { box.appendChild(el("p", { text: t("已派：", "Sent: ") + sent.join(", ") })); }
     view.callLayer.clearLayers();
     L.circleMarker([call.lat, call.lon], { radius: 10, color: "#ffffff", weight: 3, fillColor: "#b42318", fillOpacity: 1 })
-      .bindTooltip(OM.escapeHtml("#" + call.id + " " + (call.place || call.given_text)), { permanent: true, direction: "top" })
+      .bindTooltip(OM.escapeHtml("#" + call.id + " " + typeName(call)), { permanent: true, direction: "top" })
       .addTo(view.callLayer);
     view.callPoint = [call.lat, call.lon];
     view.map.setView(view.callPoint, Math.max(view.map.getZoom(), 14));
@@ -251,7 +251,22 @@
     return (BUSY_FIRST[a.status] - BUSY_FIRST[b.status]) || (SERVICE_ORDER[a.service] - SERVICE_ORDER[b.service]) ||
       (a.call_sign < b.call_sign ? -1 : a.call_sign > b.call_sign ? 1 : 0);
   }
+  function showKpis() {  /* today's share of calls meeting the response standard, per service */
+    var midnight = new Date(); midnight.setHours(0, 0, 0, 0);
+    return OM.api(API + "/kpis?by=service&since=" + encodeURIComponent(midnight.toISOString())).then(function (answer) {
+      var box = $("kpis");
+      box.textContent = t("今日达标率 ", "Standard met today ");
+      answer.groups.forEach(function (group, i) {
+        var share = group.share_met === null ? "—" : Math.round(group.share_met * 100) + "%";
+        box.appendChild(document.createTextNode((i ? " · " : "") + group.key + " "));
+        box.appendChild(el("b", { text: share }));
+        box.appendChild(document.createTextNode(" (" + group.met + "/" + group.evaluated + ")"));
+      });
+      if (!answer.groups.length) { box.appendChild(document.createTextNode(t("（今日暂无警情）", "(no calls today)"))); }
+    }).catch(function () { return null; });
+  }
   function refresh() {
+    showKpis();
     return Promise.all([OM.api(API + "/units"), OM.api(API + "/calls?status=open&limit=100")]).then(function (answers) {
       view.units = answers[0].units.sort(boardOrder);
       view.calls = answers[1].calls;
