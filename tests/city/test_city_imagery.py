@@ -139,7 +139,7 @@ def test_the_page_opens_on_the_city_with_its_own_imagery_not_a_far_scene(
             "() => { const b = window.onemapMap.getBounds(); return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; }"
         )
         checked = page.evaluate(
-            "() => document.querySelector('input[name=onemap-base]:checked').dataset.base"
+            "() => document.querySelector('input[name=pt-base]:checked').dataset.base"
         )
     assert chosen == checked
     assert chosen not in (
