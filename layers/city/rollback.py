@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from layers.catalog import lock_layer, register_layer
 from layers.city.catalog import BASEMAP_LAYERS, basemap_layers
@@ -10,6 +10,7 @@ from layers.city.grid import follow_grid
 from layers.city.profile import CityProfile
 from layers.city.report import CityReport
 from layers.city.versions import lock_basemap, restore_version
+from layers.plates import write_plates
 from spatial.access.policy import require_admin
 from spatial.access.principal import Principal
 from spatial.audit import record_audit
@@ -32,8 +33,20 @@ def rollback_city(engine: Engine, version_id: int, *, principal: Principal) -> i
         profile = CityProfile.model_validate(stored)
         for spec in basemap_layers(profile, source_note=f"city profile {profile.code}"):
             register_layer(conn, spec)
-        follow_grid(conn, profile.grid, principal, CityReport(profile.code))
+        report = CityReport(profile.code)
+        follow_grid(conn, profile.grid, principal, report)
+        plates = follow_plates(conn, profile, report)
         record_audit(conn, "city.rollback", f"base map version {version_id}", principal=principal,
-                     detail={"replaced": replaced})  # fmt: skip
+                     detail={"replaced": replaced, "plates": plates})  # fmt: skip
     forget_divisions_box()
     return replaced
+
+
+def follow_plates(conn: Connection, profile: CityProfile, report: CityReport) -> str:
+    """Location plates for the restored roads: generated ones are placed again along them (same
+    scheme, so the same roads get the same codes); plates from a city's own file are kept as they
+    are (the file is not read again at rollback; ``onemap city load`` reads it)."""
+    if profile.plates is not None and profile.plates.source is not None:
+        return "kept (the city's own plate file)"
+    summary = write_plates(conn, profile, report, from_file=None)
+    return f"{summary.plates} generated"

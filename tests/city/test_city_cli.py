@@ -387,7 +387,7 @@ def test_the_good_city_is_the_base_map(city: City) -> None:
 
 
 def test_reload_versions_diff_and_rollback(city: City) -> None:
-    basemap = ["basemap.admin_division", "basemap.road", "basemap.building", "basemap.poi"]
+    basemap = ["basemap.admin_division", "basemap.road", "basemap.building", "basemap.poi", "basemap.plate"]
     first = fingerprint(city.engine, basemap)
     with city.engine.connect() as conn:
         current = conn.execute(text("SELECT max(id) FROM basemap.version")).scalar_one()

@@ -206,6 +206,7 @@ def test_a_reload_is_a_version_that_can_be_compared_and_rolled_back(manhattan) -
         "basemap.building",
         "basemap.poi",
         "basemap.address",
+        "basemap.plate",
     ]
     before = fingerprint(engine, basemap)
     report = load_city(
@@ -220,12 +221,13 @@ def test_a_reload_is_a_version_that_can_be_compared_and_rolled_back(manhattan) -
         assert [v.id for v in versions[:2]] == [report.version, report.version - 1]
         assert versions[0].is_current and versions[1].archived
         assert conn.execute(text("SELECT count(*) FROM basemap.road")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM basemap.plate")).scalar() == 0  # no roads, no plates
         diff = compare_versions(conn, report.version - 1, report.version)
     assert diff.counts["road"][0] > 2000 and diff.counts["road"][1] == 0
     assert not diff.added and not diff.removed  # same divisions
     replaced = rollback_city(engine, report.version - 1, principal=local_operator())
     assert replaced == report.version
-    assert fingerprint(engine, basemap) == before
+    assert fingerprint(engine, basemap) == before  # the plates too: placed again along the restored roads
     from spatial.geocoding.match import geocode
 
     with engine.connect() as conn:
