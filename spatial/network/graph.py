@@ -1,5 +1,9 @@
 """The routable graph of ``basemap.road`` in scratch (temporary) tables: nodes and timed edges.
 
+Requests use the prepared graph (prepared.py: the same nodes, costs and routable flag in the
+``network`` schema, built once per road version by ``network.rebuild_graph()``); this per-call
+build stays as the naive baseline of the ``network`` benchmark.
+
 Demo and loaded roads are LINESTRING segments that meet exactly at junctions (a city's ways are
 split there when loaded), so a node is a distinct end point and no snapping tolerance is needed.
 Costs are seconds: the geodesic length at the segment's ``speed_kmh``. The graph is directed:
