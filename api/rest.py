@@ -43,6 +43,7 @@ ERROR_ANSWERS: dict[int | str, dict[str, Any]] = {
         401: "credentials missing or refused (a refused bearer token is 401 on every path)",
         403: "the caller may not do this",
         404: "no such thing, or hidden from the caller (the two look alike)",
+        406: "the answer cannot be given in the media type the Accept header asks for",
         409: "the state moved on (a concurrent change)",
         413: "the body is over its budget",
         429: "over the rate limit: see Retry-After",
