@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 
 from api.errors import error_response
-from spatial.errors import PayloadTooLarge, TooManyRequests
+from spatial.errors import InvalidInput, PayloadTooLarge, TooManyRequests
 
 LENGTH = re.compile(r"[0-9]{1,19}")
 
@@ -52,6 +53,18 @@ async def read_limited(request: Request, limit: int, what: str = "the request bo
             raise too_large(limit, what)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_json_object(request: Request, limit: int, what: str = "the request body") -> dict[str, Any]:
+    """The body as a JSON object of inputs, read within ``limit`` bytes (empty: ``{}``); 400 otherwise."""
+    raw = await read_limited(request, limit, what)
+    try:
+        given = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError:
+        raise InvalidInput(f"{what} is not JSON: send an object of inputs") from None
+    if not isinstance(given, dict):
+        raise InvalidInput(f"{what} must be a JSON object of inputs")
+    return given
 
 
 class BodyLimitMiddleware:

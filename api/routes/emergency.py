@@ -24,11 +24,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.auth import principal_of
-from api.limits import read_limited
+from api.limits import read_json_object
 from api.workers import pool_of
 from layers.emergency import earthquake_at, parameters_json, save_zones_as_layer, scenario_inputs
 from spatial.emergency import Scenario
-from spatial.errors import InvalidInput, Unauthorized
+from spatial.errors import Unauthorized
 from spatial.params import inline_schema
 
 MAX_BODY = 16 * 1024
@@ -88,11 +88,4 @@ async def earthquake_endpoint(request: Request) -> Response:
 
 async def _inputs(request: Request) -> dict[str, Any]:
     """The JSON object of inputs, read within MAX_BODY."""
-    raw = await read_limited(request, MAX_BODY, "the request body")
-    try:
-        given = orjson.loads(raw or b"{}")
-    except orjson.JSONDecodeError:
-        raise InvalidInput("the body is not JSON: send an object of inputs") from None
-    if not isinstance(given, dict):
-        raise InvalidInput("the body must be a JSON object of inputs")
-    return given
+    return await read_json_object(request, MAX_BODY)

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.auth import principal_of
-from api.limits import read_limited
+from api.limits import read_json_object
 from api.params import Lat, Lon
 from api.workers import pool_of
 from layers.imagery.access import readable_imagery
@@ -162,13 +162,7 @@ async def _inputs(request: Request) -> dict[str, Any]:
     """Query parameters (GET) or a JSON object (POST), read within MAX_BODY."""
     if request.method != "POST":
         return dict(request.query_params)
-    raw = await read_limited(request, MAX_BODY, "the request body")
-    try:
-        given = orjson.loads(raw or b"{}")
-    except orjson.JSONDecodeError:
-        raise InvalidInput("the body is not JSON: send an object of inputs") from None
-    if not isinstance(given, dict):
-        raise InvalidInput("the body must be a JSON object of inputs")
+    given = await read_json_object(request, MAX_BODY)
     return {**dict(request.query_params), **given}
 
 

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.auth import principal_of
-from api.limits import read_limited
+from api.limits import read_json_object
 from layers.network_layers import (
     OPERATIONS,
     check_save,
@@ -88,13 +88,7 @@ async def coverage(
 async def run_posted(request: Request, operation: Operation) -> Response:
     if operation not in OPERATIONS:
         raise InvalidInput(f"unknown network operation {operation!r}; one of {', '.join(OPERATIONS)}")
-    raw = await read_limited(request, MAX_BODY, "the request body")
-    try:
-        given = orjson.loads(raw or b"{}")
-    except orjson.JSONDecodeError:
-        raise InvalidInput("the body is not JSON: send an object of inputs") from None
-    if not isinstance(given, dict):
-        raise InvalidInput("the body must be a JSON object of inputs")
+    given = await read_json_object(request, MAX_BODY)
     if isinstance(given.get("inputs"), dict):  # the OGC API Processes shape is accepted too
         given = given["inputs"]
     return await _answer(request, operation, given, save=save_arguments(given.get("save_as")))
