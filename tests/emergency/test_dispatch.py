@@ -141,7 +141,9 @@ def test_a_call_by_address_from_intake_to_close(dispatch_city: DispatchCity) -> 
         assert first["id"] not in [u["id"] for u in client.get(f"/calls/{call['id']}/recommend").json()["units"]]
 
     with dispatch_city.client("fire") as crew:
-        assert crew.post(f"/units/{first['id']}/status", json={"status": "on_scene"}).json()["status"] == "on_scene"
+        arrived = crew.post(f"/units/{first['id']}/status", json={"status": "on_scene", "lon": call["lon"],
+                                                                   "lat": call["lat"]}).json()  # fmt: skip
+        assert arrived["status"] == "on_scene" and (arrived["lon"], arrived["lat"]) == (call["lon"], call["lat"])
         assert crew.post(f"/units/{first['id']}/status", json={"status": "returning"}).json()["status"] == "returning"
         back = crew.post(f"/units/{first['id']}/status", json={"status": "available"}).json()
         assert back["status"] == "available" and (back["lon"], back["lat"]) == (back["base_lon"], back["base_lat"])
@@ -457,6 +459,9 @@ def test_response_kpis_against_a_hand_checked_case(dispatch_city: DispatchCity) 
     by_department = client_get(dispatch_city, "/kpis?since=2026-01-05&until=2026-01-06&by=department")
     departments = {g["key"]: (g["evaluated"], g["met"]) for g in by_department["groups"]}
     assert departments["fire"] == (2, 1) and departments["ems"] == (2, 1)
+    by_street = client_get(dispatch_city, "/kpis?since=2026-01-05&until=2026-01-06&by=street")
+    assert sum(g["calls"] for g in by_street["groups"]) == 6 and sum(g["met"] for g in by_street["groups"]) == 2
+    assert {g["key"] for g in by_street["groups"]} == {c["street_code"] for c in answer["calls"]}
 
 
 def client_get(city: DispatchCity, path: str) -> dict:
