@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 ONEMAP := $(VENV)/bin/onemap
 OGCTESTS_VENV ?= .venv-ogctests
 
-.PHONY: demo test bench lint os-deps venv web db serve clean notebooks-kernel notebooks
+.PHONY: demo test bench lint os-deps venv web tools db serve clean notebooks-kernel notebooks
 
 demo: os-deps venv web
 	$(ONEMAP) db start
@@ -19,7 +19,7 @@ demo: os-deps venv web
 	$(ONEMAP) demo --size $(SIZE) --seed $(SEED)
 	$(ONEMAP) serve --host $(HOST) --port $(PORT)
 
-test: os-deps venv web $(OGCTESTS_VENV)/.installed
+test: os-deps venv web tools $(OGCTESTS_VENV)/.installed
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: os-deps venv
@@ -37,6 +37,13 @@ venv: $(VENV)/.installed
 # the pages' front-end libraries from the npm registry (web/package-lock.json), copied to where the app
 # serves them (api/web/static/vendor, not committed); nothing is fetched at run time
 WEB_VENDOR := api/web/static/vendor/.installed
+# node tools the tests run (the glTF validator of the 3D tiles), never fetched at run time
+tools: tools/node_modules/.installed
+
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
 web: $(WEB_VENDOR)
 
 $(WEB_VENDOR): web/package-lock.json web/vendor.txt web/copy_vendor.py

@@ -30,7 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from api.auth import principal_of
 from api.limits import read_limited
-from api.ogc import coverage_routes
+from api.ogc import coverage_routes, tiles3d_routes
 from api.ogc.calls import CURRENT_CALL, OgcCall
 from api.ogc.gateway import PygeoapiGateway
 from api.ogc.providers import MAX_VECTOR_ZOOM, tile_columns_at_zero
@@ -158,7 +158,9 @@ async def conformance(request: Request) -> Response:
 
 
 async def collections(request: Request) -> Response:
-    return await execute(request, coverage_routes.describe_collection, _param(request, "collection_id"))
+    collection_id = _param(request, "collection_id")
+    response = await execute(request, coverage_routes.describe_collection, collection_id)
+    return await tiles3d_routes.with_3dtiles_link(request, collection_id, response)
 
 
 async def collection_schema(request: Request) -> Response:
@@ -435,6 +437,8 @@ def ogc_routes() -> list[BaseRoute]:
         Route(f"{COLLECTION}/coverage/domainset", coverage_domainset),
         Route(f"{COLLECTION}/coverage/rangetype", coverage_rangetype),
         Route(f"{COLLECTION}/map", collection_map),
+        Route(f"{COLLECTION}/3dtiles/tileset.json", tiles3d_routes.collection_3dtiles),
+        Route(f"{COLLECTION}/3dtiles/{{path:path}}", tiles3d_routes.collection_3dtiles),
         Route(f"{COLLECTION}/tiles", collection_tiles),
         Route(f"{COLLECTION}/tiles/{{tileMatrixSetId}}", collection_tiles_metadata),
         Route(f"{COLLECTION}/tiles/{{tileMatrixSetId}}/metadata", collection_tiles_metadata),
