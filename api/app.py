@@ -25,6 +25,7 @@ from api.ogc.routes import ogc_routes
 from api.ogc.templates import PYGEOAPI_STATIC
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.rest import rest_app
+from api.routes import analysis3d as analysis3d_routes
 from api.routes import city as city_routes
 from api.routes import dispatch as dispatch_routes
 from api.routes import emergency as emergency_routes
@@ -122,6 +123,7 @@ REST_ROUTERS = [geocode_routes.router, supervision_routes.router, incident_route
                 session.router, imagery_routes.router, layer_routes.router, city_routes.router, record_routes.router,
                 emergency_routes.router,
                 network_routes.router,
+                analysis3d_routes.router,
                 dispatch_routes.router]
 
 

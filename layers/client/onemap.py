@@ -20,6 +20,7 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Engine
 
+from layers.client.analysis3d import Analysis3dMethods
 from layers.client.backend import Backend, Record
 from layers.client.emergency import EmergencyMethods
 from layers.client.frames import features_frame, records_frame
@@ -39,7 +40,7 @@ PAGE_SIZE = 10_000
 """Features per request: the OGC API's largest page."""
 
 
-class Onemap(EmergencyMethods, NetworkMethods):
+class Onemap(EmergencyMethods, NetworkMethods, Analysis3dMethods):
     """The layers, imagery statistics, incidents and geocoder of one platform, as (Geo)DataFrames."""
 
     def __init__(self, backend: Backend, *, page_size: int = PAGE_SIZE) -> None:
