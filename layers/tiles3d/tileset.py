@@ -59,6 +59,7 @@ MAX_PER_TILE = 2_000
 MAX_DEPTH = 16
 METRES_PER_DEGREE = 111_320.0
 STATE = "state.json"
+MARK = "mark.json"  # the small part of the state every request reads: history mark, counts
 TILESET = "tileset.json"
 
 
@@ -199,6 +200,7 @@ def _build(engine: Engine, settings: Settings, source: Source) -> TilesetInfo:
              "root": list(root), "leaves": leaves}  # fmt: skip
     _write(partial / TILESET, _tileset_json(state))
     _write(partial / STATE, json.dumps(state).encode())
+    _write(partial / MARK, _mark(state))
     final = top / str(source.version)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(partial, final)
@@ -263,6 +265,7 @@ def _update(
     state.update(mark=last, count=count)
     _write(directory / TILESET, _tileset_json(state))
     _write(directory / STATE, json.dumps(state).encode())
+    _write(directory / MARK, _mark(state))
     written = tuple(tile_name(k) for k in sorted(touched) if leaves[k]["ids"])
     return TilesetInfo(source.layer_id, source.version, last, directory, sum(len(v["ids"]) for v in leaves.values()),
                        sum(1 for v in leaves.values() if v["ids"]), written, time.perf_counter() - started)  # fmt: skip
@@ -271,21 +274,41 @@ def _update(
 def ensure_tileset(engine: Engine, layer_id: str, *, settings: Settings) -> TilesetInfo:
     """The layer's tileset as of its current version and history: built, updated or as it was."""
     source = source_of(find_layer(engine, layer_id), layer_id)
+    current = _current(engine, settings, source)  # the common case, without waiting for the lock
+    if current is not None:
+        return current
     with _locked(settings, layer_id):
+        current = _current(engine, settings, source)  # another process may have just done it
+        if current is not None:
+            return current
         state = _state(settings, source)
         if state is None:
             return _build(engine, settings, source)
         last, count = history_mark(engine, source)
-        directory = layer_root(settings, source.layer_id) / str(source.version)
-        if (last, count) == (state["mark"], state["count"]):
-            leaves = state["leaves"].values()
-            return TilesetInfo(source.layer_id, source.version, last, directory,
-                               sum(len(v["ids"]) for v in leaves), sum(1 for v in leaves if v["ids"]), (), 0.0)  # fmt: skip
         changed, rows_after = changed_since(engine, source, state["mark"])
         if None in changed or state["count"] + rows_after != count:  # whole-layer change, or rows out of order
             return _build(engine, settings, source)
         ids = [fid for fid in changed if fid is not None]
         return _update(engine, settings, source, state, ids, last, count)
+
+
+def _current(engine: Engine, settings: Settings, source: Source) -> TilesetInfo | None:
+    """The tileset when its files reflect the layer's version and history; None when they do not."""
+    directory = layer_root(settings, source.layer_id) / str(source.version)
+    try:
+        mark = json.loads((directory / MARK).read_bytes())
+    except (FileNotFoundError, ValueError):
+        return None
+    last, count = history_mark(engine, source)
+    if (last, count) != (mark["mark"], mark["count"]):
+        return None
+    return TilesetInfo(source.layer_id, source.version, last, directory, mark["buildings"], mark["tiles"], (), 0.0)
+
+
+def _mark(state: dict[str, Any]) -> bytes:
+    leaves = state["leaves"].values()
+    return json.dumps({"mark": state["mark"], "count": state["count"], "buildings": sum(len(v["ids"]) for v in leaves),
+                       "tiles": sum(1 for v in leaves if v["ids"])}).encode()  # fmt: skip
 
 
 def _state(settings: Settings, source: Source) -> dict[str, Any] | None:
