@@ -489,6 +489,8 @@ def save_result(
         raise InvalidInput("the caller belongs to no department: nobody would own the layer")
     operation = str(answer.get("operation"))
     frame = result_frame(answer)
+    if operation == "line-of-sight":  # one geometry type per layer: the sight line, blockers in its fields
+        frame = frame[frame["kind"] == "sight line"]
     frame = frame[frame.geometry.notna()]
     if frame.empty:
         raise InvalidInput("the result has no geometry: there is nothing to save")

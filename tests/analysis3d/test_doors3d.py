@@ -185,6 +185,20 @@ def test_save_as_keeps_the_answer_through_the_write_gate(city: City) -> None:
         assert conn.execute(text("SELECT department_code FROM catalog.layer WHERE id = 't3d_sun'")).scalar() == "planning"
 
 
+@pytest.mark.parametrize(("operation", "inputs", "rows"), [
+    ("line-of-sight", {"a": lonlat(0, -60), "b": lonlat(0, 60)}, 1),
+    ("viewshed", {"observer": lonlat(0, -100), "radius": 120, "resolution": 10}, 2),
+    ("height-check", {"zones": "t3d_zones"}, 2),
+])  # fmt: skip
+def test_every_answer_can_be_saved_as_a_layer(city: City, operation: str, inputs: dict, rows: int) -> None:
+    name = f"t3d_saved_{operation.replace('-', '_')}"
+    saved = city.client.post(f"/api/v1/3d/{operation}", json={**inputs, "layer": "t3d_buildings", "save_as": name},
+                             headers=city.editor)  # fmt: skip
+    assert saved.status_code == 201, saved.text
+    items = city.client.get(f"/ogc/collections/{name}/items", params={"f": "json"}, headers=city.editor)
+    assert items.status_code == 200 and len(items.json()["features"]) == rows
+
+
 def test_a_hidden_zone_layer_is_answered_as_a_missing_one(city: City) -> None:
     hidden = city.client.get("/api/v1/3d/height-check", params={"zones": "t3d_secret_zones"}, headers=city.viewer_other)
     missing = city.client.get("/api/v1/3d/height-check", params={"zones": "t3d_nowhere"}, headers=city.viewer_other)
