@@ -22,7 +22,7 @@ import shapely
 from pyproj import Transformer
 
 EPS = 1e-6
-CHUNK_PAIRS = 2_000_000
+CHUNK_PAIRS = 500_000
 """Rays × walls solved in one numpy step (memory: a few arrays of this many floats)."""
 
 
