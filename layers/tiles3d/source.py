@@ -26,6 +26,7 @@ USE_FIELDS = ("use", "building_use", "category")
 NAME_FIELDS = ("name", "name_zh", "name_en")
 POLYGON_TYPES = ("POLYGON", "MULTIPOLYGON")
 BATCH = 20_000
+ID_TYPES = {t: t for t in ("bigint", "integer", "smallint", "text", "uuid")} | {"character varying": "varchar"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Source:
     version: int
     table: str  # quoted schema.table
     id_field: str
+    id_type: str  # the id column's SQL type, so a look-up by ids uses its index
     geom_field: str
     height_field: str | None
     floors_field: str | None
@@ -76,6 +78,7 @@ def source_of(row: dict[str, Any] | None, layer_id: str) -> Source:
         layer_id=row["id"], uid=str(row["uid"]), version=int(row["version"]),
         table=f'"{row["storage_schema"]}"."{row["storage_table"]}"',
         id_field=row["id_field"] or "id", geom_field=row["geom_field"] or "geom",
+        id_type=ID_TYPES.get(attributes.get(row["id_field"] or "id", ""), "text"),
         height_field=first(HEIGHT_FIELDS), floors_field=first(FLOORS_FIELDS),
         use_field=first(USE_FIELDS), name_field=first(NAME_FIELDS),
     )  # fmt: skip
@@ -126,7 +129,8 @@ def read_ids(engine: Engine, source: Source, ids: list[str]) -> Rows:
     """The buildings whose ids are given (absent ones: deleted)."""
     with engine.connect() as conn:
         rows = conn.execute(
-            text(source.select_sql(f'AND t."{source.id_field}"::text = ANY(:ids)')), {"ids": ids}
+            text(source.select_sql(f'AND t."{source.id_field}" = ANY(CAST(:ids AS {source.id_type}[]))')),
+            {"ids": ids},
         ).fetchall()
     return Rows.of(list(rows))
 

@@ -26,7 +26,6 @@ whole-layer change or a history row committed out of order rebuilds the whole ti
 from __future__ import annotations
 
 import fcntl
-import json
 import math
 import os
 import shutil
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import shapely
 from sqlalchemy import Engine
 
@@ -162,7 +162,8 @@ def _write_leaf(directory: Path, key: str, rows: Rows, index: np.ndarray, ground
     low = float(buildings.ground_m.min())
     high = float((buildings.ground_m + buildings.height_m).max())
     region = [math.radians(w), math.radians(s), math.radians(e), math.radians(n), low, high]
-    return {"ids": buildings.ids, "ground": [float(g) for g in buildings.ground_m], "region": region,
+    levels = [float(g) for g in buildings.ground_m] if buildings.ground_m.any() else []  # [] : all on 0 m
+    return {"ids": buildings.ids, "ground": levels, "region": region,
             "origin": list(origin)}  # fmt: skip
 
 
@@ -199,7 +200,7 @@ def _build(engine: Engine, settings: Settings, source: Source) -> TilesetInfo:
     state = {"layer": source.layer_id, "version": source.version, "mark": last, "count": count, "dem": dem,
              "root": list(root), "leaves": leaves}  # fmt: skip
     _write(partial / TILESET, _tileset_json(state))
-    _write(partial / STATE, json.dumps(state).encode())
+    _write(partial / STATE, orjson.dumps(state))
     _write(partial / MARK, _mark(state))
     final = top / str(source.version)
     shutil.rmtree(final, ignore_errors=True)
@@ -248,7 +249,7 @@ def _update(
         moved_to[fid] = key
         touched.add(key)
     for key in sorted(touched):
-        ground_of = dict(zip(leaves[key]["ids"], leaves[key]["ground"], strict=True))
+        ground_of = dict(zip(leaves[key]["ids"], leaves[key]["ground"] or [0.0] * len(leaves[key]["ids"]), strict=True))
         keep = [fid for fid in leaves[key]["ids"] if fid not in wanted]
         keep += [fid for fid, k in moved_to.items() if k == key]
         rows = read_ids(engine, source, keep) if keep else None
@@ -264,7 +265,7 @@ def _update(
         leaves[key] = _write_leaf(directory, key, rows, np.arange(len(rows.ids)), ground)
     state.update(mark=last, count=count)
     _write(directory / TILESET, _tileset_json(state))
-    _write(directory / STATE, json.dumps(state).encode())
+    _write(directory / STATE, orjson.dumps(state))
     _write(directory / MARK, _mark(state))
     written = tuple(tile_name(k) for k in sorted(touched) if leaves[k]["ids"])
     return TilesetInfo(source.layer_id, source.version, last, directory, sum(len(v["ids"]) for v in leaves.values()),
@@ -296,7 +297,7 @@ def _current(engine: Engine, settings: Settings, source: Source) -> TilesetInfo 
     """The tileset when its files reflect the layer's version and history; None when they do not."""
     directory = layer_root(settings, source.layer_id) / str(source.version)
     try:
-        mark = json.loads((directory / MARK).read_bytes())
+        mark = orjson.loads((directory / MARK).read_bytes())
     except (FileNotFoundError, ValueError):
         return None
     last, count = history_mark(engine, source)
@@ -307,14 +308,14 @@ def _current(engine: Engine, settings: Settings, source: Source) -> TilesetInfo 
 
 def _mark(state: dict[str, Any]) -> bytes:
     leaves = state["leaves"].values()
-    return json.dumps({"mark": state["mark"], "count": state["count"], "buildings": sum(len(v["ids"]) for v in leaves),
-                       "tiles": sum(1 for v in leaves if v["ids"])}).encode()  # fmt: skip
+    return orjson.dumps({"mark": state["mark"], "count": state["count"], "buildings": sum(len(v["ids"]) for v in leaves),
+                         "tiles": sum(1 for v in leaves if v["ids"])})  # fmt: skip
 
 
 def _state(settings: Settings, source: Source) -> dict[str, Any] | None:
     path = layer_root(settings, source.layer_id) / str(source.version) / STATE
     try:
-        state: dict[str, Any] = json.loads(path.read_bytes())
+        state: dict[str, Any] = orjson.loads(path.read_bytes())
     except (FileNotFoundError, ValueError):
         return None
     return state
@@ -368,7 +369,7 @@ def _tileset_json(state: dict[str, Any]) -> bytes:
         "geometricError": max(width_m / 5, 1.0),
         "root": root,
     }
-    return json.dumps(document).encode()
+    return orjson.dumps(document)
 
 
 # --------------------------------------------------------------------------- serving
