@@ -91,6 +91,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/console", pages.console),
         Route("/supervision", pages.supervision),
         Route("/dispatch", pages.dispatch),
+        Route("/3d", pages.view3d),
         Mount("/tiles", routes=tile_routes.routes),
         Route("/wmts", wmts_routes.kvp),  # WMTS KVP; RESTful below
         Mount("/wmts", routes=wmts_routes.routes),

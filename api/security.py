@@ -7,6 +7,17 @@
   styles are moved into static files when the templates are copied (api/ogc/templates.py), so
   a value that slips into markup cannot run. Sent on every response (not only HTML) so that a
   document opened from any other type (an SVG, an XML error) is held to the same rule.
+- One page is the exception, documented here where the policy is set: the 3D view ``/3d`` gets
+  ``CSP_3D``, the same policy with ``'unsafe-eval'`` added to ``script-src`` and the hash of one
+  fixed stylesheet (CesiumJS's credit box, which the library inserts as a ``<style>`` element) added
+  to ``style-src``; nothing else.
+  CesiumJS's prebuilt bundle (npm ``cesium``, Build/Cesium/Cesium.js) cannot start without it:
+  the Knockout library bundled inside evaluates ``(0, eval)("this")`` as the bundle loads, and its
+  meshoptimizer decoders compile WebAssembly at load (``'wasm-unsafe-eval'`` alone is not
+  enough for the first). Inline scripts and styles stay forbidden on that page too, so markup
+  that slips into it still cannot run; the page evaluates no data as code (building styles are
+  Cesium expressions, parsed, not evaluated as JavaScript). Only the exact path ``/3d`` (its HTML
+  document) is relaxed; the scripts, workers and every other answer keep ``CSP``.
 - Answers to a caller with credentials (an ``Authorization`` header or the session cookie) are
   never ``Cache-Control: public``: a shared cache must not hand one department's tiles to the
   next visitor; ``public`` becomes ``private`` there, and public answers say
@@ -32,6 +43,12 @@ CSP = (
     "form-action 'self'; frame-ancestors 'none'"
 )
 CSP_HEADER = CSP.encode()
+# see the module docstring; the hash is that of the one <style> element CesiumJS's CreditDisplay adds
+CESIUM_CREDIT_STYLE = "'sha256-W9isZ7K65dw04+sGbSAyiFtvwt94eXJiQXtiU8lmkRg='"
+CSP_3D = CSP.replace("script-src 'self';", "script-src 'self' 'unsafe-eval';").replace(
+    "style-src 'self';", f"style-src 'self' {CESIUM_CREDIT_STYLE};"
+)
+RELAXED = {"/3d": CSP_3D.encode()}  # path -> policy: the only exceptions to CSP
 ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
 CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 CORS_HEADERS = ["Authorization", "Content-Type", "Content-Crs", "If-Match", "Accept-Language"]
@@ -50,6 +67,7 @@ class SecurityHeadersMiddleware:
             return
 
         credentialed = _credentialed(scope)
+        policy = RELAXED.get(scope.get("path", ""), CSP_HEADER)
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -58,7 +76,7 @@ class SecurityHeadersMiddleware:
                 headers = _cache_for(headers, credentialed)
                 names = {name.lower() for name, _ in headers}
                 headers += [(k, v) for k, v in ALWAYS if k not in names]
-                headers.append((b"content-security-policy", CSP_HEADER))
+                headers.append((b"content-security-policy", policy))
                 message = {**message, "headers": headers}
             await send(message)
 

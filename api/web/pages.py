@@ -51,3 +51,8 @@ async def supervision(request: Request) -> Response:
 async def dispatch(request: Request) -> Response:
     """The dispatcher's page (119/120/110 接警调度): call intake, recommended units by ETA, dispatch, unit board."""
     return await render(request, "dispatch.html")
+
+
+async def view3d(request: Request) -> Response:
+    """The 3D view (三维): CesiumJS over the city's imagery, 3D Tiles buildings, overlays on the ground."""
+    return await render(request, "3d.html")
