@@ -29,13 +29,16 @@ def _failed(request: Any, problems: list[str]) -> None:
 
 
 @contextmanager
-def browser_page(viewport: tuple[int, int] = (1280, 800)) -> Iterator[tuple[Any, list[str]]]:
-    """A fresh page and the list its console errors and failed requests are collected in."""
+def browser_page(
+    viewport: tuple[int, int] = (1280, 800), args: list[str] | None = None
+) -> Iterator[tuple[Any, list[str]]]:
+    """A fresh page and the list its console errors and failed requests are collected in;
+    ``args``: more Chromium switches (e.g. software WebGL for the 3D view)."""
     from playwright.sync_api import sync_playwright
 
     problems: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS + (args or []))
         try:
             page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
             watch(page, problems)
