@@ -125,19 +125,19 @@ def test_map_page_with_a_token_shows_the_department_layers(access_server: str, a
         page.goto(f"{access_server}/", wait_until="networkidle")
         anonymous = _panel_layers(page)
         assert "acc_public" in anonymous and "acc_department" not in anonymous
-        page.fill("#token", access_city.tokens["viewer"])
+        page.fill(".om-auth .om-token", access_city.tokens["viewer"])
         with page.expect_navigation(wait_until="networkidle"):
-            page.click("#signin")  # POST /api/v1/session sets the HttpOnly cookie, then the page reloads
+            page.click(".om-auth .om-signin")  # POST /api/v1/session sets the HttpOnly cookie, then the page reloads
         signed_in = _panel_layers(page)
         assert {"acc_internal", "acc_department", "img_department"} <= signed_in
-        page.check("input[data-layer=acc_department]")
+        page.check("input[type=checkbox][data-layer=acc_department]")
         page.wait_for_function(
             "() => { let n = 0; window.onemapMap.eachLayer(l => { if (l.feature && l.feature.properties.name) n += 1; }); return n > 0; }",
             timeout=60_000,
         )
-        assert page.inner_text("#signin") in ("退出", "Sign out")
+        assert page.inner_text(".om-auth .om-signin") in ("退出", "Sign out")
         with page.expect_navigation(wait_until="networkidle"):
-            page.click("#signin")  # sign out
+            page.click(".om-auth .om-signin")  # sign out
         assert "acc_department" not in _panel_layers(page)
     assert problems == [], problems
 
@@ -150,7 +150,7 @@ def test_map_page_forgets_a_refused_token(access_server: str) -> None:
                                    "httpOnly": True, "sameSite": "Strict"}])  # fmt: skip
         page.reload(wait_until="networkidle")
         assert "acc_public" in _panel_layers(page)
-        assert "unknown bearer token" in page.inner_text("#who")
+        assert "unknown bearer token" in page.text_content(".om-auth .om-who")
         assert "onemap_session" not in {c["name"] for c in page.context.cookies()}
     assert [p for p in problems if "401" not in p] == []
 

@@ -421,9 +421,10 @@ def test_pages_keep_no_token_where_script_can_read_it(incident_city: IncidentCit
     token = incident_city.tokens["viewer"]
     with browser_page() as (page, problems):
         page.goto(f"{incident_city.base}/", wait_until="networkidle")
-        page.fill("#token", token)
-        page.click("#signin")
-        page.wait_for_function("() => document.getElementById('who').textContent.includes('viewer')", timeout=30_000)
+        page.fill(".om-auth .om-token", token)
+        page.click(".om-auth .om-signin")
+        page.wait_for_function("() => document.querySelector('.om-auth .om-who').textContent.includes('viewer')",
+                               timeout=30_000)  # fmt: skip
         page.wait_for_load_state("networkidle")
         readable = page.evaluate("() => document.cookie + JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
         cookies = {c["name"]: c for c in page.context.cookies()}
@@ -431,6 +432,7 @@ def test_pages_keep_no_token_where_script_can_read_it(incident_city: IncidentCit
         assert cookies[SESSION_COOKIE]["httpOnly"] is True and cookies[SESSION_COOKIE]["sameSite"] == "Strict"
         # the inspector page shares the session
         page.goto(f"{incident_city.base}/inspector", wait_until="networkidle")
-        page.wait_for_function("() => document.getElementById('who').textContent.includes('viewer')", timeout=30_000)
-        assert page.evaluate("() => document.getElementById('token').hidden") is True
+        page.wait_for_function("() => document.querySelector('.om-auth .om-who').textContent.includes('viewer')",
+                               timeout=30_000)  # fmt: skip
+        assert page.evaluate("() => document.querySelector('.om-auth .om-token').hidden") is True
     assert problems == [], problems
