@@ -155,3 +155,22 @@ def test_only_the_3d_page_has_the_relaxed_policy(demo_server: str) -> None:
     for path in ("/", "/3d/", "/static/3d/3d.js", "/static/vendor/cesium/Cesium.js", "/static/vendor/cesium/Workers/"
                  "createVerticesFromHeightmap.js"):
         assert httpx.get(demo_server + path, timeout=30).headers["content-security-policy"] == CSP, path
+
+
+def test_the_3d_view_on_a_phone(demo_server: str) -> None:
+    """The header stays one line, the panel starts folded over the scene and opens whole."""
+    with browser_page((390, 844), args=WEBGL) as (page, problems):
+        page.set_default_timeout(SLOW)
+        page.goto(f"{demo_server}/3d", wait_until="domcontentloaded")
+        page.wait_for_selector("body[data-ready=true]", state="attached")
+        settle(page)
+        assert page.locator(".om-bar").bounding_box()["height"] <= 50
+        assert page.get_attribute("#panel-toggle", "aria-expanded") == "false"
+        assert not page.locator("#imagery").is_visible()
+        shot(page, "390x844")
+        page.click("#panel-toggle")
+        assert page.locator("#imagery").is_visible() and page.locator("#home").is_visible()
+        page.evaluate("() => View3D.viewer.scene.requestRender()")
+        page.wait_for_timeout(500)
+        shot(page, "390x844-panel")
+        assert problems == [], problems
