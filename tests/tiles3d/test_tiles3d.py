@@ -7,6 +7,7 @@ import json
 import shutil
 import struct
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +55,10 @@ def city(demo_engine: Engine, demo_server: str) -> dict[str, str]:
         _overlay(conn, HIDDEN, "department", 50)
     issued = create_token(demo_engine, department_code="planning", role="editor", name="3d editor",
                           actor=local_operator())
+    for _ in range(100):  # the server's OGC API sees a new layer within its catalog refresh (1 s)
+        if httpx.get(f"{demo_server}/ogc/collections/{EDITABLE}?f=json", timeout=60).status_code == 200:
+            break
+        time.sleep(0.1)
     return {"Authorization": f"Bearer {issued.secret}"}
 
 
