@@ -426,7 +426,7 @@
       var entity = picked.id, source = entity.entityCollection && entity.entityCollection.owner;
       var bag = entity.properties ? entity.properties.getValue(Cesium.JulianDate.now()) : {};
       var layerId = source && source.name;
-      return showAttributes(layerId, bag.name || bag.name_zh || entity.id, bag);
+      return showAttributes(layerId, bag.name || (bag.name_zh ? t(bag.name_zh, bag.name_en) : entity.id), bag);
     }
     hidePick();
     return Promise.resolve(null);
