@@ -19,6 +19,7 @@ are idle keep-alive connections (uvicorn's ``timeout_keep_alive``).
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -26,6 +27,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from spatial.config import Settings
 
 REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+CODES = {408: "RequestTimeout", 431: "RequestHeaderFieldsTooLarge"}  # the one error shape's "code"
 
 
 def guarded_protocol(settings: Settings) -> type[HttpToolsProtocol]:
@@ -107,9 +109,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse(self, status: int, message: str) -> None:
         self._refused = True
         self._disarm()
-        body = message.encode()
+        # the error document every door answers (api/errors.py), written here: no app runs for this request
+        body = json.dumps({"code": CODES[status], "type": CODES[status], "description": message}).encode()
         head = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS[status]),
-                b"content-type: text/plain; charset=utf-8\r\n",
+                b"content-type: application/json\r\n",
                 b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n"]  # fmt: skip
         self.transport.write(b"".join(head) + body)
         self.transport.close()

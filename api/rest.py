@@ -47,6 +47,7 @@ ERROR_ANSWERS: dict[int | str, dict[str, Any]] = {
         409: "the state moved on (a concurrent change)",
         413: "the body is over its budget",
         429: "over the rate limit: see Retry-After",
+        431: "the request line and headers are over their budget (a query string too long)",
         503: "the database or the render workers are busy or down: see Retry-After",
     }.items()
 }  # fmt: skip

@@ -9,6 +9,7 @@ even with a request in flight.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -79,6 +80,9 @@ def test_a_huge_header_block_is_431_and_closed(tight_server) -> None:
     answer = _answer(sock)
     sock.close()
     assert _status(answer) == 431, answer[:200]
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in head.lower()  # the one error shape, not plain text
+    assert json.loads(body)["code"] == "RequestHeaderFieldsTooLarge"
     assert sent < 64 * 1024 * 1024  # refused long before the end
     assert _health(tight_server) == 200
 
