@@ -55,10 +55,10 @@ def city(demo_engine: Engine, demo_server: str) -> dict[str, str]:
         _overlay(conn, HIDDEN, "department", 50)
     issued = create_token(demo_engine, department_code="planning", role="editor", name="3d editor",
                           actor=local_operator())
-    for _ in range(100):  # the server's OGC API sees a new layer within its catalog refresh (1 s)
-        if httpx.get(f"{demo_server}/ogc/collections/{EDITABLE}?f=json", timeout=60).status_code == 200:
-            break
-        time.sleep(0.1)
+    deadline = time.monotonic() + 120  # the server's OGC API sees a new layer after its catalog refresh
+    while httpx.get(f"{demo_server}/ogc/collections/{EDITABLE}/items?f=json&limit=1", timeout=60).status_code != 200:
+        assert time.monotonic() < deadline, f"the OGC API never listed {EDITABLE}"
+        time.sleep(0.2)
     return {"Authorization": f"Bearer {issued.secret}"}
 
 
@@ -209,8 +209,9 @@ def test_moved_building_is_in_its_new_tile_only(demo_server: str, demo_settings:
     assert len(before_ids) >= 2 and sum(map(len, before_ids.values())) == BLOCKS
     (old_uri, old_ids), (new_uri, new_ids) = sorted(before_ids.items(), key=lambda kv: kv[0])[:2]
     moved, target = old_ids[0], new_ids[0]
-    feature = httpx.get(f"{base}/items/{moved}?f=json", timeout=60).json()
-    anchor = httpx.get(f"{base}/items/{target}?f=json", timeout=60).json()
+    feature, anchor = (httpx.get(f"{base}/items/{fid}?f=json", timeout=60) for fid in (moved, target))
+    assert feature.status_code == anchor.status_code == 200, (feature.text[:200], anchor.text[:200])
+    feature, anchor = feature.json(), anchor.json()
     ring = feature["geometry"]["coordinates"][0]
     (ax, ay), (mx, my) = anchor["geometry"]["coordinates"][0][0], ring[0]
     shifted = [[x - mx + ax, y - my + ay] for x, y in ring]  # the same footprint, over the anchor building
