@@ -46,7 +46,7 @@ from sqlalchemy import Engine
 from layers.catalog import LayerSpec
 from layers.features import describe_table
 from layers.imagery.access import readable_layer
-from layers.network_layers import save_arguments
+from layers.network_layers import layer_owner, save_arguments
 from layers.vector import LoadReport, load_vector_file
 from spatial.access.principal import Principal
 from spatial.analysis3d import scene, store, sunlight
@@ -482,11 +482,7 @@ def save_result(
     title_en: str | None = None, visibility: str = "department", door: str = "cli",
 ) -> LoadReport:  # fmt: skip
     """Publish an answer as a new overlay layer of the caller's department (the one write gate)."""
-    if principal is None:
-        raise Unauthorized("saving a result as a layer needs credentials: send Authorization: Bearer <token>")
-    owner = principal.department_code
-    if not owner:
-        raise InvalidInput("the caller belongs to no department: nobody would own the layer")
+    principal, owner = layer_owner(principal)
     operation = str(answer.get("operation"))
     frame = result_frame(answer)
     if operation == "line-of-sight":  # one geometry type per layer: the sight line, blockers in its fields

@@ -401,6 +401,16 @@ def save_arguments(given: Any) -> dict[str, str] | None:
     return out
 
 
+def layer_owner(principal: Caller) -> tuple[Principal, str]:
+    """The caller and the department that will own a saved result (401 anonymous, 400 without one).
+    Every analysis that keeps its answer as a layer (network, 3D) asks here before the write gate."""
+    if principal is None:
+        raise Unauthorized("saving a result as a layer needs credentials: send Authorization: Bearer <token>")
+    if not principal.department_code:
+        raise InvalidInput("the caller belongs to no department: nobody would own the layer")
+    return principal, principal.department_code
+
+
 def check_save(operation: str, save: Mapping[str, str] | None, caller: Caller) -> None:
     """Refuse a save before any work: only routes and service areas, only with credentials."""
     if save is None:
@@ -426,11 +436,7 @@ def save_network_result(
     title_en: str | None = None, visibility: str = "department", door: str = "cli",
 ) -> LoadReport:  # fmt: skip
     """Publish a route or service-area answer as a new overlay layer of the caller's department."""
-    if principal is None:
-        raise Unauthorized("saving a result as a layer needs credentials: send Authorization: Bearer <token>")
-    owner = principal.department_code
-    if not owner:
-        raise InvalidInput("the caller belongs to no department: nobody would own the layer")
+    principal, owner = layer_owner(principal)
     operation = str(answer.get("operation"))
     if operation not in SAVABLE:
         raise InvalidInput(f"save_as keeps a route or a service area, not a {operation} result")
