@@ -14,6 +14,8 @@ packages=(
   fonts-wqy-microhei       # CJK glyphs for zh-CN labels in page screenshots
   python3-qgis             # QGIS (headless) to test its OAPIF provider against our OGC API
   qgis-providers
+  nginx                    # deployment test: reverse proxy in front of several API processes; COGs by URL
+  redis-server             # the shared tile cache (ONEMAP_TILE_CACHE=redis://…) in the deployment test
 )
 # Node.js and npm install the pages' front-end libraries (web/package-lock.json): only when missing,
 # a machine may have them from elsewhere

