@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -49,13 +50,17 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 log = logging.getLogger("onemap")
 
 
+HEALTH_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="onemap-health")
+"""/health's own threads: a burst of heavy requests filling the shared thread pools never delays it."""
+
+
 async def health(request: Request) -> Response:
     """Liveness and database reachability."""
     import asyncio
 
     engine = request.app.state.engine
     try:
-        version = await asyncio.get_running_loop().run_in_executor(None, check_database, engine)
+        version = await asyncio.get_running_loop().run_in_executor(HEALTH_THREADS, check_database, engine)
     except OnemapError as err:
         return JSONResponse({"status": "error", "database": err.message}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok", "postgis": version})
