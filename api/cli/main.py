@@ -15,6 +15,7 @@ from api.cli.access import departments, tokens
 from api.cli.backup import backup_command, restore_command
 from api.cli.city import city
 from api.cli.common import checked_engine, console, fail, friendly_errors, load_settings
+from api.cli.deploy import deploy
 from api.cli.dispatch import dispatch
 from api.cli.geocoding import addresses, geocode
 from api.cli.grid import grid
@@ -209,6 +210,7 @@ main.add_command(addresses)
 main.add_command(geocode)
 main.add_command(grid)
 main.add_command(city)
+main.add_command(deploy)
 main.add_command(categories)
 main.add_command(incidents)
 main.add_command(imagery)
