@@ -149,8 +149,11 @@ def replica_read(engine: Engine) -> Connection:
     Falls back to ``engine`` (the primary) when no replica is configured or healthy, or when the
     current request must see its caller's own writes. Use ``read_only`` for reads that must be
     current (tokens, the incident workflow) and ``engine.begin()`` for anything that writes.
+    The choice and the replicas' health live in spatial/replicas.py.
     """
-    return read_only(engine)
+    from spatial.replicas import connect_for_read
+
+    return connect_for_read(engine)
 
 
 def check_database(engine: Engine) -> str:

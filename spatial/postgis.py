@@ -164,13 +164,15 @@ class EmbeddedCluster:
             raise ClusterError("ONEMAP_PG_OS_USER must not be root: initdb refuses to run as root")
         return account
 
-    def _run_as_server(self, args: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
+    def _run_as_server(self, args: list[str], *, extra_env: dict[str, str] | None = None,
+                       **kwargs) -> subprocess.CompletedProcess[str]:  # fmt: skip
         account = self._server_account()
         env = {
             "PATH": f"{self.bin_dir}:/usr/bin:/bin",
             "HOME": account.pw_dir if os.path.isdir(account.pw_dir) else "/tmp",
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
+            **(extra_env or {}),
         }
         extra: dict = {}
         if self.as_root:
@@ -414,6 +416,111 @@ class EmbeddedCluster:
         except OSError:
             return "(no log)"
         return " | ".join(text[-lines:])
+
+
+REPLICA_PREFIX = "replica-"
+
+
+class StandbyCluster(EmbeddedCluster):
+    """A streaming replica of an embedded cluster, on this machine: ``<primary root>-replica-N``.
+
+    Made by ``pg_basebackup -R`` from the running primary through a physical replication slot
+    (``onemap_replica_N``), it runs as the same OS user on a port of its own and answers reads
+    only (hot standby). Its state.json holds the primary's role and password: the copy has them.
+    """
+
+    def __init__(self, primary: EmbeddedCluster, number: int) -> None:
+        root = primary.root.parent / f"{primary.root.name}-{REPLICA_PREFIX}{number}"
+        super().__init__(root, os_user=primary.os_user, bin_dir=primary._requested_bin)
+        self.primary = primary
+        self.number = number
+        self.slot = f"onemap_replica_{number}"
+
+    @property
+    def initialised(self) -> bool:
+        return super().initialised and (self.data_dir / "standby.signal").exists()
+
+    def init(self) -> ClusterState:
+        if not self.initialised:
+            raise ClusterError(f"replica {self.number} is not set up: run `onemap db replica add`")
+        return self.read_state()
+
+    def _create_database(self, state: ClusterState) -> None:
+        """A standby is read-only: its databases and extensions come from the primary."""
+
+    def create(self) -> ClusterState:
+        """Copy the running primary (pg_basebackup through a new slot) and start the standby."""
+        if self.root.exists():
+            raise ClusterError(f"{self.root} exists already: remove replica {self.number} first")
+        primary_state = self.primary.read_state()
+        if not self.primary.is_running():
+            raise ClusterError("the embedded primary is not running: start it with `onemap db start`")
+        account = self._server_account()
+        self.root.mkdir(parents=True)
+        try:
+            self.data_dir.mkdir(mode=0o700)
+            self.log_dir.mkdir()
+            if self.as_root:
+                for folder in (self.data_dir, self.log_dir):
+                    os.chown(folder, account.pw_uid, account.pw_gid)
+            self._check_server_can_reach()
+            result = self._run_as_server(
+                [
+                    str(self.bin_dir / "pg_basebackup"),
+                    "-h", "127.0.0.1", "-p", str(primary_state.port), "-U", primary_state.user,
+                    "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast",
+                    "-C", "-S", self.slot, "--no-password",
+                ],
+                extra_env={"PGPASSWORD": primary_state.password},
+            )
+            if result.returncode != 0:
+                raise ClusterError(f"pg_basebackup failed: {_last_line(result.stderr or result.stdout)}")
+            state = ClusterState(port=free_port(), user=primary_state.user, password=primary_state.password,
+                                 database=primary_state.database)  # fmt: skip
+            self._write_server_conf(state.port)
+            self._write_state(state)
+            return self.start()
+        except BaseException:
+            self.stop_quietly()
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.drop_slot()
+            raise
+
+    def stop_quietly(self) -> None:
+        with contextlib.suppress(ClusterError, OSError):
+            if (self.data_dir / "PG_VERSION").exists():
+                self.stop(mode="immediate")
+
+    def remove(self) -> None:
+        """Stop the standby, delete its folder and drop its slot on the primary."""
+        self.stop_quietly()
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.drop_slot()
+
+    def drop_slot(self) -> bool:
+        """Drop this replica's slot on the primary (a forgotten slot keeps WAL forever); False if it could not."""
+        import psycopg
+
+        try:
+            state = self.primary.read_state()
+            with psycopg.connect(**_conninfo(state, "postgres"), autocommit=True, connect_timeout=5) as conn:
+                conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                             "WHERE slot_name = %s AND NOT active", (self.slot,))  # fmt: skip
+                return True
+        except (psycopg.Error, ClusterError):
+            return False
+
+
+def standbys(primary: EmbeddedCluster) -> list[StandbyCluster]:
+    """The replicas of ``primary`` on this machine, by number."""
+    found = []
+    pattern = f"{primary.root.name}-{REPLICA_PREFIX}"
+    if primary.root.parent.exists():
+        for path in primary.root.parent.iterdir():
+            suffix = path.name[len(pattern):]
+            if path.name.startswith(pattern) and suffix.isdigit() and path.is_dir():
+                found.append(StandbyCluster(primary, int(suffix)))
+    return sorted(found, key=lambda standby: standby.number)
 
 
 def _conninfo(state: ClusterState, database: str) -> dict:
