@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from api import errors, session, workers
 from api.auth import PrincipalMiddleware
+from api.consistency import ReadYourWritesMiddleware
 from api.limits import BodyLimitMiddleware
 from api.ogc import compat
 from api.ogc.gateway import PygeoapiGateway
@@ -45,6 +46,9 @@ from api.web import inspector, pages
 from spatial.config import Settings
 from spatial.db import check_database, database_url, shared_engine
 from spatial.errors import OnemapError
+from spatial.replicas import attach as attach_replicas
+from spatial.replicas import detach as detach_replicas
+from spatial.replicas import replicas_of
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 log = logging.getLogger("onemap")
@@ -63,7 +67,9 @@ async def health(request: Request) -> Response:
         version = await asyncio.get_running_loop().run_in_executor(HEALTH_THREADS, check_database, engine)
     except OnemapError as err:
         return JSONResponse({"status": "error", "database": err.message}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok", "postgis": version})
+    replicas = replicas_of(engine)  # read replicas as the last check saw them (spatial/replicas.py)
+    extra = {"replicas": replicas.report()} if replicas is not None else {}
+    return JSONResponse({"status": "ok", "database": "ok", "postgis": version, **extra})
 
 
 async def favicon(request: Request) -> Response:
@@ -82,6 +88,7 @@ def create_app(settings: Settings) -> Starlette:
         yield
         render_pool.close()  # kills running renders: shutdown never waits on one
         workers.unregister(settings)
+        detach_replicas(engine)
         engine.dispose()
 
     routes = [
@@ -112,6 +119,7 @@ def create_app(settings: Settings) -> Starlette:
         *cors_middleware(settings),
         Middleware(compat.QueryStringMiddleware),
         Middleware(PrincipalMiddleware),
+        Middleware(ReadYourWritesMiddleware),  # read replicas: a caller's reads see its own writes
         Middleware(RateLimitMiddleware),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
@@ -119,6 +127,8 @@ def create_app(settings: Settings) -> Starlette:
     errors.install(app)
     app.state.settings = settings
     app.state.engine = engine
+    attach_replicas(engine, settings.read_url_list, max_lag_s=settings.replica_max_lag_s, check_s=settings.replica_check_s,
+                    pool_size=settings.db_pool_size, statement_timeout_s=settings.statement_timeout_s)  # fmt: skip
     app.state.render_pool = render_pool
     app.state.rate_limiter = RateLimiter.from_settings(settings)
     app.state.ogc_gateway = PygeoapiGateway(settings, engine)
