@@ -23,6 +23,7 @@ from api.cli.imagery import imagery
 from api.cli.incidents import categories, incidents
 from api.cli.layers import layers
 from api.cli.plates import plates
+from api.cli.replicas import replica
 from spatial.access.principal import local_operator
 from spatial.config import Settings
 
@@ -205,6 +206,7 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
 
 
 db.add_command(backup_command)
+db.add_command(replica)
 db.add_command(restore_command)
 main.add_command(addresses)
 main.add_command(geocode)
