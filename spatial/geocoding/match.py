@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, Engine
 
+from spatial.db import replica_read
 from spatial.errors import NotFound
 from spatial.geocoding import candidates, rank
 from spatial.geocoding.codes import code_matches, is_location_code
@@ -57,7 +58,8 @@ def location_matches(
     target = output_crs(crs)
     try:
         if isinstance(conn_or_engine, Engine):
-            with conn_or_engine.connect() as conn:
+            with replica_read(conn_or_engine) as conn:
+                conn.execution_options(isolation_level="READ COMMITTED")  # one transaction: SET LOCAL
                 found = code_matches(conn, text) or []
                 conn.rollback()
         else:
@@ -91,7 +93,8 @@ def geocode_parsed(
     limit = max(1, min(int(limit), MAX_LIMIT))
     target = output_crs(crs)
     if isinstance(conn_or_engine, Engine):
-        with conn_or_engine.connect() as conn:
+        with replica_read(conn_or_engine) as conn:
+            conn.execution_options(isolation_level="READ COMMITTED")  # one transaction: SET LOCAL
             found = _match(conn, queries, limit)
             conn.rollback()
     else:

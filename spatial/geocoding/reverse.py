@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, text
 
+from spatial.db import replica_read
 from spatial.divisions import check_lon_lat, locate
 from spatial.errors import InvalidInput
 from spatial.geocoding.result import Match, in_crs, output_crs
@@ -91,7 +92,8 @@ def reverse(
         raise InvalidInput(f"radius must be between 0 and {MAX_RADIUS_M:g} metres, not {radius_m:g}")
     limit = max(1, min(int(limit), 50))
     if isinstance(conn_or_engine, Engine):
-        with conn_or_engine.connect() as conn:
+        with replica_read(conn_or_engine) as conn:
+            conn.execution_options(isolation_level="READ COMMITTED")  # one transaction: SET LOCAL
             location, matches = _reverse(conn, lon, lat, limit, radius_m)
             conn.rollback()
     else:

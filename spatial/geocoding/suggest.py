@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from spatial.db import replica_read
 from spatial.geocoding.chinese import zh_key
 from spatial.geocoding.english import street_key
 from spatial.geocoding.index import fuzzy_key, name_key
@@ -71,7 +72,8 @@ def suggest(
     target = output_crs(crs)
     limit = max(1, min(int(limit), MAX_LIMIT))
     if isinstance(conn_or_engine, Engine):
-        with conn_or_engine.connect() as conn:
+        with replica_read(conn_or_engine) as conn:
+            conn.execution_options(isolation_level="READ COMMITTED")  # one transaction: SET LOCAL
             found = _suggest(conn, prefix, limit)
             conn.rollback()
     else:
