@@ -8,9 +8,13 @@ zoom z + 1 in the square [-180, 180] × [-270, 90], so ST_TileEnvelope cuts both
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, text
+import functools
+from typing import Any
+
+from sqlalchemy import Engine, TextClause, text
 
 from layers.features import FeatureTable
+from spatial.db import replica_read
 from spatial.errors import InvalidInput
 
 MAX_ZOOM = 22
@@ -45,29 +49,54 @@ def mvt_tile(
     engine: Engine, ft: FeatureTable, z: int, x: int, y: int, *, layer: str, matrix_set: str = WEB_MERCATOR_QUAD
 ) -> bytes:
     """One MVT tile (possibly empty bytes) of the features intersecting tile z/x/y of ``matrix_set``."""
+    statement = _statement(ft, matrix_set, z, x, y, versioned=False)
+    with replica_read(engine) as conn:
+        data = conn.execute(statement, {"z": z, "x": x, "y": y, "layer": layer}).scalar()
+    return bytes(data or b"")
+
+
+def mvt_tile_versioned(
+    engine: Engine, ft: FeatureTable, z: int, x: int, y: int, *, layer: str, layer_id: str,
+    matrix_set: str = WEB_MERCATOR_QUAD,
+) -> tuple[bytes, int]:
+    """``mvt_tile`` and the layer's version (``catalog.layer_version``) read in the same snapshot,
+    so a tile cache files the tile under the version it shows (``layers.tile_cache``)."""
+    statement = _statement(ft, matrix_set, z, x, y, versioned=True)
+    with replica_read(engine) as conn:
+        data, version = conn.execute(statement, {"z": z, "x": x, "y": y, "layer": layer, "layer_id": layer_id}).one()
+    return bytes(data or b""), int(version or 0)
+
+
+def _statement(ft: FeatureTable, matrix_set: str, z: int, x: int, y: int, *, versioned: bool) -> TextClause:
     if matrix_set not in ENVELOPES:
         raise InvalidInput(f"tile matrix set {matrix_set[:40]!r} is not offered: {', '.join(ENVELOPES)}")
-    envelope, srid, columns_at_zero = ENVELOPES[matrix_set]
-    check_tile(z, x, y, columns_at_zero)
-    columns = "".join(f', t."{name}"' for name in tile_attributes(ft))
-    # MVT feature ids are integers; other ids (e.g. division codes) travel as a property "id"
+    check_tile(z, x, y, ENVELOPES[matrix_set][2])
     integer_id = ft.columns.get(ft.id_field) in ("bigint", "integer", "smallint")
+    shape = (ft.schema, ft.table, ft.id_field, ft.geom_field, tuple(tile_attributes(ft)), integer_id)
+    return _tile_sql(shape, matrix_set, versioned)
+
+
+@functools.lru_cache(maxsize=1024)
+def _tile_sql(shape: tuple[Any, ...], matrix_set: str, versioned: bool) -> TextClause:
+    """The tile statement of a table's shape, built once (psycopg then prepares it per connection)."""
+    schema, table, id_field, geom_field, attributes, integer_id = shape
+    envelope, srid, _ = ENVELOPES[matrix_set]
+    columns = "".join(f', t."{name}"' for name in attributes)
+    # MVT feature ids are integers; other ids (e.g. division codes) travel as a property "id"
     feature_id = ", 'id'" if integer_id else ""
-    statement = text(
+    version = ", (SELECT version FROM catalog.layer_version WHERE layer_id = :layer_id)" if versioned else ""
+    return text(
         f"""
         WITH bounds AS (
             SELECT {envelope.format(margin="")} AS cut,
                    ST_Transform({envelope.format(margin=", margin => 0.015625")}, 4326) AS lonlat
         ), rows AS (
-            SELECT t."{ft.id_field}" AS id{columns},
-                   ST_AsMVTGeom(ST_Transform(t."{ft.geom_field}", {srid}), bounds.cut, 4096, 64, true) AS geom
-            FROM "{ft.schema}"."{ft.table}" t, bounds
-            WHERE t."{ft.geom_field}" && bounds.lonlat
+            SELECT t."{id_field}" AS id{columns},
+                   ST_AsMVTGeom(ST_Transform(t."{geom_field}", {srid}), bounds.cut, 4096, 64, true) AS geom
+            FROM "{schema}"."{table}" t, bounds
+            WHERE t."{geom_field}" && bounds.lonlat
             LIMIT {MAX_FEATURES_PER_TILE}
         )
-        SELECT ST_AsMVT(rows, :layer, 4096, 'geom'{feature_id}) FROM rows WHERE geom IS NOT NULL
+        SELECT ST_AsMVT(rows, :layer, 4096, 'geom'{feature_id}){version} FROM rows WHERE geom IS NOT NULL
         """
     )
-    with engine.connect() as conn:
-        data = conn.execute(statement, {"z": z, "x": x, "y": y, "layer": layer}).scalar()
-    return bytes(data or b"")

@@ -124,6 +124,17 @@ class Layer(Base):
     )
 
 
+class LayerVersion(Base):
+    """A counter per layer name that triggers move whenever its tiles may change (``layers.tile_cache``)."""
+
+    __tablename__ = "layer_version"
+    __table_args__ = ({"schema": "catalog"},)
+
+    layer_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, server_default="1", nullable=False)
+    changed_at: Mapped[dt.datetime] = created_at()
+
+
 # ------------------------------------------------------------------------------------ basemap
 class AdminDivision(Base):
     """District (区) → street (街道) → community (社区): codes of 1–12 digits (GB/T 2260: 6/9/12).

@@ -30,7 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from api.auth import principal_of
 from api.limits import read_limited
-from api.ogc import coverage_routes, tiles3d_routes
+from api.ogc import coverage_routes, tile_routes, tiles3d_routes
 from api.ogc.calls import CURRENT_CALL, OgcCall
 from api.ogc.gateway import PygeoapiGateway
 from api.ogc.providers import MAX_VECTOR_ZOOM, tile_columns_at_zero
@@ -360,6 +360,9 @@ async def collection_tile(request: Request) -> Response:
     matrix_set = tile_matrix_set(request)
     tile = parse_tile(p["tileMatrix"], p["tileCol"], p["tileRow"], max_zoom=MAX_VECTOR_ZOOM,
                       columns_at_zero=tile_columns_at_zero(matrix_set))  # fmt: skip
+    served = await tile_routes.vector_tile(request, p["collection_id"], matrix_set, tile)
+    if served is not None:  # a catalogued vector layer the caller may read: the thin path
+        return served
     return await execute(
         request, tiles_api.get_collection_tiles_data,
         p["collection_id"], matrix_set, str(tile.z), str(tile.y), str(tile.x),
