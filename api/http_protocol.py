@@ -126,3 +126,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if timer is not None:
             timer.cancel()
             self._timer = None
+
+
+class EnvironmentGuardedProtocol(GuardedHttpToolsProtocol):
+    """For ``--workers N``: uvicorn pickles the protocol class into each worker process, so it must
+    be importable by name (``guarded_protocol``'s classes are not); its limits are read once from the
+    environment's settings (ONEMAP_*), as the workers' app is."""
+
+    _configured = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        cls = type(self)
+        if not cls._configured:
+            settings = Settings()
+            cls.max_header_bytes = settings.max_header_bytes
+            cls.header_timeout_s = settings.header_timeout_s
+            cls.body_timeout_s = settings.body_timeout_s
+            cls._configured = True
+        super().connection_made(transport)

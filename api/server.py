@@ -6,7 +6,7 @@ import os
 import socket
 from typing import Any
 
-from api.http_protocol import guarded_protocol
+from api.http_protocol import EnvironmentGuardedProtocol, guarded_protocol
 from spatial.config import Settings
 from spatial.db import check_database, database_url, make_engine
 from spatial.errors import InvalidInput
@@ -62,7 +62,8 @@ def run(settings: Settings, *, workers: int = 1) -> None:
         os.environ.update({"ONEMAP_HOST": settings.host, "ONEMAP_PORT": str(settings.port)})
         uvicorn.run(
             "api.app:app_from_environment", factory=True, host=settings.host,
-            port=settings.port, workers=workers, log_level="warning", **uvicorn_options(settings),
+            port=settings.port, workers=workers, log_level="warning",
+            **(uvicorn_options(settings) | {"http": EnvironmentGuardedProtocol}),
         )
         return
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
