@@ -174,6 +174,22 @@ def missing_layer(layer: str) -> NotFound:
     return NotFound(f"no layer named {layer!r} in this WMTS")
 
 
+def tile_access(
+    engine: Engine, principal: Principal | None, request: TileRequest, imagery: Callable[[str], ImagerySource]
+) -> bool:
+    """THE read check of a GetTile, before any tile cache: whether the layer is public (NotFound: hidden or missing)."""
+    row = find_layer(engine, request.layer)
+    if row is not None and row["storage_table"]:
+        if not can_read(principal, LayerRef.from_row(row)):
+            raise missing_layer(request.layer)
+        return bool(row["visibility"] == "public")
+    try:
+        source = imagery(request.layer)
+    except NotFound:
+        raise missing_layer(request.layer) from None
+    return source.visibility == "public"
+
+
 def plan_tile(
     engine: Engine, principal: Principal | None, request: TileRequest, imagery: Callable[[str], ImagerySource]
 ) -> TilePlan:

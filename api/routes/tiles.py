@@ -13,7 +13,7 @@ Every request passes THE read check: a layer hidden from the caller is a 404 lik
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,10 +26,11 @@ from starlette.routing import Route
 from api.auth import principal_of
 from api.errors import error_response
 from api.workers import ClientGone, WorkerPool, pool_of
+from layers import tile_cache
 from layers.imagery.budget import RenderBudget
 from layers.imagery.readers import ImageryFileMissing
 from layers.imagery.selection import select_scenes
-from layers.imagery.store import ImagerySource, SourceCache
+from layers.imagery.store import ImagerySource, SourceCache, imagery_source
 from layers.imagery.tiles import (
     TileStyle,
     parse_style,
@@ -41,7 +42,7 @@ from layers.imagery.tiles import (
 from spatial.access.policy import LayerRef, require_read
 from spatial.errors import NotFound, OnemapError
 
-CACHE_CONTROL = "public, max-age=60"
+CACHE_CONTROL = "public, max-age=60"  # capabilities documents (tiles: ``tile_headers``)
 STYLE_PARAMS = ("bands", "rescale", "expression", "colormap_name", "datetime", "scene")
 
 
@@ -56,13 +57,49 @@ def sources(request: Request) -> SourceCache:
 
 def readable(request: Request, layer: str) -> ImagerySource:
     """The imagery source of a layer the caller may read (NotFound otherwise)."""
-    source = sources(request).get(layer)
+    return readable_versioned(request, layer)[0]
+
+
+def readable_versioned(request: Request, layer: str) -> tuple[ImagerySource, int | None]:
+    """``readable`` and the layer's version (None: unknown, tiles uncached).
+
+    The source is kept per layer version: when the version moves (a scene added, changed or
+    removed, the layer re-published) it is read afresh, so a tile filed under a version is drawn
+    from that version's scenes or newer, never older.
+    """
+    version = tile_cache.layer_versions(request.app.state.engine).get(layer)
+    if version is None:
+        source = sources(request).get(layer)
+    else:
+        kept: dict[str, tuple[int, ImagerySource]] = _kept_sources(request)
+        entry = kept.get(layer)
+        if entry is not None and entry[0] == version:
+            source = entry[1]
+        else:
+            source = imagery_source(request.app.state.engine, layer)
+            if len(kept) >= SourceCache.max_entries:
+                kept.clear()
+            kept[layer] = (version, source)
     ref = LayerRef(source.layer_id, source.department_code, source.visibility)
     try:
         require_read(principal_of(request), ref, layer)
     except NotFound:  # hidden looks exactly like missing, message included
         raise NotFound(f"no imagery layer named {layer!r}") from None
-    return source
+    return source, version
+
+
+def _kept_sources(request: Request) -> dict[str, tuple[int, ImagerySource]]:
+    state = request.app.state
+    kept = getattr(state, "imagery_versioned_sources", None)
+    if kept is None:
+        kept = state.imagery_versioned_sources = {}
+    return kept
+
+
+def forget(request: Request, layer: str) -> None:
+    """Read the layer's source afresh next time (its files moved)."""
+    sources(request).forget(layer)
+    _kept_sources(request).pop(layer, None)
 
 
 def _style(request: Request, image_format: str) -> TileStyle:
@@ -73,18 +110,26 @@ def _style(request: Request, image_format: str) -> TileStyle:
     )  # fmt: skip
 
 
-def _plan(
-    request: Request, layer: str, z: str, x: str, y: str, image_format: str
-) -> tuple[list[Path], Tile, TileStyle]:
-    """The checks that need no pixels: address, style, read check, the files to read."""
-    tile = parse_tile_address(z, x, y)
+@dataclass
+class Prepared:
+    """A tile request past its cheap checks: address, style, the readable source, the cache key."""
+
+    address: Tile
+    style: TileStyle
+    source: ImagerySource
+    when: dict[str, str | None]
+    key: tile_cache.TileKey | None
+
+
+def _prepare(request: Request, layer: str, z: str, x: str, y: str, image_format: str) -> Prepared:
+    """The checks that need no pixels: address, style, read check; the key the tile is kept under."""
+    address = parse_tile_address(z, x, y)
     style = _style(request, image_format)
     when = {k: request.query_params.get(k) for k in ("datetime", "scene")}
-    try:
-        return tile_paths(readable(request, layer), tile, style, **when), tile, style
-    except ImageryFileMissing:  # the layer may have been re-published a moment ago
-        sources(request).forget(layer)
-        return tile_paths(readable(request, layer), tile, style, **when), tile, style
+    source, version = readable_versioned(request, layer)
+    parts = (str(address.z), str(address.x), str(address.y), image_format, repr(style), tile_cache.style_part(when))
+    key = tile_cache.TileKey("xyz", layer, version, parts) if version is not None else None
+    return Prepared(address, style, source, when, key)
 
 
 def render_pool(request: Request) -> WorkerPool:
@@ -92,29 +137,65 @@ def render_pool(request: Request) -> WorkerPool:
     return pool_of(request.app.state.settings)
 
 
+def tile_headers(request: Request, key: tile_cache.TileKey | None, public: bool) -> dict[str, str]:
+    """ETag (when the tile has a key) and Cache-Control of a tile."""
+    headers = {"Cache-Control": tile_cache.cache_control(request.app.state.settings, public)}
+    if key is not None:
+        headers["ETag"] = key.etag
+    return headers
+
+
+async def cached(request: Request, key: tile_cache.TileKey | None) -> bytes | None:
+    """The kept tile of ``key`` (None: a miss, or no key); a disk hit costs no thread hop."""
+    if key is None:
+        return None
+    cache = tile_cache.tile_cache(request.app.state.settings)
+    if cache.name == "disk":
+        return cache.get(key)
+    return await run_in_threadpool(cache.get, key)
+
+
+async def keep(request: Request, key: tile_cache.TileKey | None, body: bytes) -> None:
+    if key is not None:
+        await run_in_threadpool(tile_cache.tile_cache(request.app.state.settings).put, key, body)
+
+
+def image_response(request: Request, body: bytes | None, media_type: str, key: tile_cache.TileKey | None,
+                   public: bool) -> Response:  # fmt: skip
+    """200 with the picture, 204 when nothing was drawn (b"" or None)."""
+    headers = tile_headers(request, key, public)
+    if not body:
+        return Response(status_code=204, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
 async def tile(request: Request) -> Response:
-    """One 256-px WebMercatorQuad tile."""
+    """One 256-px WebMercatorQuad tile (kept in the tile cache under the layer's version)."""
     p = request.path_params
     y, _, image_format = p["y_format"].partition(".")
     budget = RenderBudget.from_settings(request.app.state.settings)
     for attempt in (1, 2):
         try:
-            paths, address, style = await run_in_threadpool(
-                _plan, request, p["layer"], p["z"], p["x"], y, image_format
-            )
-            body = await render_pool(request).run(render_tile, paths, address, style, budget) if paths else None
+            plan = await run_in_threadpool(_prepare, request, p["layer"], p["z"], p["x"], y, image_format)
+            public = plan.source.visibility == "public"
+            if plan.key is not None and tile_cache.etag_matches(request.headers.get("if-none-match"), plan.key.etag):
+                return Response(status_code=304, headers=tile_headers(request, plan.key, public))
+            found = await cached(request, plan.key)
+            if found is not None:
+                return image_response(request, found, plan.style.media_type, plan.key, public)
+            paths = await run_in_threadpool(tile_paths, plan.source, plan.address, plan.style, **plan.when)
+            body = await render_pool(request).run(render_tile, paths, plan.address, plan.style, budget) if paths else None
             break
         except ClientGone:
             return Response(status_code=499)  # nobody is listening
         except ImageryFileMissing as err:  # re-published while drawing: look the scenes up again
-            sources(request).forget(p["layer"])
+            forget(request, p["layer"])
             if attempt == 2:
                 return error_response(err)
         except OnemapError as err:
             return error_response(err)
-    if body is None:
-        return Response(status_code=204, headers={"Cache-Control": CACHE_CONTROL})
-    return Response(body, media_type=style.media_type, headers={"Cache-Control": CACHE_CONTROL})
+    await keep(request, plan.key, body or b"")
+    return image_response(request, body, plan.style.media_type, plan.key, public)
 
 
 def _tilejson(request: Request, layer: str) -> dict[str, Any]:

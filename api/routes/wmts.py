@@ -21,16 +21,29 @@ from starlette.routing import Route
 
 from api.auth import principal_of
 from api.errors import ows_error_response
-from api.routes.tiles import CACHE_CONTROL, readable, render_pool, sources
+from api.routes.tiles import (
+    CACHE_CONTROL,
+    cached,
+    forget,
+    image_response,
+    keep,
+    readable,
+    render_pool,
+    sources,
+    tile_headers,
+)
 from api.workers import ClientGone
+from layers import tile_cache
 from layers.imagery.budget import RenderBudget
 from layers.imagery.readers import ImageryFileMissing
 from layers.wmts import (
     TilePlan,
+    TileRequest,
     capabilities,
     parse_tile_request,
     plan_tile,
     render_wmts_tile,
+    tile_access,
     wmts_layers,
 )
 from spatial.errors import InvalidInput, MissingParameter, OnemapError
@@ -105,13 +118,32 @@ def _plan(request: Request, params: dict[str, str]) -> TilePlan:
     try:
         return plan_tile(engine, principal, tile_request, lambda layer: readable(request, layer))
     except ImageryFileMissing:  # the layer may have been re-published a moment ago
-        sources(request).forget(tile_request.layer)
+        forget(request, tile_request.layer)
         return plan_tile(engine, principal, tile_request, lambda layer: readable(request, layer))
 
 
+def _check(request: Request, params: dict[str, str]) -> tuple[TileRequest, bool, tile_cache.TileKey | None]:
+    """Parameters and THE read check; whether the layer is public; the key its tile is kept under."""
+    tile_request = parse_tile_request(params)
+    engine = request.app.state.engine
+    public = tile_access(engine, principal_of(request), tile_request, lambda layer: readable(request, layer))
+    version = tile_cache.layer_versions(engine).get(tile_request.layer)
+    t = tile_request.tile
+    parts = (tile_request.matrix_set, str(t.z), str(t.x), str(t.y), tile_request.style.media_type, repr(tile_request.style))
+    key = tile_cache.TileKey("wmts", tile_request.layer, version, parts) if version is not None else None
+    return tile_request, public, key
+
+
 async def _tile(request: Request, params: dict[str, str]) -> Response:
-    """One 256-px tile, drawn in the render worker pool as the XYZ tiles are."""
+    """One 256-px tile, drawn in the render worker pool as the XYZ tiles are, kept in the tile cache."""
     budget = RenderBudget.from_settings(request.app.state.settings)
+    tile_request, public, key = await run_in_threadpool(_check, request, params)
+    media_type = tile_request.style.media_type
+    if key is not None and tile_cache.etag_matches(request.headers.get("if-none-match"), key.etag):
+        return Response(status_code=304, headers=tile_headers(request, key, public))
+    found = await cached(request, key)
+    if found is not None:
+        return image_response(request, found, media_type, key, public)
     for attempt in (1, 2):
         try:
             plan = await run_in_threadpool(_plan, request, params)
@@ -121,12 +153,11 @@ async def _tile(request: Request, params: dict[str, str]) -> Response:
         except ClientGone:
             return Response(status_code=499)  # nobody is listening
         except ImageryFileMissing as err:  # re-published while drawing: look the scenes up again
-            sources(request).forget(params["LAYER"])
+            forget(request, params["LAYER"])
             if attempt == 2:
                 return ows_error_response(err)
-    if body is None:
-        return Response(status_code=204, headers={"Cache-Control": CACHE_CONTROL})
-    return Response(body, media_type=plan.request.style.media_type, headers={"Cache-Control": CACHE_CONTROL})
+    await keep(request, key, body or b"")
+    return image_response(request, body, media_type, key, public)
 
 
 routes = [
