@@ -9,6 +9,8 @@ Big tables never get an exact ``COUNT(*)`` on an ordinary page request.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,7 @@ from sqlalchemy import (
     Text,
     and_,
     asc,
+    bindparam,
     desc,
     func,
     literal,
@@ -39,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DataError, InternalError, ProgrammingError
 from sqlalchemy.sql.elements import ColumnElement
 
-from spatial.db import read_only
+from spatial.db import read_only, replica_read
 from spatial.errors import InvalidInput, NotFound
 from spatial.params import (
     MAX_ID,
@@ -163,12 +166,17 @@ class FeatureQuery:
     output: OutputCrs = field(default_factory=OutputCrs)
 
 
+BBOX_PARAMETERS = ("bbox_xmin", "bbox_ymin", "bbox_xmax", "bbox_ymax")
+"""Names of the bbox's bound parameters (a cached page statement takes new values by them)."""
+
+
 def where_clause(ft: FeatureTable, query: FeatureQuery) -> ColumnElement[bool]:
     """The WHERE of a query: bbox, time, property equality and CQL2, all bound parameters."""
     clauses: list[ColumnElement[bool]] = []
     geom = ft.sa_table.c[ft.geom_field]
     if query.bbox:
-        envelope = func.ST_MakeEnvelope(*[literal(v) for v in checked_bbox(query.bbox)], 4326)
+        corners = zip(BBOX_PARAMETERS, checked_bbox(query.bbox), strict=True)
+        envelope = func.ST_MakeEnvelope(*[bindparam(name, v, type_=Float) for name, v in corners], 4326)
         clauses.append(func.ST_Intersects(geom, envelope))
     if query.datetime_:
         clauses.append(datetime_clause(ft, query.datetime_))
@@ -313,8 +321,8 @@ def page_rows(ft: FeatureTable, query: FeatureQuery) -> Any:
         )
         .where(where)
         .order_by(*order)
-        .offset(offset)
-        .limit(query.limit)
+        .offset(bindparam("page_offset", offset, type_=BigInteger))
+        .limit(bindparam("page_limit", query.limit, type_=BigInteger))
         .subquery("page_rows")
     )
 
@@ -429,13 +437,16 @@ def query_features(engine: Engine, ft: FeatureTable, query: FeatureQuery) -> dic
     One row per feature comes back and the page's JSON array is joined here: measured on the
     large demo, fetching 1,000 rows and joining them in Python took 7–9 ms against 12–13 ms
     for ``string_agg`` joining them in PostgreSQL (same windows as benchmarks/features_bbox).
+    A page that is not full says how many features matched by itself, so the count query runs
+    only for full pages (and ``resulttype=hits``). The page may be read on a replica.
     """
-    with read_only(engine) as conn:
+    with replica_read(engine) as conn:
         try:
-            matched = _number_matched(conn, ft, query)
             if query.hits_only:
+                matched = _number_matched(conn, ft, query)
                 return {"type": "FeatureCollection", "features": [], "numberMatched": matched, "numberReturned": 0}
-            rows = conn.execute(page_statement(ft, query)).all()
+            rows = _page(conn, ft, query)
+            matched = _number_matched(conn, ft, query, returned=len(rows))
         except (DataError, InternalError, ProgrammingError) as err:
             raise InvalidInput(f"the query cannot be answered: {_db_message(err)}") from None
     if query.skip_geometry:  # json_build_object wrote the id already
@@ -450,16 +461,61 @@ def query_features(engine: Engine, ft: FeatureTable, query: FeatureQuery) -> dic
     return collection
 
 
+KEPT_STATEMENTS = 256
+_statements: OrderedDict[tuple[Any, ...], tuple[str, dict[str, Any]]] = OrderedDict()
+_statements_lock = threading.Lock()
+
+
+def _page(conn: Any, ft: FeatureTable, query: FeatureQuery) -> list[Any]:
+    """The page's (id, feature) rows; a plain page (bbox, paging, properties, skipGeometry, CRS)
+    runs its SQL as compiled once per table and shape, only the bound values change."""
+    key = _plain_shape(ft, query)
+    if key is None:
+        return list(conn.execute(page_statement(ft, query)).all())
+    with _statements_lock:
+        kept = _statements.get(key)
+        if kept is not None:
+            _statements.move_to_end(key)
+    if kept is None:
+        compiled = page_statement(ft, query).compile(dialect=conn.dialect)
+        kept = (str(compiled), dict(compiled.params))
+        with _statements_lock:
+            _statements[key] = kept
+            while len(_statements) > KEPT_STATEMENTS:
+                _statements.popitem(last=False)
+    sql, constants = kept
+    values = {**constants, "page_offset": query.offset, "page_limit": query.limit}
+    if query.bbox:
+        values.update(zip(BBOX_PARAMETERS, checked_bbox(query.bbox), strict=True))
+    return list(conn.exec_driver_sql(sql, values).all())
+
+
+def _plain_shape(ft: FeatureTable, query: FeatureQuery) -> tuple[Any, ...] | None:
+    """The cache key of a page whose SQL differs from another's only by bound values, or None."""
+    if query.datetime_ or query.properties or query.filter_ is not None or query.filter_ast is not None:
+        return None
+    if query.sortby or query.offset > KEYSET_FROM_OFFSET:
+        return None
+    return (ft.schema, ft.table, ft.id_field, ft.geom_field, tuple(ft.columns.items()), bool(query.bbox),
+            tuple(query.select_properties), query.skip_geometry, query.output.srid, query.output.lat_first)  # fmt: skip
+
+
 def _json_type() -> Any:
     from sqlalchemy.dialects.postgresql import JSON
 
     return JSON
 
 
-def _number_matched(conn: Any, ft: FeatureTable, query: FeatureQuery) -> int | None:
-    """Exact count for small tables or resulttype=hits; omitted for big tables."""
+def _number_matched(conn: Any, ft: FeatureTable, query: FeatureQuery, returned: int | None = None) -> int | None:
+    """Exact count for small tables or resulttype=hits; omitted for big tables.
+
+    With ``returned`` (the page's size): a page short of its limit ends the matches, so they
+    number ``offset + returned`` (an empty page past the end still asks the database).
+    """
     if not query.hits_only and ft.estimated_rows >= EXACT_COUNT_BELOW:
         return None
+    if returned is not None and returned < query.limit and (returned > 0 or query.offset == 0):
+        return query.offset + returned
     statement = select(func.count()).select_from(ft.sa_table).where(where_clause(ft, query))
     return int(conn.execute(statement).scalar_one())
 
