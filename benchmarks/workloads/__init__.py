@@ -10,5 +10,6 @@ from benchmarks.workloads import (
     incidents,  # noqa: F401
     network,  # noqa: F401
     point_lookup,  # noqa: F401
+    replicas,  # noqa: F401
     tiles3d,  # noqa: F401
 )
