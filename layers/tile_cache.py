@@ -72,6 +72,17 @@ class TileKey:
         return '"' + hashlib.sha256(self.text.encode()).hexdigest()[:32] + '"'
 
 
+def mvt_key(layer: str, version: int, matrix_set: str, z: int, x: int, y: int) -> TileKey:
+    """The key of an OGC API vector tile (``/ogc/collections/{layer}/tiles/{set}/{z}/{y}/{x}``)."""
+    return TileKey("mvt", layer, version, (matrix_set, str(z), str(x), str(y), "mvt"))
+
+
+def xyz_key(layer: str, version: int, z: int, x: int, y: int, image_format: str, style: object,
+            when: dict[str, str | None]) -> TileKey:  # fmt: skip
+    """The key of an imagery XYZ tile: address, format, the parsed style, the scene selection."""
+    return TileKey("xyz", layer, version, (str(z), str(x), str(y), image_format, repr(style), style_part(when)))
+
+
 def style_part(params: list[tuple[str, str]] | dict[str, str | None]) -> str:
     """Style parameters normalised for a key: sorted, empty ones dropped, names lower-cased."""
     items = params.items() if isinstance(params, dict) else params

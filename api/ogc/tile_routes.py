@@ -116,8 +116,7 @@ async def vector_tile(request: Request, layer_id: str, matrix_set: str, tile: Ti
     if not names_format(request):
         return invalid_format()
     public = row.get("visibility") == "public"
-    parts = (matrix_set, str(tile.z), str(tile.x), str(tile.y), "mvt")
-    key = tile_cache.TileKey("mvt", layer_id, version, parts) if version is not None else None
+    key = tile_cache.mvt_key(layer_id, version, matrix_set, tile.z, tile.x, tile.y) if version is not None else None
     if key is not None and tile_cache.etag_matches(request.headers.get("if-none-match"), key.etag):
         return tile_response(request, None, key, public)
     cache = tile_cache.tile_cache(state.settings)

@@ -127,8 +127,9 @@ def _prepare(request: Request, layer: str, z: str, x: str, y: str, image_format:
     style = _style(request, image_format)
     when = {k: request.query_params.get(k) for k in ("datetime", "scene")}
     source, version = readable_versioned(request, layer)
-    parts = (str(address.z), str(address.x), str(address.y), image_format, repr(style), tile_cache.style_part(when))
-    key = tile_cache.TileKey("xyz", layer, version, parts) if version is not None else None
+    key = None
+    if version is not None:
+        key = tile_cache.xyz_key(layer, version, address.z, address.x, address.y, image_format, style, when)
     return Prepared(address, style, source, when, key)
 
 
