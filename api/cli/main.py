@@ -24,6 +24,7 @@ from api.cli.incidents import categories, incidents
 from api.cli.layers import layers
 from api.cli.plates import plates
 from api.cli.replicas import replica
+from api.cli.tiles import tiles
 from spatial.access.principal import local_operator
 from spatial.config import Settings
 
@@ -221,6 +222,7 @@ main.add_command(plates)
 main.add_command(departments)
 main.add_command(dispatch)
 main.add_command(tokens)
+main.add_command(tiles)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
