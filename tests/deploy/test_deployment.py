@@ -17,17 +17,27 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
+import time
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import morecantile
 import pytest
+import redis
+from sqlalchemy import make_url
 
 from api.local_stack import LocalStack, missing_programs
 from spatial.access.principal import local_operator
-from spatial.config import Settings
+from spatial.config import PROJECT_ROOT, Settings
 from spatial.db import make_engine
+from spatial.postgis import EmbeddedCluster, create_database, standbys
 from tests.live import ServedCity
 
 GUIYI = (108.94, 34.26)  # inside the demo city's 归义区
@@ -36,9 +46,32 @@ BODY_LIMIT = 2 * 1024 * 1024
 ROLES = {"inspector": ("supervision", "inspector"), "supervisor": ("supervision", "editor")}
 
 
+@dataclass
+class DeployedCity:
+    """The city's database on a scratch cluster of its own, a hot standby of it, tokens."""
+
+    served: ServedCity
+    replica_url: str
+
+    @property
+    def url(self) -> str:
+        return self.served.url
+
+    @property
+    def tokens(self) -> dict[str, str]:
+        return self.served.tokens
+
+
+def replica_cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEMAP_")} | {"ONEMAP_PG_DATA": str(root)}
+    return subprocess.run([sys.executable, "-m", "api.cli", "db", "replica", *args], env=env, capture_output=True,
+                          text=True, timeout=120, cwd=PROJECT_ROOT)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-def city(make_database, tmp_path_factory: pytest.TempPathFactory) -> ServedCity:
-    """The small demo with a unit grid, the category catalogue and tokens (nothing served yet)."""
+def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedCity]:
+    """The small demo with a unit grid, the category catalogue and tokens on a scratch cluster (small to
+    copy), and a replica of it made by `onemap db replica add` (removed by `remove` at the end)."""
     missing = missing_programs()
     if missing:
         if os.environ.get("CI"):
@@ -51,24 +84,47 @@ def city(make_database, tmp_path_factory: pytest.TempPathFactory) -> ServedCity:
     from spatial.grid.build import build_grid
     from spatial.incidents.categories import load_catalogue, read_catalogue
 
-    url = make_database("onemap_deploy")
-    engine = make_engine(url, pool_size=2)
-    migrate.upgrade(engine)
-    settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("deploy-var"))
-    load_demo(engine, settings, size="small", seed=42, imagery=False, console=None, principal=local_operator())
-    build_grid(engine, principal=local_operator())
-    load_catalogue(engine, read_catalogue(), principal=local_operator())
-    with engine.begin() as conn:
-        register_grid_layers(conn)
-    tokens = {name: create_token(engine, department_code=dept, role=role, name=name, actor=local_operator()).secret
-              for name, (dept, role) in ROLES.items()}  # fmt: skip
-    return ServedCity(url, settings, engine, "", tokens)
+    root = PROJECT_ROOT / "var" / "test-clusters" / f"deploy-{uuid.uuid4().hex[:8]}"
+    cluster = EmbeddedCluster(root)
+    engine, copier = None, ThreadPoolExecutor(max_workers=1)
+    try:
+        state = cluster.start()
+        create_database(state, "onemap_deploy")
+        url = state.url("onemap_deploy")
+        # the copy starts now, while the city loads: what follows reaches the standby as WAL
+        adding = copier.submit(replica_cli, root, "add")
+        engine = make_engine(url, pool_size=2)
+        migrate.upgrade(engine)
+        settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("deploy-var"))
+        load_demo(engine, settings, size="small", seed=42, imagery=False, console=None, principal=local_operator())
+        build_grid(engine, principal=local_operator())
+        load_catalogue(engine, read_catalogue(), principal=local_operator())
+        with engine.begin() as conn:
+            register_grid_layers(conn)
+        tokens = {name: create_token(engine, department_code=dept, role=role, name=name,
+                                     actor=local_operator()).secret for name, (dept, role) in ROLES.items()}  # fmt: skip
+        added = adding.result()
+        assert added.returncode == 0, added.stderr
+        replica_url = make_url(added.stdout.strip()).set(database="onemap_deploy").render_as_string(hide_password=False)
+        yield DeployedCity(ServedCity(url, settings, engine, "", tokens), replica_url)
+    finally:
+        copier.shutdown(wait=True)  # a copy under way finishes before its primary goes
+        if engine is not None:
+            engine.dispose()
+        for standby in standbys(cluster):
+            removed = replica_cli(root, "remove", str(standby.number))
+            if removed.returncode != 0:
+                standby.destroy()
+        cluster.destroy()
 
 
 @pytest.fixture(scope="module")
-def stack(city: ServedCity, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def stack(city: DeployedCity, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     env = {
-        "ONEMAP_VAR_DIR": str(city.settings.var_dir),
+        "ONEMAP_VAR_DIR": str(city.served.settings.var_dir),
+        "ONEMAP_DATABASE_READ_URLS": city.replica_url,
+        "ONEMAP_REPLICA_CHECK_S": "0.3",
+        "ONEMAP_REPLICA_MAX_LAG_S": "30",
         "ONEMAP_RATE_LIMIT_WRITES": "off",
         "ONEMAP_RATE_LIMIT_ANONYMOUS": "1/minute",  # per process: shows whose address the API counts
         "ONEMAP_MAX_BODY_BYTES": str(BODY_LIMIT),
@@ -80,10 +136,9 @@ def stack(city: ServedCity, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     }
     with LocalStack(tmp_path_factory.mktemp("stack"), city.url, apis=2, env=env) as running:
         yield running
-    city.engine.dispose()
 
 
-def auth(city: ServedCity, role: str) -> dict[str, str]:
+def auth(city: DeployedCity, role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {city.tokens[role]}"}
 
 
@@ -148,7 +203,7 @@ def frames(lines: Iterator[str]) -> Iterator[dict[str, str]]:
         frame[name or "comment"] = value.removeprefix(" ")
 
 
-def test_a_filing_arrives_on_the_event_stream_through_nginx(stack: LocalStack, city: ServedCity) -> None:
+def test_a_filing_arrives_on_the_event_stream_through_nginx(stack: LocalStack, city: DeployedCity) -> None:
     """The stream is held by one API process; the filing may land on the other: PostgreSQL's NOTIFY
     carries it across, nginx passes it on unbuffered."""
     found: dict[str, object] = {}
@@ -213,7 +268,7 @@ def test_forwarded_for_is_believed_only_from_nginx(stack: LocalStack) -> None:
     assert anonymous_filing(stack.url, "198.51.100.9", "127.0.0.4") == 201
 
 
-def test_a_body_over_the_limit_is_413_in_the_one_error_shape(stack: LocalStack, city: ServedCity) -> None:
+def test_a_body_over_the_limit_is_413_in_the_one_error_shape(stack: LocalStack, city: DeployedCity) -> None:
     big = b"x" * (BODY_LIMIT + 1024)
     headers = auth(city, "inspector") | {"Content-Type": "application/json"}
     answer = httpx.post(f"{stack.url}/api/v1/incidents", content=big, headers=headers, timeout=TIMEOUT)
@@ -224,8 +279,62 @@ def test_a_body_over_the_limit_is_413_in_the_one_error_shape(stack: LocalStack, 
     assert httpx.get(f"{stack.url}/health", timeout=TIMEOUT).status_code == 200
 
 
+# ------------------------------------------------------------------------------------ replica and Redis
+def replica_reads(stack: LocalStack) -> list[int | None]:
+    """Reads the replica served in each API process (None: not up there yet)."""
+    counts: list[int | None] = []
+    for index in range(len(stack.api_processes)):
+        report = httpx.get(f"{stack.api_url(index)}/health", timeout=TIMEOUT).json().get("replicas") or [{}]
+        counts.append(report[0].get("reads") if report[0].get("state") == "up" else None)
+    return counts
+
+
+def test_reads_through_nginx_are_served_by_the_replica(stack: LocalStack) -> None:
+    deadline = time.monotonic() + 60
+    while None in replica_reads(stack):  # each process takes the replica into rotation after a check
+        assert time.monotonic() < deadline, f"the replica did not come up in every API process: {replica_reads(stack)}"
+        time.sleep(0.2)
+    before = replica_reads(stack)
+    with httpx.Client(base_url=stack.url, timeout=TIMEOUT) as http:
+        for offset in range(10):
+            page = http.get("/ogc/collections/buildings/items", params={"f": "json", "limit": 20, "offset": offset})
+            assert page.status_code == 200 and page.json()["numberReturned"] == 20
+        health = http.get("/health").json()
+    after = replica_reads(stack)
+    served = [b - a for a, b in zip(before, after, strict=True)]  # type: ignore[operator]
+    assert sum(served) >= 10 and all(n > 0 for n in served), (before, after)
+    assert health["replicas"][0]["state"] == "up" and "password" not in json.dumps(health)
+
+
+def test_redis_tile_cache_is_shared_by_both_processes(stack: LocalStack) -> None:
+    assert stack.redis_url
+    store = redis.Redis.from_url(stack.redis_url)
+    tile = morecantile.tms.get("WebMercatorQuad").tile(GUIYI[0] + 0.01, GUIYI[1], 16)
+    path = f"/ogc/collections/buildings/tiles/WebMercatorQuad/{tile.z}/{tile.y}/{tile.x}?f=mvt"
+    first, second = (httpx.Client(base_url=stack.api_url(i), timeout=TIMEOUT) for i in (0, 1))
+    with first, second:
+        deadline = time.monotonic() + 30
+        while True:  # a process serves uncached until it knows the layer versions (a second or so)
+            keys_before = len(store.keys("onemap:tile:*"))
+            drawn = first.get(path)
+            assert drawn.status_code == 200, drawn.text
+            if len(store.keys("onemap:tile:*")) > keys_before or not keys_before and store.keys("onemap:tile:*"):
+                break
+            assert time.monotonic() < deadline, "the first process never kept the tile in Redis"
+            time.sleep(0.2)
+        keys = len(store.keys("onemap:tile:*"))
+        hits = int(store.info("stats")["keyspace_hits"])
+        kept = second.get(path)
+        assert kept.status_code == 200 and kept.content == drawn.content
+        assert kept.headers.get("etag") == drawn.headers.get("etag") and drawn.headers.get("etag")
+        assert int(store.info("stats")["keyspace_hits"]) > hits, "the second process read the first one's tile"
+        assert len(store.keys("onemap:tile:*")) == keys, "and kept no copy of its own"
+        revalidated = httpx.get(f"{stack.url}{path}", headers={"If-None-Match": drawn.headers["etag"]}, timeout=TIMEOUT)
+        assert revalidated.status_code == 304, "nginx passes the ETag revalidation through"
+
+
 # ------------------------------------------------------------------------------------ failover (last)
-def test_one_api_process_killed_nginx_fails_over(stack: LocalStack, city: ServedCity) -> None:
+def test_one_api_process_killed_nginx_fails_over(stack: LocalStack, city: DeployedCity) -> None:
     victim, survivor = stack.api_processes
     victim.kill()
     before = len(stack.access_log())
