@@ -341,12 +341,14 @@ def page_statement(ft: FeatureTable, query: FeatureQuery) -> Any:
     """
     names = _property_names(ft, query)
     rows = page_rows(ft, query)
+    # in id order the planner keeps page_rows' own order; a position would be sorted once more
+    in_page_order = rows.c.position if query.sortby else rows.c.fid
     feature_id = func.to_json(rows.c.fid).cast(Text).label("fid")
     if query.skip_geometry:
         bare = func.json_build_object(
             "type", "Feature", "id", rows.c.fid, "geometry", None, "properties", _props_object(rows.c, names)
         ).cast(Text)
-        return select(feature_id, bare.label("feature")).select_from(rows).order_by(rows.c.position)
+        return select(feature_id, bare.label("feature")).select_from(rows).order_by(in_page_order)
     record = (
         select(_transformed(rows.c.geom, query.output).label(GEOMETRY_COLUMN), *[rows.c[n] for n in names])
         .correlate(rows)
@@ -354,7 +356,7 @@ def page_statement(ft: FeatureTable, query: FeatureQuery) -> Any:
     )
     whole = func.ST_AsGeoJSON(record.table_valued(), GEOMETRY_COLUMN, query.output.digits)
     feature = select(whole).select_from(record).correlate(rows).scalar_subquery()
-    return select(feature_id, feature.label("feature")).select_from(rows).order_by(rows.c.position)
+    return select(feature_id, feature.label("feature")).select_from(rows).order_by(in_page_order)
 
 
 def feature_text(fid: str, whole: str) -> str:
