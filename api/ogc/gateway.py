@@ -56,6 +56,17 @@ class PygeoapiGateway:
         self._lock = threading.Lock()
         self._views: dict[str, _Built] = {}
 
+    def fresh(self, principal: Principal | None) -> API | None:
+        """The API of ``principal``'s view when it was checked within ``refresh_seconds``, else None.
+
+        Never touches the database, so the event loop may ask it (``current`` may read the
+        catalog's version and belongs in a worker thread).
+        """
+        built = self._views.get(view_key(principal))
+        if built is not None and time.monotonic() - built.checked_at < self.refresh_seconds:
+            return built.api
+        return None
+
     def current(self, principal: Principal | None) -> API:
         """The API of ``principal``'s view for the catalog as it is now (checked every ``refresh_seconds``)."""
         key = view_key(principal)

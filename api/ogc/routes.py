@@ -85,7 +85,7 @@ async def execute(
     loop = asyncio.get_running_loop()
     gateway = _gateway(request)
     call = call or ogc_call(request)
-    api: API = await loop.run_in_executor(None, gateway.current, call.principal)
+    api: API = gateway.fresh(call.principal) or await loop.run_in_executor(None, gateway.current, call.principal)
     api_request = await APIRequest.from_starlette(request, api.locales)
     if check_format and not api_request.is_valid():
         headers, status, content = api.get_format_exception(api_request)
