@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import random
 import tempfile
 import time
@@ -160,6 +161,7 @@ def deployment(ctx: Context) -> list[Result]:
     finally:
         engine.dispose()
     nginx, one = _merge(through), _merge(direct)
+    load = [round(x, 1) for x in os.getloadavg()]
     sent_filings = sum(1 for batch in batches for kind, _, _ in batch if kind == "filing")
     acknowledged = nginx["filed"] + one["filed"] + sum(1 for kind, _, _ in batches[0] if kind == "filing")
     per_kind = {
@@ -174,9 +176,12 @@ def deployment(ctx: Context) -> list[Result]:
              f"{percentile(_all(nginx), 99):.0f} ms, direct {percentile(_all(one), 50):.0f}/"
              f"{percentile(_all(one), 99):.0f} ms; failures nginx {len(nginx['failures'])}, direct "
              f"{len(one['failures'])}; filings acknowledged {acknowledged} of {sent_filings}, stored {stored}"
-             f"{' (MATCH)' if acknowledged == stored else ' (MISMATCH)'}; upstreams seen {len(served)}")  # fmt: skip
+             f"{' (MATCH)' if acknowledged == stored else ' (MISMATCH)'}; upstreams seen {len(served)}; "
+             f"load average {load[0]} on {os.cpu_count()} cores")  # fmt: skip
     extra = per_kind | {"failures": (nginx["failures"] + one["failures"])[:20], "acknowledged": acknowledged,
-                        "stored": stored, "upstreams": sorted(served)}  # fmt: skip
+                        "stored": stored, "upstreams": sorted(served), "load_average": load,
+                        "rounds_req_s": {"nginx": [r["n"] / r["wall"] for r in through],
+                                         "direct": [r["n"] / r["wall"] for r in direct]}}  # fmt: skip
     return [
         Result(workload="deployment", metric="mixed reads + filings, req/s (nginx → 2 API processes + Redis)",
                ours=Figure(nginx["n"] / nginx["wall"], "req/s"), baseline=Figure(one["n"] / one["wall"], "req/s"),
