@@ -43,6 +43,15 @@ def program(name: str) -> str:
     return found
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies (Linux), so a stack
+    whose owner was killed leaves no orphans behind."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @dataclass
 class Process:
     """One process of the stack: its name, port, Popen and log file."""
@@ -134,7 +143,7 @@ class LocalStack:
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.nginx_port = free_port(self.host)
+        self.nginx_port = self.nginx_port or free_port(self.host)
         if self.redis:
             self.start_redis()
         ports = [free_port() for _ in range(self.apis)]
@@ -173,7 +182,7 @@ class LocalStack:
         log = self.root / f"{name}.log"
         with log.open("ab") as out:
             popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT,
-                                     start_new_session=True)  # fmt: skip
+                                     start_new_session=True, preexec_fn=_die_with_parent)  # fmt: skip
         process = Process(name, port, popen, log)
         self.processes.append(process)
         return process

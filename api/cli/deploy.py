@@ -21,7 +21,7 @@ from string import Template
 
 import click
 
-from api.cli.common import friendly_errors
+from api.cli.common import console, friendly_errors
 from spatial.config import PROJECT_ROOT, Settings
 from spatial.errors import InvalidInput
 
@@ -149,3 +149,37 @@ def nginx(settings: Settings, apis: tuple[str, ...], listen: str, server_name: s
     site = render_site(settings, [address(a) for a in apis], listen=listen, server_name=server_name,
                        static_dir=STATIC_DIR if static else None, access_log=log, proxy_bind=proxy_bind)  # fmt: skip
     click.echo(render_standalone(site, prefix) if prefix else site, nl=False)
+
+
+@deploy.command("run")
+@click.option("--apis", type=click.IntRange(1, 16), default=2, show_default=True, help="API processes behind nginx")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="nginx's port (default: a free one)")
+@click.option("--redis/--no-redis", default=True, show_default=True, help="a Redis of its own as the tile cache")
+@click.pass_obj
+@friendly_errors
+def run(settings: Settings, apis: int, port: int | None, redis: bool) -> None:
+    """Try the deployment here: Redis, several API processes and nginx in front (Ctrl-C stops them all)."""
+    import signal
+    import time
+
+    from api.local_stack import LocalStack
+    from spatial.db import database_url
+
+    root = settings.var_dir / "deploy"
+    stack = LocalStack(root, database_url(settings), apis=apis, redis=redis, nginx_port=port or 0,
+                       env={"ONEMAP_VAR_DIR": str(settings.var_dir)})  # fmt: skip
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # `systemctl stop`, `timeout`: stop the stack too
+    with stack:
+        direct = ", ".join(f"127.0.0.1:{p.port}" for p in stack.api_processes)
+        console.print(f"nginx on {stack.url} in front of {direct}; tile cache {stack.redis_url or 'as configured'}; "
+                      f"configuration and logs in {root}", highlight=False)  # fmt: skip
+        try:
+            while all(process.alive() for process in stack.processes):
+                time.sleep(1)
+            gone = [process.name for process in stack.processes if not process.alive()]
+            console.print(f"stopped: {', '.join(gone)} exited (see its log in {root})")
+        except KeyboardInterrupt:
+            pass
