@@ -407,19 +407,23 @@ def _glob_escape(name: str) -> str:
 
 
 _caches: dict[tuple[str, str, int], TileCache] = {}
+_by_settings: dict[int, tuple[Settings, TileCache]] = {}
 _caches_lock = threading.Lock()
 
 
 def tile_cache(settings: Settings) -> TileCache:
     """The process's tile cache as ``settings`` configure it (one per configuration)."""
+    known = _by_settings.get(id(settings))
+    if known is not None and known[0] is settings:  # the app's one Settings object: no work per request
+        return known[1]
     setting = (settings.tile_cache or "disk").strip()
     key = (setting, str(settings.tile_cache_path), settings.tile_cache_max_mb)
-    found = _caches.get(key)
-    if found is not None:
-        return found
     with _caches_lock:
         if key not in _caches:
             _caches[key] = _open(setting, settings)
+        if len(_by_settings) > 64:
+            _by_settings.clear()
+        _by_settings[id(settings)] = (settings, _caches[key])
         return _caches[key]
 
 

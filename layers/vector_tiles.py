@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import Engine, TextClause, text
+from sqlalchemy import Engine
 
 from layers.features import FeatureTable
 from spatial.db import replica_read
@@ -49,9 +49,9 @@ def mvt_tile(
     engine: Engine, ft: FeatureTable, z: int, x: int, y: int, *, layer: str, matrix_set: str = WEB_MERCATOR_QUAD
 ) -> bytes:
     """One MVT tile (possibly empty bytes) of the features intersecting tile z/x/y of ``matrix_set``."""
-    statement = _statement(ft, matrix_set, z, x, y, versioned=False)
+    statement = tile_statement(ft, matrix_set, z, x, y, versioned=False)
     with replica_read(engine) as conn:
-        data = conn.execute(statement, {"z": z, "x": x, "y": y, "layer": layer}).scalar()
+        data = conn.exec_driver_sql(statement, {"z": z, "x": x, "y": y, "layer": layer}).scalar()
     return bytes(data or b"")
 
 
@@ -61,13 +61,15 @@ def mvt_tile_versioned(
 ) -> tuple[bytes, int]:
     """``mvt_tile`` and the layer's version (``catalog.layer_version``) read in the same snapshot,
     so a tile cache files the tile under the version it shows (``layers.tile_cache``)."""
-    statement = _statement(ft, matrix_set, z, x, y, versioned=True)
+    statement = tile_statement(ft, matrix_set, z, x, y, versioned=True)
     with replica_read(engine) as conn:
-        data, version = conn.execute(statement, {"z": z, "x": x, "y": y, "layer": layer, "layer_id": layer_id}).one()
+        params = {"z": z, "x": x, "y": y, "layer": layer, "layer_id": layer_id}
+        data, version = conn.exec_driver_sql(statement, params).one()
     return bytes(data or b""), int(version or 0)
 
 
-def _statement(ft: FeatureTable, matrix_set: str, z: int, x: int, y: int, *, versioned: bool) -> TextClause:
+def tile_statement(ft: FeatureTable, matrix_set: str, z: int, x: int, y: int, *, versioned: bool) -> str:
+    """The tile statement (psycopg's ``%(name)s`` parameters: z, x, y, layer, layer_id), after the tile's checks."""
     if matrix_set not in ENVELOPES:
         raise InvalidInput(f"tile matrix set {matrix_set[:40]!r} is not offered: {', '.join(ENVELOPES)}")
     check_tile(z, x, y, ENVELOPES[matrix_set][2])
@@ -77,16 +79,19 @@ def _statement(ft: FeatureTable, matrix_set: str, z: int, x: int, y: int, *, ver
 
 
 @functools.lru_cache(maxsize=1024)
-def _tile_sql(shape: tuple[Any, ...], matrix_set: str, versioned: bool) -> TextClause:
-    """The tile statement of a table's shape, built once (psycopg then prepares it per connection)."""
-    schema, table, id_field, geom_field, attributes, integer_id = shape
+def _tile_sql(shape: tuple[Any, ...], matrix_set: str, versioned: bool) -> str:
+    """The tile statement of a table's shape, built once and sent as is (psycopg prepares it per connection)."""
+    schema, table, id_field, geom_field, attributes, integer_id = (
+        _escaped(v) if isinstance(v, str) else tuple(map(_escaped, v)) if isinstance(v, tuple) else v for v in shape
+    )
     envelope, srid, _ = ENVELOPES[matrix_set]
+    for name in ("z", "x", "y"):
+        envelope = envelope.replace(f":{name}", f"%({name})s")
     columns = "".join(f', t."{name}"' for name in attributes)
     # MVT feature ids are integers; other ids (e.g. division codes) travel as a property "id"
     feature_id = ", 'id'" if integer_id else ""
-    version = ", (SELECT version FROM catalog.layer_version WHERE layer_id = :layer_id)" if versioned else ""
-    return text(
-        f"""
+    version = ", (SELECT version FROM catalog.layer_version WHERE layer_id = %(layer_id)s)" if versioned else ""
+    sql = f"""
         WITH bounds AS (
             SELECT {envelope.format(margin="")} AS cut,
                    ST_Transform({envelope.format(margin=", margin => 0.015625")}, 4326) AS lonlat
@@ -97,6 +102,11 @@ def _tile_sql(shape: tuple[Any, ...], matrix_set: str, versioned: bool) -> TextC
             WHERE t."{geom_field}" && bounds.lonlat
             LIMIT {MAX_FEATURES_PER_TILE}
         )
-        SELECT ST_AsMVT(rows, :layer, 4096, 'geom'{feature_id}){version} FROM rows WHERE geom IS NOT NULL
+        SELECT ST_AsMVT(rows, %(layer)s, 4096, 'geom'{feature_id}){version} FROM rows WHERE geom IS NOT NULL
         """
-    )
+    return sql
+
+
+def _escaped(name: str) -> str:
+    """An identifier inside a statement with ``%(name)s`` parameters: ``%`` doubled."""
+    return name.replace("%", "%%")

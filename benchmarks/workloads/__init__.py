@@ -9,8 +9,10 @@ from benchmarks.workloads import (
     imagery_tiles,  # noqa: F401
     imagery_zonal,  # noqa: F401
     incidents,  # noqa: F401
+    mvt,  # noqa: F401
     network,  # noqa: F401
     point_lookup,  # noqa: F401
     replicas,  # noqa: F401
+    tile_cache,  # noqa: F401
     tiles3d,  # noqa: F401
 )
