@@ -43,6 +43,7 @@ from spatial.db import libpq_url
 log = logging.getLogger(__name__)
 CHANNEL = "onemap_layer_version"
 POLL_S = 1.0
+MAX_RETRY_S = 30.0
 STALE_AFTER_S = 3.0
 """Versions not confirmed by the database for this long are unknown (tiles served uncached)."""
 VERSIONS_SQL = "SELECT layer_id, version FROM catalog.layer_version"
@@ -156,12 +157,14 @@ class LayerVersions:
     def _run(self) -> None:
         import psycopg
 
+        failures = 0
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5,
                                      application_name="onemap tile versions") as conn:  # fmt: skip
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._poll(conn)
+                    failures = 0
                     if self._complained:
                         log.warning("layer versions are read again: tile caches are back in use")
                         self._complained = False
@@ -176,7 +179,9 @@ class LayerVersions:
                     log.warning("layer versions cannot be read (%s: %s); tiles are served uncached",
                                 type(err).__name__, str(err).splitlines()[0][:200] if str(err) else "")  # fmt: skip
                     self._complained = True
-                self._stop.wait(self.poll_s)
+                failures += 1
+                # retry at once at first, then back off (a dropped database is not asked every second forever)
+                self._stop.wait(min(self.poll_s * 2 ** min(failures - 1, 5), MAX_RETRY_S))
 
 
 _versions: dict[str, LayerVersions] = {}

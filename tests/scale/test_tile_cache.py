@@ -274,3 +274,19 @@ def test_seed_and_purge(city: TileCity, tmp_path: Path) -> None:
     assert runner.invoke(main, ["tiles", "purge"], env=env).exit_code == 0
     down = runner.invoke(main, ["tiles", "purge"], env={**env, "ONEMAP_TILE_CACHE": f"redis://127.0.0.1:{free_port()}/0"})
     assert down.exit_code != 0 and "onemap: error" in down.output
+
+
+def test_the_disk_cache_stays_within_its_bound_and_sweeps_old_versions(tmp_path: Path) -> None:
+    cache = tile_cache.DiskCache(tmp_path, max_bytes=1_000_000)
+    blob = bytes(100_000)
+    keys = [tile_cache.mvt_key("big", 1, "WebMercatorQuad", 10, i, 0) for i in range(30)]
+    for i, key in enumerate(keys):
+        cache.put(key, blob[:-1] + bytes([i]))
+    kept = sum(f.stat().st_size for f in tmp_path.rglob("*.tile"))
+    assert kept <= 1_000_000
+    assert cache.get(keys[-1]) == blob[:-1] + bytes([29])  # the newest stay
+    assert cache.get(keys[0]) is None  # the least recently used went first
+    assert not list(tmp_path.rglob("*.tmp")), "a temporary file was left behind"
+    cache.put(tile_cache.mvt_key("big", 2, "WebMercatorQuad", 10, 0, 0), b"v2")
+    assert cache.get(keys[-1]) is None and not (tmp_path / "big" / "1").exists()  # version 1 swept
+    assert cache.purge("big") == 1 and cache.get(tile_cache.mvt_key("big", 2, "WebMercatorQuad", 10, 0, 0)) is None
