@@ -20,6 +20,7 @@ from api.cli.dispatch import dispatch
 from api.cli.geocoding import addresses, geocode
 from api.cli.grid import grid
 from api.cli.imagery import imagery
+from api.cli.incident_partitions import partitions
 from api.cli.incidents import categories, incidents
 from api.cli.layers import layers
 from api.cli.plates import plates
@@ -216,6 +217,7 @@ main.add_command(city)
 main.add_command(deploy)
 main.add_command(categories)
 main.add_command(incidents)
+incidents.add_command(partitions)
 main.add_command(imagery)
 main.add_command(layers)
 main.add_command(plates)

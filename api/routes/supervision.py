@@ -29,7 +29,7 @@ from api.errors import ProtocolRefusal
 from api.limits import ConcurrencyBudget
 from api.params import From, Lat, Lon, Since, To, Until
 from api.routes.incidents import plain
-from spatial.db import database_url, libpq_url
+from spatial.db import database_url, libpq_url, replica_read
 from spatial.errors import DatabaseUnavailable, InvalidInput, Unauthorized
 from spatial.grid.codes import geo_grid_code
 from spatial.grid.lookup import cell_at
@@ -79,7 +79,7 @@ async def kpi_endpoint(request: Request, by: KpiGrouping = "department", since: 
     start, end = _period(since, from_, until, to)
 
     def run() -> dict[str, Any]:
-        with request.app.state.engine.connect() as conn:
+        with replica_read(request.app.state.engine) as conn:
             out: dict[str, Any] = {"groups": kpis(conn, by, since=start, until=end)}
             if by == "inspector":
                 out["work"] = inspector_work(conn, since=start, until=end)

@@ -3,6 +3,12 @@ their photos and the immutable event log, and the public copy without personal d
 
 ``incident_event`` rows can be inserted, never changed or deleted (a trigger refuses it);
 ``incident_public`` is kept by a trigger on ``incident`` and carries nothing about the reporter.
+
+``incident``, ``incident_public`` (by ``reported_at``) and ``incident_event`` (by ``at``) are
+partitioned by month (migration 0013; partitions in schema ``incidents_part``, see
+``spatial.incidents.partitions``): their primary keys hold the partition key, and the references
+into them are kept by triggers, not foreign keys. ``kpi_rollup`` holds the KPI counters the event
+log keeps up to date (``spatial.incidents.rollups``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -21,9 +29,11 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
+    func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from spatial.models import Base, geometry, gist
@@ -91,10 +101,10 @@ class Incident(Base):
         CheckConstraint(f"state IN {STATES}", name="state"),
         Index("ix_incident_state_due", "state", "stage_due_at"),
         Index("ix_incident_category_reported", "category_code", "reported_at"),
-        {"schema": SCHEMA},
+        {"schema": SCHEMA, "postgresql_partition_by": "RANGE (reported_at)"},
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     category_code: Mapped[str] = mapped_column(ForeignKey("incidents.category.code"))
     description: Mapped[str] = mapped_column(Text, default="")
     address: Mapped[str | None] = mapped_column(Text)
@@ -104,7 +114,7 @@ class Incident(Base):
     reported_by: Mapped[str | None] = mapped_column(Text)  # the principal who filed it
     reporter_token_id: Mapped[int | None] = mapped_column(BigInteger)
     external_id: Mapped[str | None] = mapped_column(Text)  # the client's own id (Open311 token)
-    reported_at: Mapped[dt.datetime] = timestamp(False)
+    reported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     created_at: Mapped[dt.datetime] = stamped_now()
     updated_at: Mapped[dt.datetime] = stamped_now()
     location_source: Mapped[str] = mapped_column(String(16))  # 'point' or 'address'
@@ -130,7 +140,7 @@ class Incident(Base):
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
     handled_by: Mapped[str | None] = mapped_column(Text)
     verifier: Mapped[str | None] = mapped_column(Text)  # the inspector 核查 is assigned to (None: any)
-    merged_into: Mapped[int | None] = mapped_column(ForeignKey("incidents.incident.id"))
+    merged_into: Mapped[int | None] = mapped_column(BigInteger)  # an incident (checked by a trigger)
     closed_at: Mapped[dt.datetime | None] = timestamp()
     geom: Mapped[Any] = mapped_column(geometry("POINT"))
 
@@ -141,12 +151,12 @@ class IncidentEvent(Base):
     __tablename__ = "incident_event"
     __table_args__ = (
         Index("ix_incident_event_incident_at", "incident_id", "at"),
-        {"schema": SCHEMA},
+        {"schema": SCHEMA, "postgresql_partition_by": "RANGE (at)"},
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.incident.id"))
-    at: Mapped[dt.datetime] = stamped_now()
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger)  # an incident (checked by a trigger)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True, server_default=func.now())
     action: Mapped[str] = mapped_column(String(32))
     from_state: Mapped[str | None] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
@@ -167,8 +177,8 @@ class IncidentPhoto(Base):
     __table_args__ = ({"schema": SCHEMA},)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.incident.id"), index=True)
-    event_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.incident_event.id"))
+    incident_id: Mapped[int] = mapped_column(BigInteger, index=True)  # checked by a trigger
+    event_id: Mapped[int | None] = mapped_column(BigInteger)  # an event of that incident (trigger)
     stage: Mapped[str] = mapped_column(String(16))  # 'report' or 'handled'
     content_type: Mapped[str] = mapped_column(String(32))
     size_bytes: Mapped[int] = mapped_column(Integer)
@@ -182,7 +192,7 @@ class IncidentPublic(Base):
     """The public face of an incident (no reporter, no staff names), kept by a trigger."""
 
     __tablename__ = "incident_public"
-    __table_args__ = (gist("incident_public"), {"schema": SCHEMA})
+    __table_args__ = (gist("incident_public"), {"schema": SCHEMA, "postgresql_partition_by": "RANGE (reported_at)"})
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     category_code: Mapped[str] = mapped_column(String(4))
@@ -197,7 +207,48 @@ class IncidentPublic(Base):
     community_code: Mapped[str | None] = mapped_column(String(12))
     street_code: Mapped[str | None] = mapped_column(String(12))
     district_code: Mapped[str | None] = mapped_column(String(12))
-    reported_at: Mapped[dt.datetime] = timestamp(False)
+    reported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     updated_at: Mapped[dt.datetime] = timestamp(False)
     closed_at: Mapped[dt.datetime | None] = timestamp()
     geom: Mapped[Any] = mapped_column(geometry("POINT"))
+
+
+class KpiCalendar(Base):
+    """The working calendar the rollup's handling minutes were counted with (one row)."""
+
+    __tablename__ = "kpi_calendar"
+    __table_args__ = (CheckConstraint("id = 1", name="single"), {"schema": SCHEMA})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    timezone: Mapped[str] = mapped_column(Text)
+    begin_minutes: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    end_minutes: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    fingerprint: Mapped[str] = mapped_column(Text)
+    first_day: Mapped[dt.date] = mapped_column(Date)
+    last_day: Mapped[dt.date] = mapped_column(Date)
+
+
+class KpiCalendarDay(Base):
+    """One day of the working calendar: worked or not, working minutes of the days before it."""
+
+    __tablename__ = "kpi_calendar_day"
+    __table_args__ = ({"schema": SCHEMA},)
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    working: Mapped[bool] = mapped_column(Boolean)
+    minutes_before: Mapped[float] = mapped_column(DOUBLE_PRECISION)
+
+
+# KPI counters per grouping, group key, registration day and counting day (kept by triggers; no
+# primary key: the unique index treats a NULL group key as a key like any other)
+kpi_rollup = Table(
+    "kpi_rollup", Base.metadata,
+    Column("grouping", String(16), nullable=False), Column("key", Text), Column("reg_day", Date, nullable=False),
+    Column("day", Date, nullable=False),
+    *(Column(name, Integer, nullable=False, server_default="0") for name in (
+        "registered", "due", "closed", "closed_on_time", "handled", "reworked", "handling_n")),
+    Column("handling_minutes", DOUBLE_PRECISION, nullable=False, server_default="0"),
+    Column("handling_unknown", Integer, nullable=False, server_default="0"),
+    Index("uq_kpi_rollup_key", "grouping", "key", "reg_day", "day", unique=True, postgresql_nulls_not_distinct=True),
+    schema=SCHEMA, postgresql_partition_by="RANGE (reg_day)",
+)  # fmt: skip
