@@ -203,6 +203,31 @@ def test_a_lagging_replica_leaves_the_rotation_and_comes_back(primary: Engine, r
         detach(primary)
 
 
+def test_a_statement_cut_off_by_a_dying_replica_runs_again_on_the_primary(
+    primary: Engine, replica_url: str, standby: StandbyCluster
+) -> None:
+    replicas = ReplicaSet(primary, [replica_url], max_lag_s=30)
+    try:
+        attach_set(primary, replicas)
+        replicas.check()
+        with replica_read(primary) as conn:
+            assert conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one() is True
+            standby.stop(mode="immediate")  # the replica dies under an open connection
+            try:
+                assert conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one() is False, "retried on the primary"
+                assert conn.execute(text("SELECT 1")).scalar_one() == 1
+            finally:
+                standby.start()
+        assert replicas.replicas[0].state == DOWN, "taken out at once, before the next check"
+        with replica_read(primary) as conn:
+            assert conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one() is False
+        wait_for(lambda: checked(replicas).state == UP, "the restarted replica to be checked up")
+        with replica_read(primary) as conn:
+            assert conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one() is True
+    finally:
+        detach(primary)
+
+
 def get_health(base: str) -> dict[str, Any]:
     response = httpx.get(f"{base}/health", timeout=10)
     assert response.status_code == 200, response.text
