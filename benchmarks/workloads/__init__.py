@@ -9,6 +9,7 @@ from benchmarks.workloads import (
     imagery_tiles,  # noqa: F401
     imagery_zonal,  # noqa: F401
     incidents,  # noqa: F401
+    kpis,  # noqa: F401
     mvt,  # noqa: F401
     network,  # noqa: F401
     point_lookup,  # noqa: F401
