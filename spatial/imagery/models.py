@@ -33,7 +33,12 @@ SCHEMA = "imagery"
 
 
 class Scene(Base):
-    """A scene (景) of an imagery layer: a COG on disk and what the catalog knows about it."""
+    """A scene (景) of an imagery layer: a COG on disk or behind a URL, and what the catalog knows.
+
+    A remote scene has ``url`` (http(s):// or s3://) and ``path`` is GDAL's name for it
+    (``/vsicurl/<url>``, ``/vsis3/<bucket>/<key>``); ``etag`` and ``size_bytes`` are the
+    object's at registration: together with the URL they identify the scene's version.
+    """
 
     __tablename__ = "scene"
     __table_args__ = (
@@ -45,6 +50,7 @@ class Scene(Base):
             "cloud_percent IS NULL OR (cloud_percent >= 0 AND cloud_percent <= 100)",
             name="cloud_range",
         ),
+        CheckConstraint("url IS NULL OR url ~ '^(https?|s3)://'", name="url_scheme"),
         {"schema": SCHEMA},
     )
 
@@ -63,6 +69,8 @@ class Scene(Base):
     footprint: Mapped[Any] = mapped_column(geometry("MULTIPOLYGON"))
     path: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
+    url: Mapped[str | None] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(Text)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     added_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
