@@ -6,7 +6,10 @@ nginx`` renders. The same request mix — feature pages of ~1 km² windows on th
 vector tiles around them (z14–z16, a fixed set: most are Redis hits after the first pass) and
 filings with an inspector's token — is sent with the same concurrency through nginx and directly
 to one of the two processes, in alternating rounds, in the same run. Reported: requests/s, p50
-and p99 per target and per kind, and the filings stored equal to the filings acknowledged.
+and p99 per target and per kind, and the filings stored equal to the filings acknowledged. A last
+round goes through nginx while one of the two API processes is killed a third of the way in: the
+requests that failed (a GET in flight is retried on the other process by nginx; a POST in flight is
+not — it may have been stored — and answers 503) and that round's requests/s.
 
 All processes (PostgreSQL, both API processes, nginx, Redis, this load client) share the machine's
 cores: absolute numbers are rough; the ratio is what this measures.
@@ -20,6 +23,7 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -83,8 +87,12 @@ def _requests(engine, n: int, seed: int = 7) -> list[tuple[str, str, dict | None
     return out
 
 
-async def _run(base: str, token: str, requests: list[tuple[str, str, dict | None]], concurrency: int) -> dict:
-    """Send every request with ``concurrency`` clients; latencies (ms) per kind, failures, wall time."""
+async def _run(base: str, token: str, requests: list[tuple[str, str, dict | None]], concurrency: int,
+               midway: Callable[[], None] | None = None) -> dict:  # fmt: skip
+    """Send every request with ``concurrency`` clients; latencies (ms) per kind, failures, wall time.
+
+    ``midway`` runs (in a thread) once a third of the requests have been taken.
+    """
     latencies: dict[str, list[float]] = {kind: [] for kind in KINDS}
     failures: list[str] = []
     filed = 0
@@ -109,7 +117,14 @@ async def _run(base: str, token: str, requests: list[tuple[str, str, dict | None
 
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
         started = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(concurrency)))
+        async def trigger() -> None:
+            if midway is None:
+                return
+            while queue.qsize() > len(requests) * 2 // 3:
+                await asyncio.sleep(0.01)
+            await asyncio.to_thread(midway)
+
+        await asyncio.gather(trigger(), *(client(http) for _ in range(concurrency)))
         wall = time.perf_counter() - started
     return {"latencies": latencies, "failures": failures, "filed": filed, "wall": wall, "n": len(requests)}
 
@@ -143,7 +158,7 @@ def deployment(ctx: Context) -> list[Result]:
         token = _prepare(engine)
         with engine.connect() as conn:
             before = conn.execute(text("SELECT count(*) FROM incidents.incident")).scalar_one()
-        batches = [_requests(engine, per_round, seed=round_ + 1) for round_ in range(rounds * 2 + 1)]
+        batches = [_requests(engine, per_round, seed=round_ + 1) for round_ in range(rounds * 2 + 2)]
         env = {"ONEMAP_VAR_DIR": str(ctx.settings.var_dir), "ONEMAP_RATE_LIMIT_WRITES": "off",
                "ONEMAP_RATE_LIMIT_ANONYMOUS": "off", "ONEMAP_DB_POOL_SIZE": "10"}  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="onemap-deploy-bench-") as root, \
@@ -156,6 +171,8 @@ def deployment(ctx: Context) -> list[Result]:
                 through.append(asyncio.run(_run(stack.url, token, first, concurrency)))
                 direct.append(asyncio.run(_run(stack.api_url(0), token, second, concurrency)))
             served = {line.split("upstream=")[1].split()[0] for line in stack.access_log() if "upstream=" in line}
+            # one API process killed a third of the way through a round: what the clients see
+            failover = asyncio.run(_run(stack.url, token, batches[-1], concurrency, stack.api_processes[1].kill))
         with engine.connect() as conn:
             stored = conn.execute(text("SELECT count(*) FROM incidents.incident")).scalar_one() - before
     finally:
@@ -163,7 +180,7 @@ def deployment(ctx: Context) -> list[Result]:
     nginx, one = _merge(through), _merge(direct)
     load = [round(x, 1) for x in os.getloadavg()]
     sent_filings = sum(1 for batch in batches for kind, _, _ in batch if kind == "filing")
-    acknowledged = nginx["filed"] + one["filed"] + sum(1 for kind, _, _ in batches[0] if kind == "filing")
+    acknowledged = nginx["filed"] + one["filed"] + failover["filed"] + sum(1 for kind, _, _ in batches[0] if kind == "filing")
     per_kind = {
         f"{target}_{kind}_p50_ms": percentile(run["latencies"][kind], 50)
         for target, run in (("nginx", nginx), ("direct", one)) for kind in KINDS
@@ -182,6 +199,7 @@ def deployment(ctx: Context) -> list[Result]:
                         "stored": stored, "upstreams": sorted(served), "load_average": load,
                         "rounds_req_s": {"nginx": [r["n"] / r["wall"] for r in through],
                                          "direct": [r["n"] / r["wall"] for r in direct]}}  # fmt: skip
+    failed = failover["failures"]
     return [
         Result(workload="deployment", metric="mixed reads + filings, req/s (nginx → 2 API processes + Redis)",
                ours=Figure(nginx["n"] / nginx["wall"], "req/s"), baseline=Figure(one["n"] / one["wall"], "req/s"),
@@ -194,4 +212,10 @@ def deployment(ctx: Context) -> list[Result]:
                ours=Figure(percentile(_all(nginx), 50), "ms", higher_is_better=False),
                baseline=Figure(percentile(_all(one), 50), "ms", higher_is_better=False),
                baseline_name="one API process directly", notes=notes),
+        Result(workload="deployment", metric="req/s of a round with one of the two API processes killed a third in",
+               ours=Figure(failover["n"] / failover["wall"], "req/s"), baseline=Figure(nginx["n"] / nginx["wall"], "req/s"),
+               baseline_name="the same stack with both processes (rounds above)", target="no failed request",
+               notes=f"failed requests {len(failed)} of {failover['n']} ({', '.join(failed[:5]) or 'none'}); p99 "
+                     f"{percentile(_all(failover), 99):.0f} ms; filings acknowledged in it {failover['filed']}",
+               extra={"failures": failed[:20]}),
     ]  # fmt: skip
