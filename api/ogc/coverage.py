@@ -29,6 +29,7 @@ from api.workers import pool_of
 from layers.imagery.budget import RenderBudget
 from layers.imagery.coverage import MAX_TIFF_CELLS, coverage_grid, encoded_resampled, encoded_subset
 from layers.imagery.coverage_query import CoveragePlan, axis_names, plan_coverage
+from layers.imagery.remote import RemoteImageryUnavailable, scene_location
 from layers.imagery.selection import select_scenes
 from spatial.coverage_params import CoverageQuery, parse_subsets
 from spatial.errors import NotFound
@@ -43,15 +44,18 @@ class ImageryCoverageProvider(BaseProvider):
     def __init__(self, provider_def: dict[str, Any]) -> None:
         super().__init__(provider_def)
         try:
-            self.grid = coverage_grid(Path(self.data))
+            self.grid = coverage_grid(scene_location(self.data))
         except NotFound as err:
             raise ProviderConnectionError(user_msg=err.message) from err
+        except RemoteImageryUnavailable:  # a remote scene's server is down: 503 with the message
+            with with_provider_errors():
+                raise
         self.axes = list(axis_names())  # pygeoapi checks subset names against these; we read them
         self.crs = self.grid.crs_uri
         self.num_bands = len(self.grid.bands)
         self.provider_def = provider_def
         self.native_format = provider_def["format"]["name"]
-        self.filename = Path(self.data).name
+        self.filename = scene_location(self.data).name
         self._coverage_properties = self._properties()
         self.get_fields()
 
@@ -115,7 +119,7 @@ class ImageryCoverageProvider(BaseProvider):
     def _scene(self, datetime_: str | None, lonlat_area: tuple[float, ...] | None) -> Path:
         """The file to read: the latest scene ``datetime_`` picks that meets the lon/lat area."""
         if "database" not in self.provider_def:
-            return Path(self.data)
+            return scene_location(self.data)
         source = source_of(self.provider_def)
         scenes = select_scenes(source.scenes, layer_id=source.layer_id, datetime=datetime_)
         if lonlat_area is not None:

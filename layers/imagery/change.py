@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from layers.imagery.access import Caller, readable_imagery, readable_layer
 from layers.imagery.measure import Measure, parse_measure, parse_percentiles
 from layers.imagery.readers import GDAL_ENV
+from layers.imagery.remote import reading
 from layers.imagery.scenes import Scene
 from layers.imagery.selection import pick_scene
 from layers.imagery.zonal import WindowReader, measure_zones
@@ -89,7 +90,7 @@ def change_statistics(
 @contextmanager
 def _pair(first: Scene, second: Scene) -> Iterator[tuple[DatasetReader, DatasetReader]]:
     """The before scene on the after scene's grid, and the after scene."""
-    with rasterio.open(first.path) as old, rasterio.open(second.path) as new:
+    with reading(first, second), rasterio.open(first.path) as old, rasterio.open(second.path) as new:
         same_grid = old.crs == new.crs and old.transform == new.transform and old.shape == new.shape
         if same_grid:
             yield old, new

@@ -29,6 +29,7 @@ from layers.imagery.budget import RenderBudget
 from layers.imagery.describe import band_name
 from layers.imagery.mosaic import read_grid
 from layers.imagery.readers import GDAL_ENV
+from layers.imagery.remote import RemoteCOG, remote_reads, unavailable
 from spatial.crs import CRS84_URI, EPSG_URI, parse_crs
 from spatial.errors import BudgetExceeded, InvalidInput, NotFound, PayloadTooLarge
 from spatial.params import bbox_numbers
@@ -83,13 +84,16 @@ def crs_uri(crs: CRS) -> str:
 
 
 def open_coverage(path: Path) -> DatasetReader:
-    """Open a stored COG; NotFound when the file is gone."""
+    """Open a stored COG; NotFound when the file is gone (503 when a remote scene's server fails)."""
     try:
         return rasterio.open(path)
-    except RasterioError:
+    except RasterioError as err:
+        if isinstance(path, RemoteCOG):
+            raise unavailable(path, err) from None
         raise NotFound(f"the imagery file {path.name} is missing or unreadable") from None
 
 
+@remote_reads
 def coverage_grid(path: Path) -> CoverageGrid:
     """What a coverage looks like, without reading pixels."""
     with open_coverage(path) as dataset:
@@ -215,6 +219,7 @@ def _unique_names(names: list[str]) -> tuple[str, ...]:
     return tuple(unique)
 
 
+@remote_reads
 def encoded_subset(
     path: Path,
     *,
@@ -231,6 +236,7 @@ def encoded_subset(
     return to_coveragejson(subset) if want_json else to_geotiff(subset)
 
 
+@remote_reads
 def encoded_resampled(
     path: Path,
     *,

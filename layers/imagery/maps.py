@@ -18,6 +18,7 @@ from rasterio.crs import CRS
 from layers.imagery.budget import RenderBudget
 from layers.imagery.mosaic import read_grid
 from layers.imagery.readers import GDAL_ENV, open_reader
+from layers.imagery.remote import remote_reads
 from layers.imagery.selection import select_scenes
 from layers.imagery.store import ImagerySource
 from layers.imagery.tiles import TileStyle, default_rescale, encode, per_band, read_options
@@ -45,6 +46,7 @@ def render_map(
     return draw_map(paths, bbox, width, height, style, budget) if paths else None
 
 
+@remote_reads
 def map_paths(
     source: ImagerySource,
     bbox: Sequence[float],
@@ -69,6 +71,7 @@ def map_paths(
     return [s.path for s in scenes if s.footprint.intersects(area)]
 
 
+@remote_reads
 def draw_map(
     paths: list[Path],
     bbox: Sequence[float],

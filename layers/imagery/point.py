@@ -18,6 +18,7 @@ from rio_tiler.errors import PointOutsideBounds
 
 from layers.imagery.expression import parse_band_math
 from layers.imagery.readers import GDAL_ENV, open_reader
+from layers.imagery.remote import remote_reads
 from layers.imagery.scenes import Scene
 from layers.imagery.selection import select_scenes
 from layers.imagery.store import ImagerySource
@@ -71,6 +72,7 @@ def point_values(
     return found if every else [found[0]]
 
 
+@remote_reads
 def scene_values(
     scene: Scene, lon: float, lat: float, bands: str | None, expression: str | None
 ) -> dict[str, float | None]:

@@ -1,5 +1,9 @@
 """Open rio-tiler Readers on stored COGs: kept per thread and per file, reopened when the file changes.
 
+A remote scene's file is a ``layers.imagery.remote.RemoteCOG`` (GDAL reads it by range
+requests; its version is its ETag and size from the catalog, so no request checks it); a read
+that fails on it is a 503 (``RemoteImageryUnavailable``).
+
 GDAL dataset handles are not thread-safe, so each worker thread keeps its own. For a tile at
 zoom z the Reader is opened on the overview whose pixels best match that zoom, so the warp
 reads a few hundred pixels rather than decimating the full-resolution image.
@@ -18,6 +22,7 @@ from rasterio.io import DatasetReader
 from rasterio.warp import calculate_default_transform
 from rio_tiler.io import Reader
 
+from layers.imagery.remote import remote_reads
 from spatial.errors import NotFound
 
 MAX_OPEN_PER_THREAD = 16  # (file, resolution level) pairs per thread
@@ -42,6 +47,7 @@ class _OpenImage:
     factors: list[int]  # overview decimation factors
 
 
+@remote_reads
 def open_reader(path: Path, zoom: int | None = None) -> Reader:
     """A Reader kept open for this thread; for ``zoom``, on the overview that suits that zoom."""
     full = _open(path, None)
@@ -49,6 +55,7 @@ def open_reader(path: Path, zoom: int | None = None) -> Reader:
     return full.reader if level is None else _open(path, level).reader
 
 
+@remote_reads
 def open_level(path: Path, level: int | None) -> Reader:
     """A Reader kept open for this thread on one overview level (None: full resolution)."""
     return _open(path, level).reader

@@ -21,20 +21,25 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 
+from layers.imagery.remote import RemoteCOG, scene_location
 from spatial.errors import InvalidInput
 from spatial.imagery.models import Scene as SceneRow
 
 SCENE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 SCENE_COLUMNS = (
     "scene_id, path, acquired, sensor, cloud_percent, quality, crs, resolution, "
-    "resolution_unit, band_count, bands, size_bytes, added_at, ST_AsBinary(footprint) AS footprint"
+    "resolution_unit, band_count, bands, size_bytes, added_at, url, etag, "
+    "ST_AsBinary(footprint) AS footprint"
 )
 LATEST_FIRST = "acquired DESC NULLS LAST, added_at DESC, id DESC"
 
 
 @dataclass(frozen=True)
 class Scene:
-    """One scene of a layer as readers need it: its file, time and lon/lat footprint."""
+    """One scene of a layer as readers need it: its file, time and lon/lat footprint.
+
+    ``path`` is a local file, or a ``RemoteCOG`` (a URL read by range requests) for a remote scene.
+    """
 
     scene_id: str
     path: Path
@@ -56,6 +61,22 @@ class Scene:
         """The footprint's lon/lat bounds."""
         return tuple(self.footprint.bounds)
 
+    @property
+    def url(self) -> str | None:
+        """The URL of a remote scene (None for a file under the imagery folder)."""
+        return self.path.url if isinstance(self.path, RemoteCOG) else None
+
+    @property
+    def version(self) -> str:
+        """What a cache of this scene's pixels keys on: its file and the content it had when catalogued.
+
+        Remote: URL and ETag (else size); local: path, size and the time it was catalogued.
+        """
+        if isinstance(self.path, RemoteCOG):
+            return f"{self.path.url}#{self.path.version}"
+        added = self.added_at.isoformat() if self.added_at else ""
+        return f"{self.path}#{self.size_bytes or 0}@{added}"
+
     def band_names(self) -> list[str]:
         """Band names as described at ingest ('b<i>' where unknown)."""
         names = [str(b.get("name") or f"b{b.get('index')}") for b in self.bands]
@@ -75,6 +96,7 @@ class Scene:
             "bands": self.band_names(),
             "bbox": list(self.bbox),
             "size_bytes": self.size_bytes,
+            "remote": self.url is not None,
         }
 
 
@@ -125,8 +147,8 @@ def read_scenes(conn: Connection, layer: Mapping[str, Any]) -> tuple[Scene, ...]
 
 def legacy_scene(layer: Mapping[str, Any]) -> Scene:
     """The one scene of a layer that has no scene rows, from its catalog row."""
-    path = Path(layer["storage_path"])
     attributes = dict(layer.get("attributes") or {})
+    path = scene_location(layer["storage_path"], size=attributes.get("size_bytes"))
     footprint = layer.get("footprint")
     geometry = shapely.from_wkb(footprint) if footprint else shapely.box(-180, -90, 180, 90)
     resolution = attributes.get("resolution") or [None]
@@ -153,7 +175,7 @@ def scene_slug(text_: str) -> str:
 def _scene(row: Mapping[str, Any]) -> Scene:
     return Scene(
         scene_id=row["scene_id"],
-        path=Path(row["path"]),
+        path=scene_location(row["path"], row["url"], row["etag"], row["size_bytes"]),
         acquired=row["acquired"],
         footprint=shapely.from_wkb(row["footprint"]),
         sensor=row["sensor"],
@@ -177,8 +199,9 @@ def count_scene_rows(conn: Connection, layer_id: str) -> int:
 
 def scene_paths(conn: Connection, layer_id: str) -> dict[str, Path]:
     """scene id → file of the layer's scene rows."""
-    rows = conn.execute(select(SceneRow.scene_id, SceneRow.path).where(SceneRow.layer_id == layer_id))
-    return {row.scene_id: Path(row.path) for row in rows}
+    query = select(SceneRow.scene_id, SceneRow.path, SceneRow.url, SceneRow.etag, SceneRow.size_bytes)
+    rows = conn.execute(query.where(SceneRow.layer_id == layer_id))
+    return {row.scene_id: scene_location(row.path, row.url, row.etag, row.size_bytes) for row in rows}
 
 
 def upsert_scene(conn: Connection, layer_id: str, record: SceneRecord) -> None:
@@ -199,6 +222,8 @@ def upsert_scene(conn: Connection, layer_id: str, record: SceneRecord) -> None:
         "footprint": from_shape(_multi(record.footprint), srid=4326),
         "path": str(record.path),
         "size_bytes": int(attributes.get("size_bytes") or record.path.stat().st_size),
+        "url": record.path.url if isinstance(record.path, RemoteCOG) else None,
+        "etag": record.path.etag or None if isinstance(record.path, RemoteCOG) else None,
         "attributes": attributes,
     }
     stmt = insert(SceneRow).values(**values)
@@ -214,9 +239,9 @@ def delete_other_scenes(conn: Connection, layer_id: str, keep: str) -> list[Path
     rows = conn.execute(
         delete(SceneRow)
         .where(SceneRow.layer_id == layer_id, SceneRow.scene_id != keep)
-        .returning(SceneRow.path)
+        .returning(SceneRow.path, SceneRow.url, SceneRow.etag, SceneRow.size_bytes)
     )
-    return [Path(row.path) for row in rows]
+    return [scene_location(row.path, row.url, row.etag, row.size_bytes) for row in rows]
 
 
 SUMMARY_SQL = f"""

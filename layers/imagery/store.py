@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
 
+from layers.imagery.remote import scene_location
 from layers.imagery.scenes import (
     Scene,
     SceneRecord,
@@ -107,7 +108,7 @@ def imagery_source(engine: Engine, layer_id: str) -> ImagerySource:
         raise NotFound(f"no imagery layer named {layer_id!r}")
     return ImagerySource(
         layer_id=row["id"],
-        path=Path(row["storage_path"]),
+        path=scene_location(row["storage_path"]),
         title_zh=row["title_zh"],
         title_en=row["title_en"],
         bbox=tuple(row["bbox"]) if row["bbox"] else None,

@@ -29,6 +29,7 @@ from layers.imagery.describe import STATS_MAX_SIZE, band_statistics
 from layers.imagery.expression import BandMath, parse_band_math
 from layers.imagery.mosaic import WEB_MERCATOR, read_tile, scenes_for_tile
 from layers.imagery.readers import GDAL_ENV, open_reader
+from layers.imagery.remote import remote_reads
 from layers.imagery.selection import select_scenes
 from layers.imagery.store import ImagerySource
 from spatial.errors import InvalidInput, NotFound
@@ -140,6 +141,7 @@ def _parse_range(text: str) -> Range:
     return (low, high)
 
 
+@remote_reads
 def render_tile(
     paths: list[Path], tile: Tile, style: TileStyle, budget: RenderBudget | None = None
 ) -> bytes | None:
@@ -282,6 +284,7 @@ def layer_tile(
     return render_tile(paths, tile, style, budget) if paths else None
 
 
+@remote_reads
 def tile_paths(
     source: ImagerySource,
     tile: Tile,
@@ -315,6 +318,7 @@ def check_inside(source: ImagerySource, tile: Tile, tms: TileMatrixSet = WEB_MER
         )
 
 
+@remote_reads
 def tilejson(
     paths: list[Path],
     *,

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from layers.imagery.access import Caller, readable_imagery, readable_layer
 from layers.imagery.measure import parse_measure, parse_percentiles
 from layers.imagery.readers import GDAL_ENV
+from layers.imagery.remote import reading
 from layers.imagery.scenes import Scene
 from layers.imagery.selection import select_scenes
 from layers.imagery.zonal_engine import statistic_names, zone_statistics
@@ -67,7 +68,7 @@ def zonal_statistics(
     for index, chosen in enumerate(scenes):
         members = np.flatnonzero(owner == index)
         if members.size:
-            with rasterio.Env(**GDAL_ENV), rasterio.open(chosen.path) as dataset:
+            with reading(chosen), rasterio.Env(**GDAL_ENV), rasterio.open(chosen.path) as dataset:
                 measure.check(dataset.count)
                 found = measure_zones(dataset, zone_set.geometries[members], measure.read,
                                       percentiles=wanted, all_touched=all_touched)  # fmt: skip
@@ -125,7 +126,7 @@ def to_crs(geometries: np.ndarray, crs: Any) -> np.ndarray:
 def _band_count(scene: Scene) -> int:
     if scene.band_count:
         return scene.band_count
-    with rasterio.Env(**GDAL_ENV), rasterio.open(scene.path) as dataset:
+    with reading(scene), rasterio.Env(**GDAL_ENV), rasterio.open(scene.path) as dataset:
         return int(dataset.count)
 
 
