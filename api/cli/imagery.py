@@ -18,7 +18,9 @@ def imagery() -> None:
 
 
 @imagery.command("add")
-@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False), required=False)
+@click.option("--url", default=None,
+              help="read a Cloud-Optimized GeoTIFF in place at this http(s):// or s3:// URL instead of PATH")
 @click.option("--layer", "--name", "layer", required=True,
               help="layer id (lowercase letters, digits, underscores); created if new")
 @click.option("--time", "acquired", default=None, help="acquisition time, ISO 8601 (2024-05-01T10:30Z)")
@@ -39,22 +41,35 @@ def imagery() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON on stdout")
 @click.pass_obj
 @friendly_errors
-def add(settings: Settings, path: Path, layer: str, acquired: str | None, as_json: bool,
-        **options: object) -> None:  # fmt: skip
+def add(settings: Settings, path: Path | None, url: str | None, layer: str, acquired: str | None,
+        as_json: bool, **options: object) -> None:  # fmt: skip
     """Convert the raster at PATH to a COG and add it as a scene of imagery layer LAYER.
 
+    With --url instead of PATH, the Cloud-Optimized GeoTIFF at that URL is added as it is and
+    read in place by HTTP range requests (GDAL /vsicurl/; s3:// through /vsis3/ with the AWS_*
+    variables): checked, validated and described from its headers and overviews, never downloaded.
     A scene with the same id is replaced; other scenes stay unless --replace.
     """
-    from layers.imagery import add_scene, parse_acquired
+    from layers.imagery import add_remote_scene, add_scene, parse_acquired
 
+    if (path is None) == (url is None):
+        raise click.UsageError("give either PATH (a local raster) or --url (a remote COG), not both")
     when = parse_acquired(acquired) if acquired else None
     engine = checked_engine(settings)
-    with console.status(f"checking {path.name}") as status:
-        report = add_scene(
-            engine, settings, path, layer=layer, acquired=when,
-            progress=lambda stage, fraction: status.update(f"{stage} {path.name} ({fraction:.0%})"),
-            **options,  # type: ignore[arg-type]
-        )  # fmt: skip
+    label = path.name if path is not None else str(url)
+    with console.status(f"checking {label}") as status:
+
+        def progress(stage: str, fraction: float) -> None:
+            status.update(f"{stage} {label} ({fraction:.0%})")
+
+        if path is not None:
+            report = add_scene(engine, settings, path, layer=layer, acquired=when, progress=progress,
+                               **options)  # type: ignore[arg-type]  # fmt: skip
+        else:
+            if options.pop("compression") != "deflate":
+                raise click.UsageError("--compression applies to a converted PATH; a --url scene is read as it is")
+            report = add_remote_scene(engine, settings, str(url), layer=layer, acquired=when, progress=progress,
+                                      **options)  # type: ignore[arg-type]  # fmt: skip
     for warning in report.warnings:
         console.print(f"warning: {warning}")
     if as_json:
@@ -73,7 +88,7 @@ def scenes(settings: Settings, layer: str, as_json: bool) -> None:
     from layers.imagery.store import imagery_source
 
     source = imagery_source(checked_engine(settings), layer)
-    listed = [scene.as_json() for scene in source.scenes]
+    listed = [scene.as_json() | {"url": scene.url} for scene in source.scenes]
     if as_json:
         click.echo(json.dumps(listed, ensure_ascii=False))
         return
@@ -82,7 +97,7 @@ def scenes(settings: Settings, layer: str, as_json: bool) -> None:
         resolution = f"{scene['resolution']:g} {scene['resolution_unit']}" if scene["resolution"] else ""
         console.print(
             f"{scene['id']}  {scene['acquired'] or '(no time)'}  {scene['sensor'] or ''}  "
-            f"{resolution}  {cloud}  {scene['quality']}"
+            f"{resolution}  {cloud}  {scene['quality']}  {scene['url'] or ''}"
         )
 
 
@@ -104,5 +119,6 @@ def _report_json(report) -> dict:  # noqa: ANN001
 
     data = asdict(report)
     data["storage_path"] = str(report.storage_path)
+    data["url"] = getattr(report.storage_path, "url", None)
     data["acquired"] = report.acquired.isoformat() if report.acquired else None
     return data

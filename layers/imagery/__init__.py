@@ -3,7 +3,7 @@
 Rooms: ``source`` (is the input a usable raster?), ``cog`` (conversion and validation),
 ``describe`` (what the catalog records: footprint, bands, statistics), ``ingest`` (adding a
 scene, atomic), ``scenes`` (the ``imagery.scene`` rows), ``selection`` (``datetime=``/``scene=``),
-``store`` (where scenes live; catalog look-ups), ``readers`` (rio-tiler readers per overview),
+``store`` (where scenes live; catalog look-ups), ``remote``/``remote_check`` (scenes behind a URL), ``readers`` (rio-tiler readers per overview),
 ``budget`` (what a render may read, planned per scene before any pixel is read),
 ``mosaic`` and ``tiles`` (XYZ tiles, latest scene on top), ``expression`` (band maths),
 ``maps`` (OGC API Maps), ``coverage`` (bbox subsets), ``point`` (values at a point),
@@ -15,9 +15,10 @@ notebooks and doors), ``arguments`` (request inputs from any door).
 from layers.imagery.ingest import (
     ImageryReport,
     add_imagery,
+    add_remote_scene,
     add_scene,
     parse_acquired,
     remove_scene,
 )
 
-__all__ = ["ImageryReport", "add_imagery", "add_scene", "parse_acquired", "remove_scene"]
+__all__ = ["ImageryReport", "add_imagery", "add_remote_scene", "add_scene", "parse_acquired", "remove_scene"]

@@ -4,7 +4,8 @@ The whole journey either completes or leaves the previous file and catalog rows 
 the COG is written under a temporary name next to its final place, validated, then renamed
 over the old file inside the catalog transaction (and renamed back if the transaction fails).
 ``add_scene`` adds (or replaces) one scene of a layer; ``add_imagery`` makes a layer of exactly
-one scene, as before layers had several.
+one scene, as before layers had several; ``add_remote_scene`` catalogues a COG behind a URL
+(read in place by range requests, ``layers.imagery.remote``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import datetime as dt
 import os
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,13 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import rasterio
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader
+from rio_cogeo.cogeo import cog_validate
 from shapely.geometry import Polygon, box
 from sqlalchemy import Engine, text
 
 from layers.catalog import LayerSpec, register_layer
 from layers.imagery.cog import check_cog, write_cog
 from layers.imagery.describe import describe, footprint
+from layers.imagery.readers import GDAL_ENV
+from layers.imagery.remote import RemoteCOG, check_url
+from layers.imagery.remote_check import RemoteObject, probe
 from layers.imagery.scenes import (
     SceneRecord,
     check_cloud,
@@ -38,7 +46,7 @@ from layers.imagery.scenes import (
     scene_slug,
     upsert_scene,
 )
-from layers.imagery.source import check_pixels_readable, open_source
+from layers.imagery.source import check_pixels_readable, check_source, first_line, open_source
 from layers.imagery.store import (
     check_department,
     existing_layer,
@@ -187,6 +195,97 @@ def add_scene(
     report = _report(layer, final, scene, acquired, existing is not None, started)
     report.scene_id, report.scene_count = scene_id, scene_count
     return report
+
+
+def add_remote_scene(
+    engine: Engine,
+    settings: Settings,
+    url: str,
+    *,
+    layer: str,
+    acquired: dt.datetime | None = None,
+    sensor: str | None = None,
+    cloud_percent: float | None = None,
+    quality: str = "",
+    scene_id: str | None = None,
+    department: str | None = None,
+    title_zh: str | None = None,
+    title_en: str | None = None,
+    visibility: str | None = None,
+    description: str | None = None,
+    replace: bool = False,
+    progress: Progress | None = None,
+) -> ImageryReport:
+    """Add the Cloud-Optimized GeoTIFF at ``url`` as a scene of imagery layer ``layer``, read in place.
+
+    Nothing is downloaded or converted: the URL is checked (http(s) or s3 only; it answers, serves
+    byte ranges and is a TIFF), the remote file validated as a COG from its headers, and its
+    footprint, bands and statistics read from its overviews; size and ETag are recorded. Any
+    failure is InvalidInput and nothing is catalogued. Otherwise as ``add_scene``.
+    """
+    started, acquired = time.monotonic(), _as_utc(acquired)
+    _notify(progress, "checking", 0.0)
+    url = check_url(url)
+    name = RemoteCOG(url).name
+    scene_id = check_scene_id(scene_id or scene_slug(Path(name).stem))
+    cloud_percent = check_cloud(cloud_percent)
+    spec = LayerSpec(
+        id=layer, title_zh=title_zh or "", title_en=title_en or "",
+        department_code=department or "", visibility=visibility or "",
+        description=description if description is not None else "",
+    )  # fmt: skip
+    existing, spec = _check_catalog(engine, spec)
+    legacy = None if replace else _legacy_record(existing)
+    found = probe(url) if url.lower().startswith(("http://", "https://")) else RemoteObject(url, 0, "")
+    location = RemoteCOG(url, found.etag, found.size)
+    _notify(progress, "validating", 0.3)
+    scene = _remote_scene(location)
+    check_in_city(engine, settings, scene.extent, name)
+    scene.attributes.update(acquired=_iso(acquired), source_url=url, etag=found.etag,
+                            last_modified=found.last_modified)  # fmt: skip
+    if sensor:
+        scene.attributes["sensor"] = sensor
+    _notify(progress, "registering", 0.9)
+    record = SceneRecord(scene_id, location, acquired, scene.extent, scene.attributes, sensor, cloud_percent, quality)
+    with engine.begin() as conn:
+        register_layer(conn, dataclasses.replace(spec, storage_path=str(location)))
+        if legacy is not None:
+            upsert_scene(conn, layer, legacy)
+        before = scene_paths(conn, layer).get(scene_id)
+        dropped = record_scene(conn, layer, record, replace=replace)
+        scene_count = count_scene_rows(conn, layer)
+    superseded = [*dropped, *([before] if before is not None else [])]
+    if existing and replace:
+        superseded.append(Path(existing["storage_path"]))
+    _remove_superseded(superseded, Path(), layer_dir(settings, layer))
+    _notify(progress, "done", 1.0)
+    report = _report(layer, location, scene, acquired, existing is not None, started)
+    report.scene_id, report.scene_count = scene_id, scene_count
+    return report
+
+
+def _remote_scene(location: RemoteCOG) -> _Scene:
+    """Validate a remote COG from its headers and describe it (statistics from an overview)."""
+    label = location.name
+    try:
+        with rasterio.Env(**GDAL_ENV):
+            with rasterio.open(location) as cog:
+                check_source(cog, label)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                valid, errors, warns = cog_validate(str(location), quiet=True)
+            if not valid:
+                raise InvalidInput(
+                    f"{label} is not a Cloud-Optimized GeoTIFF, so it cannot be read in place: convert it "
+                    "(rio cogeo create IN OUT) and serve that, or add the file by its path",
+                    details=errors,
+                )
+            with rasterio.open(location) as cog:
+                attributes, extent = describe(cog), footprint(cog)
+    except (RasterioError, CPLE_BaseError, OSError) as err:
+        raise InvalidInput(f"{label} is not a readable GeoTIFF: {first_line(err)}") from None
+    attributes["size_bytes"] = location.size
+    return _Scene(attributes, extent, list(warns))
 
 
 def check_in_city(engine: Engine, settings: Settings, scene: Polygon, label: str) -> None:
