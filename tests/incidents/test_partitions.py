@@ -323,3 +323,21 @@ def test_the_migration_converts_a_database_with_incidents_and_back(make_database
         assert conn.execute(text("SELECT count(*) FROM pg_constraint WHERE conname = 'fk_incident_event_incident_id'")).scalar_one() == 1
     migrate.upgrade(engine)
     engine.dispose()
+
+
+def test_concurrent_transitions_keep_the_rollup_exact(city, category) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    now = dt.datetime.now(UTC)
+    ids = [file(city, category, now - dt.timedelta(minutes=30), f"concurrent {n}") for n in range(12)]
+    for action in ("register", "dispatch", "accept"):
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(lambda i, a=action: work(city, i, [(a, dt.datetime.now(UTC))]), ids))
+    zone = default_calendar().zone
+    today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    with city.engine.connect() as conn:
+        for by in GROUPS:
+            until = today + dt.timedelta(days=1)
+            plain = kpis(conn, by, since=today, until=until, source="plain")
+            assert kpis(conn, by, since=today, until=until, source="rollup") == plain
+        assert sum(g["registered"] for g in kpis(conn, "department", since=today, until=until)) >= 12

@@ -361,6 +361,7 @@ CREATE FUNCTION incidents.kpi_move(p_incident bigint, p_old_skip bigint, p_old i
     {GROUPS.format(p="x.")}
     GROUP BY g.grouping, g.key, reg_day, day
     {NONZERO}
+    ORDER BY g.grouping, g.key, reg_day, day  -- every writer locks rollup rows in one order: no deadlock
     {UPSERT}
 $$;
 
