@@ -7,6 +7,7 @@ from benchmarks.workloads import (
     features_bbox,  # noqa: F401
     geocoding,  # noqa: F401
     imagery_tiles,  # noqa: F401
+    imagery_url,  # noqa: F401
     imagery_zonal,  # noqa: F401
     incidents,  # noqa: F401
     kpis,  # noqa: F401
