@@ -245,6 +245,7 @@ class DiskCache:
 
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root = Path(root)
+        self._root = str(self.root)
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._size: int | None = None
@@ -252,11 +253,14 @@ class DiskCache:
         self._swept: dict[str, int] = {}
 
     def path(self, key: TileKey) -> Path:
+        return Path(self._path(key))
+
+    def _path(self, key: TileKey) -> str:
         digest = hashlib.sha256(key.text.encode()).hexdigest()
-        return self.root / _safe(key.layer) / str(key.version) / key.kind / digest[:2] / f"{digest}.tile"
+        return os.path.join(self._root, _safe(key.layer), str(key.version), key.kind, digest[:2], f"{digest}.tile")
 
     def get(self, key: TileKey) -> bytes | None:
-        path = self.path(key)
+        path = self._path(key)
         try:
             with open(path, "rb") as file:
                 data = file.read()
