@@ -1,0 +1,279 @@
+"""filing: sustained incident filing over HTTP (`onemap serve --workers 2` on loopback, concurrent
+clients) next to pgbench running the same statements the server runs per filing, directly on the
+same database with the same concurrency: the database's own limit for that work.
+
+Rounds alternate HTTP and pgbench (the machine is shared: interleaving keeps the comparison fair).
+Reported: incidents/s, p50/p99 (HTTP), filed == stored, and CPU ms per filing by process: the
+server's processes, this database's PostgreSQL backends, the rest of the cluster (WAL writer,
+checkpointer: shared with whoever else uses it), and the load client (or pgbench).
+Targets (issue 19): HTTP ≥ 50 % of pgbench's rate, p99 < 200 ms, nothing lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from benchmarks.harness import Context, Figure, Result, percentile, workload
+from benchmarks.workloads.incidents import _load
+from spatial.access.principal import local_operator
+from spatial.db import make_engine
+from spatial.postgis import free_port
+
+HTTP_TARGET = 0.5
+
+
+def _prepare(engine: Any) -> tuple[float, float, float, float]:
+    """Catalogue and grid in place; the unit grid's extent."""
+    from layers.grid_layers import register_grid_layers
+    from spatial.grid.build import build_grid
+    from spatial.incidents.categories import load_catalogue, read_catalogue
+
+    with engine.connect() as conn:
+        has_grid = conn.execute(text("SELECT EXISTS (SELECT 1 FROM grid.current_cell)")).scalar_one()
+        has_catalogue = conn.execute(text("SELECT EXISTS (SELECT 1 FROM incidents.category)")).scalar_one()
+    if not has_catalogue:
+        load_catalogue(engine, read_catalogue(), principal=local_operator())
+    if not has_grid:
+        build_grid(engine, principal=local_operator())
+        with engine.begin() as conn:
+            register_grid_layers(conn)
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+            "(SELECT ST_Extent(geom)::geometry e FROM grid.current_cell) x")).one()  # fmt: skip
+    return tuple(float(v) for v in row)  # type: ignore[return-value]
+
+
+class Meter:
+    """CPU seconds by group over one run: the server's process tree, our database's PostgreSQL
+    backends, the rest of the cluster (shared with whoever else uses it), and the client (this
+    process and its children, e.g. pgbench). A sampler thread reads every process every 0.1 s, so
+    backends that come and go within the run (pgbench's) are counted up to their last sample."""
+
+    def __init__(self, dbname: str, server_pid: int | None = None) -> None:
+        self.dbname = dbname
+        self.server_pid = server_pid
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.group: dict[int, str] = {}
+        self._sample(initial=True)
+        self.client_start = self._client()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _processes(self) -> list[tuple[str, psutil.Process]]:
+        out: list[tuple[str, psutil.Process]] = []
+        for p in psutil.process_iter(["name", "cmdline"]):
+            if (p.info["name"] or "").startswith("postgres"):
+                line = " ".join(p.info["cmdline"] or [])
+                out.append(("postgres backends" if f" {self.dbname} " in line else "postgres other (shared)", p))
+        if self.server_pid:
+            try:
+                root = psutil.Process(self.server_pid)
+                out += [("server", p) for p in [root, *root.children(recursive=True)]]
+            except psutil.Error:
+                pass
+        return out
+
+    def _sample(self, initial: bool = False) -> None:
+        for name, process in self._processes():
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            used = times.user + times.system
+            if process.pid not in self.first:
+                self.first[process.pid] = used if initial else 0.0
+                self.group[process.pid] = name
+            self.last[process.pid] = used
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self._sample()
+
+    @staticmethod
+    def _client() -> float:
+        own = psutil.Process().cpu_times()
+        return own.user + own.system + own.children_user + own.children_system
+
+    def per_filing_ms(self, n: int) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        out: dict[str, float] = {"server": 0.0, "postgres backends": 0.0, "postgres other (shared)": 0.0}
+        for pid, name in self.group.items():
+            out[name] = out.get(name, 0.0) + self.last[pid] - self.first[pid]
+        out["client"] = self._client() - self.client_start
+        if not self.server_pid:
+            out.pop("server")
+        return {k: max(v, 0.0) / n * 1000 for k, v in out.items()}
+
+
+def _serve(url: str, port: int) -> subprocess.Popen:
+    """`onemap serve --workers 2`; ONEMAP_BENCH_SERVER_TREE runs another checkout's code (a before/after
+    comparison in one run)."""
+    import httpx
+
+    tree = os.environ.get("ONEMAP_BENCH_SERVER_TREE")
+    env = dict(os.environ, ONEMAP_DATABASE_URL=url, ONEMAP_PORT=str(port), ONEMAP_RATE_LIMIT_WRITES="off")
+    if tree:
+        env["PYTHONPATH"] = tree
+    process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--workers", "2", "--port", str(port)],
+                               env=env, cwd=tree or None, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.3)
+    process.terminate()
+    raise RuntimeError("onemap serve did not come up")
+
+
+def _literal(value: Any) -> str:
+    import datetime as dt
+
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return f"'{value.isoformat()}'::timestamptz"
+    if isinstance(value, list | tuple):
+        return "ARRAY[" + ",".join(_literal(v) for v in value) + "]::text[]"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def pgbench_script(engine: Any, box: tuple[float, float, float, float]) -> str:
+    """The server's per-filing statements, with random points in the grid's box (``:lon``, ``:lat``)
+    and every other value as the server would bind it for the benchmark's report."""
+    from spatial.incidents.filing import pgbench_statements
+
+    minx, miny, maxx, maxy = box
+    lines = [
+        f"\\set lon {minx!r} + random(0, 1000000) * {(maxx - minx) / 1e6!r}",
+        f"\\set lat {miny!r} + random(0, 1000000) * {(maxy - miny) / 1e6!r}",
+    ]
+    with engine.connect() as conn:
+        statements = pgbench_statements(conn)
+    for sql, params in statements:
+        rendered = re.sub(r"(?<![:\w]):(\w+)", lambda m, p=params: _literal(p[m[1]]) if m[1] in p else m[0], sql)
+        lines.append(" ".join(rendered.split()) + ";")
+    return "\n".join(lines) + "\n"
+
+
+def _pgbench(url: str, script: str, clients: int, transactions: int) -> tuple[float, float, float]:
+    """(tps, mean latency ms, wall s) of pgbench running ``script`` with ``clients`` connections."""
+    parsed = make_url(url)
+    env = dict(os.environ, PGPASSWORD=parsed.password or "")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "filing.sql"
+        path.write_text(script)
+        per_client = max(1, transactions // clients)
+        started = time.perf_counter()
+        out = subprocess.run(
+            [shutil.which("pgbench") or "pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "1",
+             "-t", str(per_client), "-f", str(path), "-h", parsed.host or "127.0.0.1",
+             "-p", str(parsed.port or 5432), "-U", parsed.username or "", parsed.database or ""],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        wall = time.perf_counter() - started
+    if out.returncode != 0:
+        raise RuntimeError(f"pgbench failed: {out.stderr[-2000:]}")
+    tps = latency = float("nan")
+    for line in out.stdout.splitlines():
+        if line.startswith("tps ="):
+            tps = float(line.split()[2])
+        elif line.startswith("latency average"):
+            latency = float(line.split("=")[1].split()[0])
+    return tps, latency, wall
+
+
+def _count(engine: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM incidents.incident")).scalar_one())
+
+
+def filing_rounds(ctx: Context, n: int, clients: int, rounds: int) -> list[Result]:
+    from spatial.access.tokens import create_token
+
+    engine = make_engine(ctx.url, pool_size=2)
+    dbname = make_url(ctx.url).database or ""
+    try:
+        box = _prepare(engine)
+        rng = np.random.default_rng(19)
+        token = create_token(engine, department_code="supervision", role="inspector", name="bench-filing",
+                             actor=local_operator())  # fmt: skip
+        script = pgbench_script(engine, box)
+        port = free_port()
+        server = _serve(ctx.url, port)
+        base = f"http://127.0.0.1:{port}"
+        http: list[dict[str, Any]] = []
+        bench: list[dict[str, Any]] = []
+        load_before = os.getloadavg()
+        try:
+            warm = np.column_stack([rng.uniform(box[0], box[2], 200), rng.uniform(box[1], box[3], 200)])
+            asyncio.run(_load(base, token.secret, warm, clients))
+            for _ in range(rounds):
+                points = np.column_stack([rng.uniform(box[0], box[2], n), rng.uniform(box[1], box[3], n)])
+                before = _count(engine)
+                meter = Meter(dbname, server.pid)
+                latencies, ok, wall = asyncio.run(_load(base, token.secret, points, clients))
+                cpu = meter.per_filing_ms(n)
+                stored = _count(engine) - before
+                http.append({"rate": ok / wall, "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
+                             "filed": ok, "stored": stored, "sent": n, "cpu": cpu})  # fmt: skip
+                meter = Meter(dbname)
+                tps, latency, wall = _pgbench(ctx.url, script, clients, n)
+                bench.append({"rate": tps, "latency_ms": latency, "cpu": meter.per_filing_ms(n)})
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        load_after = os.getloadavg()
+    finally:
+        engine.dispose()
+    ours = float(np.median([h["rate"] for h in http]))
+    base_rate = float(np.median([b["rate"] for b in bench]))
+    p99 = max(h["p99"] for h in http)
+    filed, stored = sum(h["filed"] for h in http), sum(h["stored"] for h in http)
+
+    def cpu_text(rows: list[dict[str, Any]]) -> str:
+        names = rows[0]["cpu"].keys()
+        return ", ".join(f"{k} {np.median([r['cpu'][k] for r in rows]):.2f}" for k in names)
+
+    return [Result(
+        workload="filing", metric=f"HTTP filing, {clients} clients, 2 workers ({rounds}× {n:,} incidents)",
+        ours=Figure(ours, "incidents/s"), baseline=Figure(base_rate, "incidents/s"),
+        baseline_name=f"pgbench, the server's per-filing statements, {clients} connections",
+        target=f"≥ {HTTP_TARGET:.0%} of pgbench, p99 < 200 ms, filed == stored",
+        notes=f"rounds HTTP {[round(h['rate']) for h in http]} vs pgbench {[round(b['rate']) for b in bench]}/s; "
+              f"p50 {np.median([h['p50'] for h in http]):.0f} ms, p99 {p99:.0f} ms; filed {filed}, stored {stored}"
+              f"{' (MATCH)' if filed == stored == rounds * n else ' (MISMATCH)'}; CPU ms per filing — HTTP: "
+              f"{cpu_text(http)}; pgbench: {cpu_text(bench)}; load average {load_before[0]:.1f} → "
+              f"{load_after[0]:.1f} on {psutil.cpu_count()} cores (shared machine)",
+        extra={"http": http, "pgbench": bench, "load": [load_before, load_after], "script": script},
+    )]  # fmt: skip
+
+
+@workload("filing")
+def filing(ctx: Context) -> list[Result]:
+    return filing_rounds(ctx, 200 if ctx.quick else 3_000, 8 if ctx.quick else 16, 1 if ctx.quick else 3)
