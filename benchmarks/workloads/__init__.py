@@ -4,8 +4,8 @@ from benchmarks.workloads import (
     city_load,  # noqa: F401
     deployment,  # noqa: F401
     downloads,  # noqa: F401
-    filing,  # noqa: F401
     features_bbox,  # noqa: F401
+    filing,  # noqa: F401
     geocoding,  # noqa: F401
     imagery_tiles,  # noqa: F401
     imagery_url,  # noqa: F401
