@@ -342,13 +342,17 @@ CREATE FUNCTION incidents.kpi_contrib(p_incident bigint, p_skip bigint)
 RETURNS TABLE (iid bigint, reg_day date, day date, registered int, due_closed int, due_open int, closed int,
                closed_on_time int, handled int, reworked int, handling_n int, handling_minutes float8,
                handling_unknown int)
-LANGUAGE sql STABLE AS $$
-{CONTRIB.format(filter="e.incident_id = p_incident AND e.id <> p_skip")}
-$$;
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY {CONTRIB.format(filter="e.incident_id = p_incident AND e.id <> p_skip")};
+END $$;
 
 -- one incident's rollup rows move: minus its contributions as (old events, old row), plus (new, new)
 CREATE FUNCTION incidents.kpi_move(p_incident bigint, p_old_skip bigint, p_old incidents.incident,
-                                   p_new incidents.incident) RETURNS void LANGUAGE sql AS $$
+                                   p_new incidents.incident) RETURNS void LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
     INSERT INTO incidents.kpi_rollup AS r ({ROLLUP_COLUMNS})
     SELECT g.grouping, g.key, reg_day, day, {SUMS}
     FROM (
@@ -362,8 +366,8 @@ CREATE FUNCTION incidents.kpi_move(p_incident bigint, p_old_skip bigint, p_old i
     GROUP BY g.grouping, g.key, reg_day, day
     {NONZERO}
     ORDER BY g.grouping, g.key, reg_day, day  -- every writer locks rollup rows in one order: no deadlock
-    {UPSERT}
-$$;
+    {UPSERT};
+END $$;
 
 CREATE FUNCTION incidents.kpi_on_event() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
