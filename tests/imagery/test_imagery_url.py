@@ -10,6 +10,7 @@ nginx stopped a tile is a 503 with a message, never a 500.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -23,15 +24,20 @@ import morecantile
 import numpy as np
 import pytest
 import rasterio
+import shapely
+import shapely.geometry
 from click.testing import CliRunner
 from rasterio.transform import from_origin
 from sqlalchemy import Engine, text
 
-from layers.catalog import upsert_department
+from layers.catalog import LayerSpec, upsert_department
 from layers.imagery import ImageryReport, add_remote_scene, add_scene
 from layers.imagery.remote import RemoteCOG
 from layers.imagery.store import imagery_source
 from layers.imagery.tiles import parse_style, render_tile
+from layers.imagery.zonal import zonal_statistics
+from layers.vector import load_vector_file
+from spatial.access.principal import local_operator
 from spatial.config import Settings
 from spatial.errors import InvalidInput
 from spatial.postgis import free_port
@@ -223,6 +229,29 @@ def test_tiles_coverage_point_and_wmts_equal_the_local_scene(
     paths = [f"/wmts/1.0.0/{layer}/default/WebMercatorQuad/16/{tile.y}/{tile.x}.png" for layer in ("img_local", "img_url")]
     ours, theirs = (httpx.get(server + p, timeout=60) for p in paths)
     assert ours.status_code == theirs.status_code == 200 and ours.content == theirs.content
+
+
+def test_maps_and_zonal_statistics_equal_the_local_scene(
+    server: str, url_engine: Engine, pair: tuple[ImageryReport, ImageryReport], tmp_path: Path
+) -> None:
+    local, _ = pair
+    lon, lat = _centre(local)
+    bbox = f"{lon - 0.006},{lat - 0.005},{lon + 0.006},{lat + 0.005}"
+    maps = [httpx.get(f"{server}/ogc/collections/{layer}/map", params={"bbox": bbox, "width": 300, "height": 250},
+                      timeout=60) for layer in ("img_local", "img_url")]  # fmt: skip
+    assert maps[0].status_code == maps[1].status_code == 200, maps[1].text
+    assert maps[0].content == maps[1].content
+    cells = [shapely.box(lon + dx, lat + dy, lon + dx + 0.002, lat + dy + 0.002)
+             for dx in (-0.01, -0.004, 0.002) for dy in (-0.01, -0.004, 0.002)]  # fmt: skip
+    features = [{"type": "Feature", "geometry": shapely.geometry.mapping(c), "properties": {"code": f"c{i}"}}
+                for i, c in enumerate(cells)]  # fmt: skip
+    (tmp_path / "cells.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    spec = LayerSpec(id="zone_url_cells", title_zh="格", title_en="cells", department_code="planning")
+    load_vector_file(url_engine, tmp_path / "cells.geojson", spec, principal=local_operator())
+    ours, theirs = (zonal_statistics(url_engine, layer, "zone_url_cells", band=2, percentiles=[50],
+                                     principal=local_operator()).records()
+                    for layer in ("img_local", "img_url"))  # fmt: skip
+    assert ours == theirs and all(r["count"] > 0 for r in ours)
 
 
 def test_a_tile_reads_byte_ranges_not_the_file(server: str, pair: tuple[ImageryReport, ImageryReport],
