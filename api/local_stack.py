@@ -221,7 +221,9 @@ class LocalStack:
         site = render_site(self.settings(), [f"127.0.0.1:{p.port}" for p in self.api_processes],
                            listen=f"{self.host}:{self.nginx_port}", access_log=str(prefix / "access.log"),
                            static_dir=STATIC_DIR if self.static else None, proxy_bind=self.proxy_bind)  # fmt: skip
-        return render_standalone(site, prefix)
+        # started as root (a test machine, `onemap deploy run`): workers as root too, like every other
+        # process of this stack, not as nobody (who may not read the tmp prefix or the checkout)
+        return render_standalone(site, prefix, user="root" if os.geteuid() == 0 else None)
 
     def start_nginx(self) -> None:
         prefix = self.root / "nginx"

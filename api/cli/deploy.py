@@ -32,7 +32,7 @@ PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 STANDALONE = """\
 # A whole nginx.conf around the onemap site: everything under the prefix $prefix
 # (run: nginx -p $prefix -c $prefix/nginx.conf -g 'daemon off;')
-worker_processes $workers;
+${user}worker_processes $workers;
 pid $prefix/nginx.pid;
 error_log $prefix/error.log warn;
 events { worker_connections 1024; }
@@ -118,11 +118,16 @@ def fill(template: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda match: values[match[1]], template)
 
 
-def render_standalone(site: str, prefix: Path, *, workers: int = 1) -> str:
-    """A whole nginx.conf around ``site`` with every path under ``prefix``."""
+def render_standalone(site: str, prefix: Path, *, workers: int = 1, user: str | None = None) -> str:
+    """A whole nginx.conf around ``site`` with every path under ``prefix``.
+
+    ``user``: who the worker processes run as when nginx starts as root (nginx's default is
+    ``nobody``, which may not read the prefix or the static files).
+    """
     indented = "".join(f"    {line}" if line.strip() else line for line in site.splitlines(keepends=True))
     return Template(STANDALONE).substitute(prefix=str(prefix.resolve()), workers=workers, site=indented,
-                                           mime_types="/etc/nginx/mime.types")  # fmt: skip
+                                           mime_types="/etc/nginx/mime.types",
+                                           user=f"user {user};\n" if user else "")  # fmt: skip
 
 
 @click.group()
