@@ -32,6 +32,7 @@ from sqlalchemy import Engine, text
 
 from layers.catalog import LayerSpec, upsert_department
 from layers.imagery import ImageryReport, add_remote_scene, add_scene
+from layers.imagery.budget import RenderBudget
 from layers.imagery.remote import RemoteCOG
 from layers.imagery.store import imagery_source
 from layers.imagery.tiles import parse_style, render_tile
@@ -39,7 +40,7 @@ from layers.imagery.zonal import zonal_statistics
 from layers.vector import load_vector_file
 from spatial.access.principal import local_operator
 from spatial.config import Settings
-from spatial.errors import InvalidInput
+from spatial.errors import BudgetExceeded, InvalidInput
 from spatial.postgis import free_port
 from tests.conftest import realdata_path
 from tests.live import live_server
@@ -271,6 +272,19 @@ def test_a_tile_reads_byte_ranges_not_the_file(server: str, pair: tuple[ImageryR
     assert total < file_size / 5, f"a tile cost {total:,} bytes of a {file_size:,}-byte file"
     print(f"\nbytes served for one z18 tile: {total:,} of {file_size:,} ({100 * total / file_size:.1f} %), "
           f"{len(served)} requests")
+
+
+def test_the_source_pixel_budget_applies_before_a_remote_block_is_read(
+    url_engine: Engine, pair: tuple[ImageryReport, ImageryReport], nginx: Nginx
+) -> None:
+    _, remote = pair
+    west, south, east, north = remote.bbox
+    tile = TMS.tile(west + 0.5 * (east - west), south + 0.35 * (north - south), 18)
+    path = imagery_source(url_engine, "img_url").scenes[0].path
+    start = nginx.mark()
+    with pytest.raises(BudgetExceeded, match="ONEMAP_MAX_SOURCE_PIXELS"):
+        render_tile([path], tile, parse_style("png", None, [], None, None), RenderBudget(max_source_pixels=10_000))
+    assert sum(row[3] for row in nginx.served_since(start)) < 64 * 1024  # headers at most, no block
 
 
 def test_the_real_cog_served_as_it_is(url_engine: Engine, settings: Settings, nginx: Nginx) -> None:
