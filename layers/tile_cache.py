@@ -126,7 +126,7 @@ class LayerVersions:
         if time.monotonic() - self._confirmed_at > STALE_AFTER_S:
             if not self._waited:  # the first read, at start (later: never wait)
                 self._waited = True
-                self._ready.wait(2.0)
+                self._ready.wait(0.5)
             if time.monotonic() - self._confirmed_at > STALE_AFTER_S:
                 return None
         return self._versions.get(layer_id, 0)

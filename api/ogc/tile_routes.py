@@ -106,9 +106,9 @@ def tile_response(request: Request, served: tile_cache.Served | None, key: tile_
     """200 with the tile, 204 for an empty one, 304 when ``served`` is None (the ETag matched)."""
     headers = dict(BASE_HEADERS)
     key = served.key if served is not None else key
+    headers["Cache-Control"] = tile_cache.cache_control(request.app.state.settings, public)
     if key is not None:
         headers["ETag"] = key.etag
-        headers["Cache-Control"] = tile_cache.cache_control(request.app.state.settings, public)
     if served is None:
         return Response(status_code=304, headers=headers)
     if not served.data:
