@@ -241,7 +241,7 @@ class DiskCache:
 
     name = "disk"
     touch_after_s = 60.0
-    sweep_every = 256
+    sweep_every = 4096  # re-measure now and then: other processes write to the same folder
 
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root = Path(root)
