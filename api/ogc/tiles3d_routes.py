@@ -4,7 +4,9 @@ In the spirit of OGC API – 3D GeoVolumes: the collection document links its ti
 ``link_3dtiles``). Every request passes THE read check (a hidden layer is a 404 like a missing
 one) and brings the tileset up to date with the layer's edits first (``layers.tiles3d``).
 Answers carry an ETag (the tileset version for tileset.json, the file's version for a tile)
-and ``Cache-Control: max-age=0, must-revalidate``, so a client revalidates and gets 304.
+and ``Cache-Control: max-age=0, must-revalidate``, so a client revalidates and gets 304. The files
+themselves are the cache (kept on disk, brought up to date from the feature history), so they are
+not put in ``layers.tile_cache``; ``If-None-Match`` is read by its rule (``etag_matches``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from starlette.responses import FileResponse, Response
 
 from api.auth import principal_of
 from layers.catalog import find_layer
+from layers.tile_cache import etag_matches
 from layers.tiles3d import has_model, served_file
 from layers.tiles3d.tileset import TILESET
 
@@ -38,15 +41,9 @@ async def collection_3dtiles(request: Request) -> Response:
         stat = found.stat()
         etag = f'"{info.version}-{stat.st_mtime_ns:x}-{stat.st_size:x}"'
     headers = {"ETag": etag, "Cache-Control": f"{'public' if public else 'private'}, max-age=0, must-revalidate"}
-    if etag in _tags(request.headers.get("if-none-match")):
+    if etag_matches(request.headers.get("if-none-match"), etag):  # the same rule as the other tiles
         return Response(status_code=304, headers=headers)
     return FileResponse(found, headers=headers, media_type=TILESET_TYPE if path == TILESET else GLB_TYPE)
-
-
-def _tags(header: str | None) -> set[str]:
-    if not header:
-        return set()
-    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
 
 
 async def with_3dtiles_link(request: Request, layer_id: str | None, response: Response) -> Response:
