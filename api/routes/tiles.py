@@ -9,6 +9,10 @@ budget, cancelled when the client leaves, 503 when full) with the source-pixel b
 before a pixel is read. A tile outside the layer's extent is a 404 with a message; one inside
 it where the picked scenes have no pixels is 204 No Content.
 Every request passes THE read check: a layer hidden from the caller is a 404 like a missing one.
+Then the tile cache (``layers.tile_cache``): tiles are kept under the layer's version (which moves
+when a scene is added, changed or removed, or the layer re-published), the address, format and the
+parsed style; they carry a strong ETag (``If-None-Match`` → 304 without drawing) and Cache-Control
+(``public`` for public layers, ``private`` otherwise, ``max-age=ONEMAP_TILE_MAX_AGE_S``).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ Thin: the document, the parameters, the dispatch on the layer's kind and the dra
 KVP names are case-insensitive (WMTS 1.0.0 §7 / OWS Common). The capabilities list only the
 layers the caller may read, so they vary by caller (``api.security`` keeps them out of shared
 caches for credentialed callers). Errors are OWS ExceptionReports (``api.errors``).
+Tiles are kept in the tile cache after the read check (``layers.wmts.tile_access``), with ETag and
+Cache-Control as the XYZ tiles'.
 """
 
 from __future__ import annotations
