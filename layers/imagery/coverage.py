@@ -86,7 +86,8 @@ def crs_uri(crs: CRS) -> str:
 def open_coverage(path: Path) -> DatasetReader:
     """Open a stored COG; NotFound when the file is gone (503 when a remote scene's server fails)."""
     try:
-        return rasterio.open(path)
+        with rasterio.Env(**GDAL_ENV):
+            return rasterio.open(path)
     except RasterioError as err:
         if isinstance(path, RemoteCOG):
             raise unavailable(path, err) from None

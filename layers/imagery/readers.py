@@ -80,7 +80,8 @@ def _open(path: Path, level: int | None) -> _OpenImage:
         return hit
     if hit is not None:
         hit.reader.dataset.close()
-    dataset = rasterio.open(path) if level is None else rasterio.open(path, overview_level=level)
+    with rasterio.Env(**GDAL_ENV):  # no directory listing (a request per open for a remote scene)
+        dataset = rasterio.open(path) if level is None else rasterio.open(path, overview_level=level)
     image = _OpenImage(
         version, Reader(str(path), dataset=dataset), _mercator_res(dataset), dataset.overviews(1)
     )

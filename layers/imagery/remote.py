@@ -11,6 +11,9 @@ caches key on the object's version as they do on a local file's mtime.
 GDAL's network settings are given defaults here, at import, unless the environment sets them
 (the render workers inherit them): time-outs so a server that goes away costs seconds, not a
 hang; one retry; only ``.tif``/``.tiff`` fetched (no side-car probes); a bounded block cache.
+``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR`` (no directory listing request at open) is *not* set
+process-wide, as it would hide the side-cars of local inputs (``.tfw``, ``.prj``, ``.aux.xml``):
+imagery opens its COGs inside ``rasterio.Env(**readers.GDAL_ENV)``, which sets it.
 ``/vsis3/`` takes its credentials and endpoint from the standard ``AWS_*`` variables
 (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, ``AWS_S3_ENDPOINT``,
 ``AWS_VIRTUAL_HOSTING``, ``AWS_HTTPS``, or ``AWS_NO_SIGN_REQUEST=YES`` for public buckets).
@@ -51,8 +54,7 @@ GDAL_NETWORK_DEFAULTS = {
     "GDAL_HTTP_TIMEOUT": "15",  # seconds for one request (well under the render budget of 30 s)
     "GDAL_HTTP_MAX_RETRY": "1",  # one retry on 429/502/503/504, then the read fails
     "GDAL_HTTP_RETRY_DELAY": "0.5",
-    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ",".join(EXTENSIONS),
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # no directory listing, no side-car probes
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ",".join(EXTENSIONS),  # no side-car probes (.aux.xml, .ovr…)
     "CPL_VSIL_CURL_CACHE_SIZE": str(64 * 2**20),  # blocks kept per process (all remote files)
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "VSI_CACHE": "FALSE",  # the curl block cache above is the one cache

@@ -359,6 +359,9 @@ def test_nginx_gone_is_a_503_with_a_message(server: str, pair: tuple[ImageryRepo
     _, remote = pair
     west, south, east, north = remote.bbox
     lon, lat = west + 0.85 * (east - west), south + 0.15 * (north - south)
+    probes = [row for row in nginx.served_since(0) if (row[0] == "GET" and row[1].endswith("/"))
+              or row[1].lower().endswith((".aux.xml", ".aux", ".ovr", ".msk", ".tfw", ".imd", ".rpb"))]  # fmt: skip
+    assert not probes, f"GDAL listed a directory or asked for side-cars: {probes[:5]}"
     nginx.stop()
     timeout = settings.render_timeout_s * 2 + 10
     answer = httpx.get(f"{server}/tiles/img_url/{_tile(lon, lat, 18)}.png", timeout=timeout)
