@@ -8,8 +8,8 @@ requests (headers, then the blocks of the overview a read needs; never the whole
 whose ``stat()`` answers from the catalog (size, ETag) without a request, so readers' per-file
 caches key on the object's version as they do on a local file's mtime.
 
-GDAL's network settings are given defaults here, at import, unless the environment sets them
-(the render workers inherit them): time-outs so a server that goes away costs seconds, not a
+GDAL's network settings are given defaults here, at import (in the server and in every render
+worker, which imports this module to read), unless the environment sets them: time-outs so a server that goes away costs seconds, not a
 hang; one retry; only ``.tif``/``.tiff`` fetched (no side-car probes); a bounded block cache.
 ``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR`` (no directory listing request at open) is *not* set
 process-wide, as it would hide the side-cars of local inputs (``.tfw``, ``.prj``, ``.aux.xml``):
@@ -64,10 +64,17 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def configure_gdal(environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
-    """Give GDAL's network settings their defaults where the environment has none."""
+def configure_gdal() -> None:
+    """Give GDAL's network settings their defaults where neither the environment nor GDAL has one.
+
+    Set as GDAL configuration of this process (``CPLSetConfigOption``), not as environment
+    variables, so programs started from here (``gdalinfo``, ``ogr2ogr``) do not inherit them.
+    """
+    from rasterio._env import get_gdal_config, set_gdal_config
+
     for key, value in GDAL_NETWORK_DEFAULTS.items():
-        environ.setdefault(key, value)
+        if key not in os.environ and get_gdal_config(key) is None:
+            set_gdal_config(key, value)
 
 
 configure_gdal()
