@@ -9,8 +9,9 @@ whose ``stat()`` answers from the catalog (size, ETag) without a request, so rea
 caches key on the object's version as they do on a local file's mtime.
 
 GDAL's network settings are given defaults here, at import (in the server and in every render
-worker, which imports this module to read), unless the environment sets them: time-outs so a server that goes away costs seconds, not a
-hang; one retry; only ``.tif``/``.tiff`` fetched (no side-car probes); a bounded block cache.
+worker, which imports this module to read), unless the environment sets them: time-outs so a
+server that goes away costs seconds, not a hang; one retry; only ``.tif``/``.tiff`` fetched (no
+side-car probes); a bounded block cache.
 ``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR`` (no directory listing request at open) is *not* set
 process-wide, as it would hide the side-cars of local inputs (``.tfw``, ``.prj``, ``.aux.xml``):
 imagery opens its COGs inside ``rasterio.Env(**readers.GDAL_ENV)``, which sets it.
