@@ -154,10 +154,16 @@ class LocalStack:
         self.start_nginx()
 
     def stop(self) -> None:
-        """Stop every process this stack started (nginx first, Redis last)."""
-        for process in reversed(self.processes):
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
-                process.stop()
+        """Stop every process this stack started: nginx first (no new requests), then the API
+        processes together (each finishes what it holds), Redis last."""
+        nginx = [p for p in self.processes if p.name == "nginx"]
+        redis = [p for p in self.processes if p.name == "redis"]
+        for group in (nginx, self.api_processes, redis):
+            for process in group:
+                process.signal(signal.SIGTERM)
+            for process in group:
+                with contextlib.suppress(OSError, subprocess.SubprocessError):
+                    process.stop()
 
     def api_environment(self) -> dict[str, str]:
         env = dict(os.environ)
