@@ -72,3 +72,15 @@ def attach(settings: Settings, month: str) -> None:
 
     attach_month(checked_engine(settings), month)
     console.print(f"{month} attached")
+
+
+@partitions.command("rebuild-rollup")
+@click.pass_obj
+@friendly_errors
+def rebuild_rollup(settings: Settings) -> None:
+    """Recount the KPI rollup from the event log (after a bulk load or a working-calendar change)."""
+    from spatial.incidents.rollups import rebuild
+
+    with checked_engine(settings).begin() as conn:
+        rows = rebuild(conn)
+    console.print(f"KPI rollup recounted: {rows} rows")
