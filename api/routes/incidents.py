@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -156,7 +157,8 @@ async def file_endpoint(request: Request) -> Response:
         extent=ExtentRule.from_settings(settings),
     )  # fmt: skip
     location = f"{settings.base_url}/api/v1/incidents/{filed.id}"
-    return JSONResponse(filed.as_dict() | {"links": {"self": location}}, status_code=201, headers={"Location": location})
+    body = orjson.dumps(filed.as_dict() | {"links": {"self": location}})
+    return Response(body, status_code=201, media_type="application/json", headers={"Location": location})
 
 
 @router.get("/inspectors", summary="the inspectors 核查 may be assigned to (staff)",
