@@ -347,8 +347,10 @@ def test_leaving_mid_render_frees_the_worker_at_each_door(
 ) -> None:
     import api.ogc.maps
     import api.routes.tiles
+    from layers.tile_cache import tile_cache
 
     base, app = served
+    tile_cache(app.state.settings).purge()  # an earlier test's tile must not answer from the cache: this one renders
     pool: WorkerPool = app.state.render_pool
     slow = _SlowRenders(pool)
     monkeypatch.setattr(api.ogc.maps, "pool_of", lambda settings: slow)
