@@ -48,7 +48,7 @@ STALE_AFTER_S = 3.0
 """Versions not confirmed by the database for this long are unknown (tiles served uncached)."""
 VERSIONS_SQL = "SELECT layer_id, version FROM catalog.layer_version"
 VERSION_OF = text("SELECT version FROM catalog.layer_version WHERE layer_id = :layer")
-REDIS_TTL_S = 7 * 24 * 3600
+REDIS_TTL_S = 24 * 3600  # old versions are never read again: they expire (or Redis evicts them, allkeys-lru)
 REDIS_PREFIX = "onemap:tile:"
 REDIS_RETRY_S = 2.0
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
