@@ -138,8 +138,9 @@ def imagery_tiles(ctx: Context) -> list[Result]:
     engine.dispose()
     tiles = tile_walk(path, 12 if ctx.quick else PER_ZOOM)
     style = f"rescale={RESCALE[0]:g},{RESCALE[1]:g}"
+    # ours draws every tile as TiTiler does: no tile cache (the cached rate is benchmark 'tile_cache')
     env = {**os.environ, "ONEMAP_DATABASE_URL": ctx.url, "ONEMAP_VAR_DIR": str(ctx.settings.var_dir),
-           "ONEMAP_RATE_LIMIT_WRITES": "off"}  # fmt: skip
+           "ONEMAP_RATE_LIMIT_WRITES": "off", "ONEMAP_TILE_CACHE": "off"}  # fmt: skip
     ours_port, titiler_port = free_port(), free_port()
     ours_cmd = [sys.executable, "-m", "api.cli", "serve", "--port", str(ours_port)]
     titiler_cmd = [sys.executable, "-m", "uvicorn", "benchmarks.titiler_app:app", "--port", str(titiler_port),
