@@ -17,13 +17,18 @@ NEARBY_SQL = text(
     SELECT i.id, i.state, i.reported_at, i.cell_code,
            ST_Distance(i.geom::geography, p.g::geography) AS distance_m
     FROM incidents.incident i, p
-    WHERE i.category_code = :category AND i.state = ANY(:states) AND i.id <> :exclude
-      AND i.reported_at BETWEEN :since AND :until
-      AND i.geom && ST_Expand(p.g, :deg)
+    WHERE i.geom && ST_Expand(p.g, :deg) AND i.reported_at BETWEEN :since AND :until
+      AND (i.category_code = :category AND i.state = ANY(:states) AND i.id <> :exclude) IS TRUE
       AND ST_DWithin(i.geom::geography, p.g::geography, :radius)
     ORDER BY distance_m, i.reported_at DESC LIMIT :limit
     """
 )
+"""Found by the spatial index only. Filing runs this as a prepared statement (psycopg prepares a
+query from its 5th use), whose generic plan cannot see the values: with the category filter
+indexable it AND-ed the (category, reported_at) index into a bitmap, reading every recent
+incident of the category per filing (85,000 rows, 24 ms, at benchmark scale) where the box
+finds a few dozen (0.1 ms). ``IS TRUE`` keeps those filters out of index conditions; the
+``reported_at`` range stays plain so month partitions are still pruned."""
 
 
 def nearby_open(
