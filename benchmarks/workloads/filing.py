@@ -67,8 +67,22 @@ def _own_database(ctx: Context) -> str:
     return url
 
 
-def _prepare(engine: Any) -> tuple[float, float, float, float]:
-    """Catalogue and grid in place; the unit grid's extent."""
+POINTS = 10_000
+POINTS_TABLE = "CREATE TABLE IF NOT EXISTS public.filing_bench_point (k integer PRIMARY KEY, lon float8, lat float8)"
+POINTS_SQL = text(
+    """
+    INSERT INTO public.filing_bench_point
+    SELECT row_number() OVER (), ST_X(g), ST_Y(g) FROM (
+        SELECT (ST_Dump(ST_GeneratePoints(geom, 1, 19))).geom AS g
+        FROM grid.current_cell ORDER BY md5(code) LIMIT :n) x
+    """
+)
+"""Where reports are filed: a point in each of ``POINTS`` unit cells (inspectors file inside the grid;
+a point outside every cell takes the nearest-district path, which the pgbench script does not)."""
+
+
+def _prepare(engine: Any) -> np.ndarray:
+    """Catalogue, grid and the filing points in place; the points (lon, lat)."""
     from layers.grid_layers import register_grid_layers
     from spatial.grid.build import build_grid
     from spatial.incidents.categories import load_catalogue, read_catalogue
@@ -82,11 +96,12 @@ def _prepare(engine: Any) -> tuple[float, float, float, float]:
         build_grid(engine, principal=local_operator())
         with engine.begin() as conn:
             register_grid_layers(conn)
-    with engine.connect() as conn:
-        row = conn.execute(text(
-            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-            "(SELECT ST_Extent(geom)::geometry e FROM grid.current_cell) x")).one()  # fmt: skip
-    return tuple(float(v) for v in row)  # type: ignore[return-value]
+    with engine.begin() as conn:
+        conn.execute(text(POINTS_TABLE))
+        conn.execute(text("TRUNCATE public.filing_bench_point"))
+        conn.execute(POINTS_SQL, {"n": POINTS})
+        rows = conn.execute(text("SELECT lon, lat FROM public.filing_bench_point ORDER BY k")).all()
+    return np.array(rows, dtype=float)
 
 
 class Meter:
@@ -232,15 +247,15 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def pgbench_script(engine: Any, box: tuple[float, float, float, float]) -> str:
-    """The server's per-filing statements, with random points in the grid's box (``:lon``, ``:lat``)
-    and every other value as the server would bind it for the benchmark's report."""
+def pgbench_script(engine: Any, points: int) -> str:
+    """The server's per-filing statements, at a random one of the filing points (``:lon``, ``:lat``;
+    one primary-key read more than the server does) and every other value as the server would bind
+    it for the benchmark's report."""
     from spatial.incidents.filing import pgbench_statements
 
-    minx, miny, maxx, maxy = box
     lines = [
-        f"\\set lon {minx!r} + random(0, 1000000) * {(maxx - minx) / 1e6!r}",
-        f"\\set lat {miny!r} + random(0, 1000000) * {(maxy - miny) / 1e6!r}",
+        f"\\set k random(1, {points})",
+        "SELECT lon, lat FROM public.filing_bench_point WHERE k = :k \\gset",
     ]
     with engine.connect() as conn:
         statements = pgbench_statements(conn)
@@ -289,11 +304,11 @@ def filing_rounds(ctx: Context, n: int, clients: int, rounds: int) -> list[Resul
     engine = make_engine(url, pool_size=2)
     dbname = make_url(url).database or ""
     try:
-        box = _prepare(engine)
+        cells = _prepare(engine)
         rng = np.random.default_rng(19)
         token = create_token(engine, department_code="supervision", role="inspector", name="bench-filing",
                              actor=local_operator())  # fmt: skip
-        script = pgbench_script(engine, box)
+        script = pgbench_script(engine, len(cells))
         servers = {"ours": _serve(url, port := free_port())}
         bases = {"ours": f"http://127.0.0.1:{port}"}
         before_tree = os.environ.get("ONEMAP_BENCH_BEFORE_TREE")
@@ -305,12 +320,12 @@ def filing_rounds(ctx: Context, n: int, clients: int, rounds: int) -> list[Resul
         load_before = os.getloadavg()
         try:
             for base in bases.values():
-                warm = np.column_stack([rng.uniform(box[0], box[2], 200), rng.uniform(box[1], box[3], 200)])
+                warm = cells[rng.integers(0, len(cells), 200)]
                 asyncio.run(_load(base, token.secret, warm, clients))
             for r in range(rounds):
                 order = list(servers.items())
                 for name, server in order[::-1] if r % 2 else order:  # alternate who goes first
-                    points = np.column_stack([rng.uniform(box[0], box[2], n), rng.uniform(box[1], box[3], n)])
+                    points = cells[rng.integers(0, len(cells), n)]
                     before = _count(engine)
                     meter = Meter(dbname, server.pid)
                     latencies, ok, wall = asyncio.run(_load(bases[name], token.secret, points, clients))
