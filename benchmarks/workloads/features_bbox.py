@@ -10,14 +10,16 @@ Three measurements in the same run, on the same table and the same random window
   reported beside it (``in_db_psql_*``): it leaves out the client's decoding of the text.
 
 Each server runs as its own ``onemap serve`` process (one worker); a pool of client threads
-sends the requests. Latency p50/p95 from a sequential pass, requests/s from a concurrent pass.
+sends the requests, each over one keep-alive connection of a lean HTTP client (``PageClient``). Latency p50/p95 from a sequential pass, requests/s from a concurrent pass.
 In the sequential pass each window is asked of ours and then of the database, one after the
 other, so both latencies are taken under the same conditions on a shared, noisy machine; the
 psql timings alternate with them in blocks of windows.
+ONEMAP_BENCH_BEFORE_TREE=<a checkout of older code> serves that too, asked each window in the same pass.
 """
 
 from __future__ import annotations
 
+import http.client
 import math
 import os
 import re
@@ -26,8 +28,9 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import numpy as np
@@ -65,15 +68,15 @@ def windows(url: str, n: int, seed: int = 11) -> list[tuple[float, float, float,
 
 
 @contextmanager
-def served(url: str, var_dir: Path, provider: str | None = None):  # type: ignore[no-untyped-def]
-    """An ``onemap serve`` process on a free port; yields its base URL."""
+def served(url: str, var_dir: Path, provider: str | None = None, tree: str | None = None):  # type: ignore[no-untyped-def]
+    """An ``onemap serve`` process on a free port (of the code in ``tree``, else this one); yields its base URL."""
     port = free_port()
     env = {**os.environ, "ONEMAP_DATABASE_URL": url, "ONEMAP_VAR_DIR": str(var_dir)}
     if provider:
         env["ONEMAP_OGC_FEATURE_PROVIDER"] = provider
     process = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tree,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -93,16 +96,39 @@ def served(url: str, var_dir: Path, provider: str | None = None):  # type: ignor
         process.wait(timeout=30)
 
 
-def _request(client: httpx.Client, base: str, bbox: tuple[float, ...]) -> tuple[float, int]:
+class PageClient:
+    """A lean keep-alive HTTP/1.1 client (the standard library's): one connection to ``base``.
+
+    httpx spent about 0.4 ms of its own on each 300 kB page here, more than libpq spends
+    delivering the in-database document; this client reads the body in one Content-Length read.
+    """
+
+    def __init__(self, base: str) -> None:
+        address = urlsplit(base)
+        self.connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=120)
+
+    def get(self, path: str) -> bytes:
+        self.connection.request("GET", path)
+        response = self.connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status}: {body[:200]!r}")
+        return body
+
+    def __enter__(self) -> PageClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.connection.close()
+
+
+def _request(client: PageClient, bbox: tuple[float, ...]) -> tuple[float, int]:
     """Milliseconds until the whole body has arrived (parsing it is the client's business)."""
+    query = urlencode({"f": "json", "limit": 1000, "bbox": ",".join(f"{v:.6f}" for v in bbox)})
     started = time.perf_counter()
-    response = client.get(
-        f"{base}/ogc/collections/buildings/items",
-        params={"f": "json", "limit": 1000, "bbox": ",".join(f"{v:.6f}" for v in bbox)},
-    )
-    response.raise_for_status()
+    body = client.get(f"/ogc/collections/buildings/items?{query}")
     elapsed = (time.perf_counter() - started) * 1000
-    return elapsed, orjson.loads(response.content)["numberReturned"]
+    return elapsed, orjson.loads(body)["numberReturned"]
 
 
 BLOCK = 30
@@ -125,25 +151,34 @@ def _in_db(conn: psycopg.Connection, bbox: tuple[float, ...]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def measure_http(base: str, boxes: list, warmup: int, url: str | None = None) -> dict[str, float]:
+def measure_http(base: str, boxes: list, warmup: int, url: str | None = None,
+                 before: str | None = None) -> dict[str, float]:  # fmt: skip
     """p50/p95 latency (sequential) and requests/s (CONCURRENCY clients) for the windows.
 
     With ``url``, each window of the sequential pass is also read as one in-database document
     right after ours (``in_db_p50``/``in_db_p95``), and psql's timings alternate block by block
-    (``in_db_psql_p50``/``in_db_psql_p95``).
+    (``in_db_psql_p50``/``in_db_psql_p95``). With ``before`` (the base URL of a server of older
+    code), each window is asked of it too, ours and it taking turns to go first (``before_p50``…).
     """
     sequential: list[tuple[float, int]] = []
+    earlier: list[float] = []
     in_db: list[float] = []
     in_psql: list[float] = []
-    with httpx.Client(timeout=120) as client, _database(url) as conn:
+    with PageClient(base) as client, PageClient(before or base) as old, _database(url) as conn:
         for bbox in boxes[:warmup]:
-            _request(client, base, bbox)
+            _request(client, bbox)
+            if before:
+                _request(old, bbox)
             if conn is not None:
                 _in_db(conn, bbox)
         for start in range(0, len(boxes), BLOCK):
             block = boxes[start : start + BLOCK]
-            for bbox in block:
-                sequential.append(_request(client, base, bbox))
+            for i, bbox in enumerate(block):
+                if before and i % 2:
+                    earlier.append(_request(old, bbox)[0])
+                sequential.append(_request(client, bbox))
+                if before and not i % 2:
+                    earlier.append(_request(old, bbox)[0])
                 if conn is not None:
                     in_db.append(_in_db(conn, bbox))
             if url:
@@ -151,8 +186,8 @@ def measure_http(base: str, boxes: list, warmup: int, url: str | None = None) ->
     latencies = [ms for ms, _ in sequential]
 
     def worker(chunk: list) -> int:
-        with httpx.Client(timeout=120) as client:
-            return sum(1 for bbox in chunk if _request(client, base, bbox))
+        with PageClient(base) as client:
+            return sum(1 for bbox in chunk if _request(client, bbox))
 
     chunks = [boxes[i::CONCURRENCY] for i in range(CONCURRENCY)]
     started = time.perf_counter()
@@ -168,6 +203,8 @@ def measure_http(base: str, boxes: list, warmup: int, url: str | None = None) ->
     if in_db:
         figures |= {"in_db_p50": percentile(in_db, 50), "in_db_p95": percentile(in_db, 95),
                     "in_db_psql_p50": percentile(in_psql, 50), "in_db_psql_p95": percentile(in_psql, 95)}  # fmt: skip
+    if earlier:
+        figures |= {"before_p50": percentile(earlier, 50), "before_p95": percentile(earlier, 95)}
     return figures
 
 
@@ -213,8 +250,10 @@ def features_bbox(ctx: Context) -> list[Result]:
     warmup = 3 if ctx.quick else 20
     var_dir = ctx.settings.var_dir
     psql_times(ctx.url, boxes[:warmup])  # the same warm-up for the baseline's session caches
-    with served(ctx.url, var_dir) as base:
-        ours = measure_http(base, boxes, warmup, url=ctx.url)
+    before_tree = os.environ.get("ONEMAP_BENCH_BEFORE_TREE")  # older code, measured in the same pass
+    with served(ctx.url, var_dir) as base, (served(ctx.url, var_dir, tree=before_tree) if before_tree
+                                            else nullcontext()) as before:  # fmt: skip
+        ours = measure_http(base, boxes, warmup, url=ctx.url, before=before)
     with served(ctx.url, var_dir, STOCK_PROVIDER) as base:
         stock = measure_http(base, boxes, warmup)
     note = f"{len(boxes)} windows of ~1 km², mean {ours['mean_features']:.0f} features/page, {CONCURRENCY} clients"
@@ -226,5 +265,7 @@ def features_bbox(ctx: Context) -> list[Result]:
                "in-database json_agg(ST_AsGeoJSON) document delivered to a client (psycopg, interleaved)",
                target="ours ≤ 1.5× in-DB (ratio ≥ 0.67)", notes=note,
                extra={"ours_p95_ms": ours["p95"], "in_db_p95_ms": ours["in_db_p95"],
-                      "in_db_psql_p50_ms": ours["in_db_psql_p50"], "in_db_psql_p95_ms": ours["in_db_psql_p95"]}),
+                      "in_db_psql_p50_ms": ours["in_db_psql_p50"], "in_db_psql_p95_ms": ours["in_db_psql_p95"],
+                      **({"before_p50_ms": ours["before_p50"], "before_p95_ms": ours["before_p95"]}
+                         if "before_p50" in ours else {})}),
     ]
