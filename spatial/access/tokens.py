@@ -12,7 +12,8 @@ dropped its entries and acknowledged (``NOTIFY onemap_token_ack``); a cache that
 answer within ``ACK_TIMEOUT_S`` has its connection ended, and a cache without a live
 connection serves nothing. When ``revoke_tokens`` returns, no process answers for the token.
 Expiry is checked on every use. A change to ``access.token`` made outside ``revoke_tokens``
-(plain SQL) reaches the caches only when the next revocation (or a restart) clears them.
+(an operator's plain SQL) is announced by the table's trigger (migration 0015) and clears the
+caches as soon as it commits; only ``revoke_tokens`` also waits for their acknowledgement.
 """
 
 from __future__ import annotations

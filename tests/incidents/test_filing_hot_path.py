@@ -99,6 +99,31 @@ def test_token_cache_serves_known_tokens_and_forgets_revoked_ones(incident_city:
     assert cache.lookup(f"Bearer {token.secret}") is None  # a stopped cache serves nothing
 
 
+def test_a_token_revoked_with_plain_sql_leaves_the_caches(incident_city: IncidentCity) -> None:
+    """An operator's UPDATE of access.token (no revoke_tokens) reaches the cache by the table's trigger."""
+    from spatial.access.tokens import InvalidToken, TokenCache, authenticate, create_token
+
+    engine = incident_city.engine
+    token = create_token(engine, department_code="supervision", role="inspector", name="cache-sql",
+                         actor=local_operator())  # fmt: skip
+    cache = TokenCache(engine).start()
+    try:
+        assert cache.listening.wait(30)
+        header = f"Bearer {token.secret}"
+        authenticate(engine, header, cache)
+        assert cache.lookup(header) is not None
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE access.token SET revoked_at = now() WHERE id = :id"), {"id": token.id})
+        deadline = time.monotonic() + 10
+        while cache.lookup(header) is not None:
+            assert time.monotonic() < deadline, "the cache still serves a token revoked in SQL"
+            time.sleep(0.05)
+        with pytest.raises(InvalidToken, match="revoked"):
+            authenticate(engine, header, cache)
+    finally:
+        cache.stop()
+
+
 def test_revocation_bites_at_once_in_every_server_process(incident_city: IncidentCity) -> None:
     """Two server processes have the token cached; after revoke_tokens returns, both answer 401."""
     from spatial.access.tokens import create_token, revoke_tokens
