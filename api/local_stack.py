@@ -175,6 +175,7 @@ class LocalStack:
         })  # fmt: skip
         if self.redis_url:
             env["ONEMAP_TILE_CACHE"] = self.redis_url
+            env["ONEMAP_RATE_LIMIT_STORAGE"] = self.redis_url.rsplit("/", 1)[0] + "/1"  # one budget for all
         env.update(self.env)
         return env
 

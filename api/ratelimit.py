@@ -1,9 +1,11 @@
 """Rate limits on writes: per bearer token, and per client IP for anonymous incident filing.
 
 Two budgets from the settings (``ONEMAP_RATE_LIMIT_WRITES``, ``ONEMAP_RATE_LIMIT_ANONYMOUS``),
-counted in a moving window by the ``limits`` library in this process's memory. Several worker
-processes each count on their own, so the effective limit is the setting times the number of
-workers; a shared store (Redis, memcached: ``limits`` speaks both) is the way to one count.
+counted in a moving window by the ``limits`` library: in this process's memory by default (several
+worker processes then each count on their own, so the effective limit is the setting times the
+number of workers), or in Redis shared by every process (``ONEMAP_RATE_LIMIT_STORAGE=redis://…``).
+When the shared store does not answer, each process counts in its own memory meanwhile: a
+request is never refused, nor answered 5xx, because the counter is away.
 
 A request over its budget is answered 429 with ``Retry-After`` (seconds) before any work is
 done. Reads are never limited here; POSTs that only read (searches, geocoding batches,
@@ -13,13 +15,14 @@ processes) are not writes. Open311 carries its ``api_key`` in the body, so its r
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
 from typing import Any
 
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from api.errors import error_response
@@ -30,19 +33,25 @@ from spatial.errors import TooManyRequests
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 READING_POSTS = re.compile(r"^/(api/v1/geocode/batch|ogc/processes/[^/]+/execution|ogc/collections/[^/]+/items)$")
 ANONYMOUS_FILING = ("/api/v1/incidents",)
+RETRY_SHARED_S = 5.0
+"""After the shared store fails, counting stays in this process this long before it is tried again."""
+log = logging.getLogger(__name__)
 
 
 class RateLimiter:
     """The two budgets and their counters."""
 
-    def __init__(self, writes: str, anonymous: str) -> None:
+    def __init__(self, writes: str, anonymous: str, storage: str = "memory") -> None:
         self.writes = None if writes == "off" else parse(writes)
         self.anonymous = None if anonymous == "off" else parse(anonymous)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._shared = None if storage == "memory" else MovingWindowRateLimiter(
+            storage_from_string(storage, socket_timeout=0.5, socket_connect_timeout=0.5))
+        self._shared_down_since: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimiter:
-        return cls(settings.rate_limit_writes, settings.rate_limit_anonymous)
+        return cls(settings.rate_limit_writes, settings.rate_limit_anonymous, settings.rate_limit_storage)
 
     def check_token(self, principal: Principal) -> None:
         """Count one write of ``principal``; TooManyRequests when over the budget."""
@@ -54,10 +63,32 @@ class RateLimiter:
         if self.anonymous is not None:
             self._hit(self.anonymous, f"ip:{address}", "anonymous reports from your address")
 
+    def _limiter(self) -> MovingWindowRateLimiter:
+        """The shared counter, unless it failed in the last RETRY_SHARED_S seconds."""
+        if self._shared is None:
+            return self._local
+        if self._shared_down_since is not None and time.monotonic() - self._shared_down_since < RETRY_SHARED_S:
+            return self._local
+        return self._shared
+
     def _hit(self, item: RateLimitItem, key: str, what: str) -> None:
-        if self._limiter.hit(item, key):
+        limiter = self._limiter()
+        try:
+            allowed = limiter.hit(item, key)
+            if limiter is self._shared and self._shared_down_since is not None:
+                log.warning("rate limits: the shared store answers again")
+                self._shared_down_since = None
+        except Exception as err:  # redis-py's ConnectionError/TimeoutError and limits' own wrappers
+            if limiter is not self._shared:
+                raise
+            if self._shared_down_since is None:
+                log.warning("rate limits: the shared store does not answer (%s); counting in this process", err)
+            self._shared_down_since = time.monotonic()
+            limiter = self._local
+            allowed = limiter.hit(item, key)
+        if allowed:
             return
-        reset = self._limiter.get_window_stats(item, key).reset_time
+        reset = limiter.get_window_stats(item, key).reset_time
         retry = max(1, math.ceil(reset - time.time()))
         raise TooManyRequests(f"too many {what}: at most {item}; try again in {retry} s", retry_after=retry)
 

@@ -177,6 +177,12 @@ class Settings(BaseSettings):
     rate_limit_anonymous: str = Field(
         default="30/minute", description="anonymous incident filings per client IP; 'off' disables"
     )
+    rate_limit_storage: str = Field(
+        default="memory",
+        description="where rate-limit counters live: 'memory' (each server process counts on its own, so N "
+        "processes allow N × the budget) or a Redis URL 'redis://host:6379/1' shared by all processes "
+        "(if it does not answer, each process counts on its own meanwhile)",
+    )
     trusted_proxies: str = Field(
         default="",
         description="comma-separated addresses or networks of reverse proxies whose "
@@ -195,6 +201,14 @@ class Settings(BaseSettings):
         value = value.strip().lower()
         if value != "off" and not RATE_PATTERN.match(value):
             raise ValueError(f"{value!r} is not a rate: write e.g. '60/minute', '10/second' or 'off'")
+        return value
+
+    @field_validator("rate_limit_storage", mode="after")
+    @classmethod
+    def _rate_storage(cls, value: str) -> str:
+        value = value.strip()
+        if value != "memory" and not re.match(r"^rediss?://", value):
+            raise ValueError(f"{value!r} is not a rate-limit store: write 'memory' or 'redis://host:6379/1'")
         return value
 
     @field_validator("trusted_proxies", mode="after")

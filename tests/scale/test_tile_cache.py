@@ -9,8 +9,6 @@ layer of two scenes), served over real HTTP with the disk cache, then with a rea
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -195,34 +193,6 @@ def test_a_hidden_layer_stays_404_with_a_warm_cache(city: TileCity, server: str)
         wmts = f"{server}/wmts/1.0.0/tc_hidden/default/WebMercatorQuad/{TILE.z}/{TILE.y}/{TILE.x}.png"
         assert client.get(wmts, headers=city.editor).status_code in (200, 204)
         assert client.get(wmts).status_code == 404
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, int]]:
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not Path(binary).exists():
-        pytest.skip("redis-server is not installed (.ci/os-packages.sh installs it)")
-    port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
-                                "--save", "", "--appendonly", "no"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    import redis
-
-    client = redis.Redis(port=port, socket_timeout=1)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("redis-server did not start") from None
-            time.sleep(0.05)
-    try:
-        yield process, port
-    finally:
-        process.kill()
-        process.wait(timeout=10)
 
 
 def test_redis_cache_is_shared_and_a_dead_redis_means_uncached(city: TileCity, redis_server) -> None:
