@@ -230,7 +230,7 @@ class LocalStack:
                            static_dir=STATIC_DIR if self.static else None, proxy_bind=self.proxy_bind)  # fmt: skip
         # started as root (a test machine, `onemap deploy run`): workers as root too, like every other
         # process of this stack, not as nobody (who may not read the tmp prefix or the checkout)
-        return render_standalone(site, prefix, user="root" if os.geteuid() == 0 else None)
+        return render_standalone(site, prefix, worker_account="root" if os.geteuid() == 0 else None)
 
     def start_nginx(self) -> None:
         prefix = self.root / "nginx"

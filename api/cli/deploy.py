@@ -24,6 +24,7 @@ import click
 from api.cli.common import console, friendly_errors
 from spatial.config import PROJECT_ROOT, Settings
 from spatial.errors import InvalidInput
+from spatial.params import parse_int
 
 TEMPLATE = PROJECT_ROOT / "deploy" / "nginx" / "onemap.conf.in"
 STATIC_DIR = PROJECT_ROOT / "api" / "web" / "static"
@@ -55,9 +56,11 @@ $site
 def address(value: str, default_host: str = "127.0.0.1") -> str:
     """``host:port`` (a bare port means loopback); InvalidInput when it is not one."""
     host, _, port = value.rpartition(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise InvalidInput(f"{value!r} is not host:port (or a port)")
-    return f"{host or default_host}:{int(port)}"
+    try:
+        number = parse_int(port, name="port", minimum=1, maximum=65535)
+    except InvalidInput:
+        raise InvalidInput(f"{value!r} is not host:port (or a port)") from None
+    return f"{host or default_host}:{number}"
 
 
 def _seconds(value: float) -> str:
@@ -118,16 +121,16 @@ def fill(template: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda match: values[match[1]], template)
 
 
-def render_standalone(site: str, prefix: Path, *, workers: int = 1, user: str | None = None) -> str:
+def render_standalone(site: str, prefix: Path, *, workers: int = 1, worker_account: str | None = None) -> str:
     """A whole nginx.conf around ``site`` with every path under ``prefix``.
 
-    ``user``: who the worker processes run as when nginx starts as root (nginx's default is
-    ``nobody``, which may not read the prefix or the static files).
+    ``worker_account``: the OS account nginx's worker processes run as when nginx starts as root
+    (nginx's default is ``nobody``, which may not read the prefix or the static files).
     """
     indented = "".join(f"    {line}" if line.strip() else line for line in site.splitlines(keepends=True))
     return Template(STANDALONE).substitute(prefix=str(prefix.resolve()), workers=workers, site=indented,
                                            mime_types="/etc/nginx/mime.types",
-                                           user=f"user {user};\n" if user else "")  # fmt: skip
+                                           user=f"user {worker_account};\n" if worker_account else "")  # fmt: skip
 
 
 @click.group()

@@ -31,6 +31,7 @@ from spatial.incidents.routing import (
     route_outside_cells,
 )
 from spatial.incidents.store import add_photos, category_row, event_parameters, unknown_category
+from spatial.params import parse_instant
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
 MIN_GEOCODE_CONFIDENCE = 0.5
@@ -270,7 +271,7 @@ def insert(
     params = filing_parameters(report, principal, now, lon, lat, confidence, routing, due)
     incident_id, event_id, rows = conn.execute(FILE_SQL, params).one()
     duplicates = [
-        {"id": r["id"], "state": r["state"], "reported_at": dt.datetime.fromisoformat(r["reported_at"]).isoformat(),
+        {"id": r["id"], "state": r["state"], "reported_at": parse_instant(r["reported_at"], name="reported_at").isoformat(),
          "cell_code": r["cell_code"], "distance_m": round(float(r["distance_m"]), 1)}  # fmt: skip
         for r in rows
     ]

@@ -37,7 +37,7 @@ from layers.imagery.remote import RemoteCOG
 from layers.imagery.store import imagery_source
 from layers.imagery.tiles import parse_style, render_tile
 from layers.imagery.zonal import zonal_statistics
-from layers.vector import load_vector_file
+from layers.vector import load_vector_file, remove_layer
 from spatial.access.principal import local_operator
 from spatial.config import Settings
 from spatial.errors import BudgetExceeded, InvalidInput
@@ -249,9 +249,12 @@ def test_maps_and_zonal_statistics_equal_the_local_scene(
     (tmp_path / "cells.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     spec = LayerSpec(id="zone_url_cells", title_zh="格", title_en="cells", department_code="planning")
     load_vector_file(url_engine, tmp_path / "cells.geojson", spec, principal=local_operator())
-    ours, theirs = (zonal_statistics(url_engine, layer, "zone_url_cells", band=2, percentiles=[50],
-                                     principal=local_operator()).records()
-                    for layer in ("img_local", "img_url"))  # fmt: skip
+    try:
+        ours, theirs = (zonal_statistics(url_engine, layer, "zone_url_cells", band=2, percentiles=[50],
+                                         principal=local_operator()).records()
+                        for layer in ("img_local", "img_url"))  # fmt: skip
+    finally:  # the shared test database keeps only the platform's own tables (tests/test_migrations.py)
+        remove_layer(url_engine, "zone_url_cells", principal=local_operator())
     assert ours == theirs and all(r["count"] > 0 for r in ours)
 
 
