@@ -29,6 +29,25 @@ def test_the_systemd_unit_serves_one_process_per_port() -> None:
     assert "WantedBy=onemap.target" in unit and "PartOf=onemap.target" in unit
 
 
+def test_every_command_the_systemd_units_run_is_a_real_onemap_command() -> None:
+    """ExecStart lines name `onemap …` commands and options that exist (--help parses them)."""
+    from click.testing import CliRunner
+
+    from api.cli.main import main
+
+    commands = [line.split("/bin/onemap ", 1)[1] for unit in sorted((DEPLOY / "systemd").glob("*.service"))
+                for line in unit.read_text().splitlines() if line.startswith("ExecStart=")]  # fmt: skip
+    assert any(c.startswith("incidents partitions create") for c in commands), commands
+    for command in commands:
+        words = command.replace("%i", "8001").split()
+        names = [w for w in words if not w.startswith("-")]
+        path = [w for w in names if not w[0].isdigit() and "." not in w]
+        result = CliRunner().invoke(main, [*path, "--help"])
+        assert result.exit_code == 0, (command, result.output)
+        for option in (w for w in words if w.startswith("--")):
+            assert option in result.output, (command, option)
+
+
 def test_compose_api_settings_are_real_and_its_nginx_site_is_the_rendered_one() -> None:
     compose = yaml.safe_load((DEPLOY / "compose" / "docker-compose.yml").read_text())
     api = compose["x-api"]["environment"]
