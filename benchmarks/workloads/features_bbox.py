@@ -19,7 +19,6 @@ ONEMAP_BENCH_BEFORE_TREE=<a checkout of older code> serves that too, asked each 
 
 from __future__ import annotations
 
-import http.client
 import math
 import os
 import re
@@ -30,7 +29,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 import numpy as np
@@ -39,6 +38,7 @@ import psycopg
 from sqlalchemy import text
 
 from benchmarks.harness import Context, Figure, Result, percentile, workload
+from benchmarks.http_client import PageClient
 from spatial.db import connection_info, make_engine
 from spatial.postgis import free_port
 
@@ -94,32 +94,6 @@ def served(url: str, var_dir: Path, provider: str | None = None, tree: str | Non
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-class PageClient:
-    """A lean keep-alive HTTP/1.1 client (the standard library's): one connection to ``base``.
-
-    httpx spent about 0.4 ms of its own on each 300 kB page here, more than libpq spends
-    delivering the in-database document; this client reads the body in one Content-Length read.
-    """
-
-    def __init__(self, base: str) -> None:
-        address = urlsplit(base)
-        self.connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=120)
-
-    def get(self, path: str) -> bytes:
-        self.connection.request("GET", path)
-        response = self.connection.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"{path}: HTTP {response.status}: {body[:200]!r}")
-        return body
-
-    def __enter__(self) -> PageClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.connection.close()
 
 
 def _request(client: PageClient, bbox: tuple[float, ...]) -> tuple[float, int]:
