@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -54,13 +55,14 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 log = logging.getLogger("onemap")
 
 
+IO_THREADS = 40
+"""Threads of the event loop's default executor (pygeoapi calls, tile reads): as many as Starlette's own pool."""
 HEALTH_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="onemap-health")
 """/health's own threads: a burst of heavy requests filling the shared thread pools never delays it."""
 
 
 async def health(request: Request) -> Response:
     """Liveness and database reachability."""
-    import asyncio
 
     engine = request.app.state.engine
     try:
@@ -85,6 +87,10 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # pygeoapi's calls and the thin tile routes run on the loop's default executor: asyncio sizes
+        # it cpu + 4 (6 threads on 2 cores), so a burst of heavy OGC process runs queued every other read
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="onemap-io"))
         yield
         render_pool.close()  # kills running renders: shutdown never waits on one
         workers.unregister(settings)
