@@ -32,7 +32,7 @@ from api.limits import read_limited
 from api.params import instant_parser
 from api.routes.incident_forms import body_doc, instant, number, read_body
 from spatial.access.principal import Principal
-from spatial.access.tokens import authenticate
+from spatial.access.tokens import authenticate, token_cache
 from spatial.errors import InvalidInput, NotFound, OnemapError, Unauthorized
 from spatial.extent import ExtentRule
 from spatial.incidents import queries
@@ -276,7 +276,8 @@ def _principal(request: Request, api_key: Any) -> Principal:
     """Whoever holds ``api_key`` (a bearer token of ours); Open311 requires one to POST."""
     if not api_key:
         raise Unauthorized("api_key is required to submit a service request")
-    return authenticate(request.app.state.engine, f"Bearer {api_key}")
+    engine = request.app.state.engine
+    return authenticate(engine, f"Bearer {api_key}", token_cache(engine))  # the same cache as bearer headers
 
 
 def xml_fields(body: bytes) -> dict[str, str]:

@@ -78,3 +78,17 @@ def test_xml_input_cannot_expand_entities(incident_city: IncidentCity) -> None:
                           headers={"Content-Type": "application/xml"})  # fmt: skip
     assert response.status_code == 400 and b"root:" not in response.content
     assert b"refused" in response.content
+
+
+def test_a_revoked_api_key_is_refused_at_once(incident_city: IncidentCity) -> None:
+    """The api_key goes through the server's token cache like a bearer header; revocation still bites at once."""
+    from spatial.access.principal import local_operator
+    from spatial.access.tokens import create_token, revoke_tokens
+
+    token = create_token(incident_city.engine, department_code="supervision", role="viewer", name="open311-revoked",
+                         actor=local_operator())  # fmt: skip
+    assert post(incident_city, api_key=token.secret).status_code == 201
+    assert post(incident_city, api_key=token.secret).status_code == 201  # now served from the cache
+    revoke_tokens(incident_city.engine, token_id=token.id, actor=local_operator())
+    refused = post(incident_city, api_key=token.secret)
+    assert refused.status_code == 401 and "revoked" in refused.text
