@@ -44,6 +44,8 @@ from api.routes import tiles as tile_routes
 from api.routes import wmts as wmts_routes
 from api.security import SecurityHeadersMiddleware, cors_middleware
 from api.web import inspector, pages
+from layers.tile_cache import stop_layer_versions
+from spatial.access.tokens import stop_token_cache
 from spatial.config import Settings
 from spatial.db import check_database, database_url, shared_engine
 from spatial.errors import OnemapError
@@ -63,7 +65,6 @@ HEALTH_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="onemap-he
 
 async def health(request: Request) -> Response:
     """Liveness and database reachability."""
-
     engine = request.app.state.engine
     try:
         version = await asyncio.get_running_loop().run_in_executor(HEALTH_THREADS, check_database, engine)
@@ -95,6 +96,8 @@ def create_app(settings: Settings) -> Starlette:
         render_pool.close()  # kills running renders: shutdown never waits on one
         workers.unregister(settings)
         detach_replicas(engine)
+        stop_token_cache(engine)  # the listener threads of the token and tile-version caches
+        stop_layer_versions(engine)
         engine.dispose()
 
     routes = [

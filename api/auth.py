@@ -9,7 +9,7 @@ refused cookie's 401 also clears the cookies, so the browser's next request is a
 A cookie-authenticated unsafe request (POST, PUT, PATCH, DELETE) without CSRF proof is 403.
 
 Each app keeps a token cache (``spatial.access.tokens.TokenCache``, started with the first
-authenticated request, stopped at shutdown): a cached token is resolved here without a thread
+authenticated request, stopped by the app's shutdown): a cached token is resolved here without a thread
 hop or a database read; revocation clears every process's cache before it returns.
 
 Paths that never look at the caller (the pages' HTML and static files, /health) ignore the
@@ -28,7 +28,7 @@ from starlette.requests import Request
 from api.errors import error_response
 from api.session import check_csrf, clearing_headers, session_secret
 from spatial.access.principal import Principal
-from spatial.access.tokens import authenticate, stop_token_cache, token_cache
+from spatial.access.tokens import authenticate, token_cache
 from spatial.errors import DatabaseUnavailable, Forbidden, OnemapError, Unauthorized
 
 # where the session cookie is not read (exact paths, then prefixes)
@@ -51,9 +51,6 @@ class PrincipalMiddleware:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await self.app(scope, _on_shutdown(scope, receive), send)
-            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -84,19 +81,6 @@ class PrincipalMiddleware:
                 return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
-
-
-
-def _on_shutdown(scope: Any, receive: Any) -> Any:
-    """``receive`` that stops the app's token cache when the server shuts down."""
-
-    async def wrapped() -> Any:
-        message = await receive()
-        if message.get("type") == "lifespan.shutdown":
-            await run_in_threadpool(stop_token_cache, scope["app"].state.engine)
-        return message
-
-    return wrapped
 
 
 async def _refuse(err: OnemapError, clear_cookie: bool, scope: Any, receive: Any, send: Any) -> None:

@@ -198,6 +198,14 @@ def layer_versions(engine: Engine) -> LayerVersions:
     return found
 
 
+def stop_layer_versions(engine: Engine) -> None:
+    """Stop and forget ``engine``'s ``LayerVersions`` (a server's shutdown); a later use starts another."""
+    with _versions_lock:
+        found = _versions.pop(engine.url.render_as_string(hide_password=False), None)
+    if found is not None:
+        found.stop()
+
+
 def version_in(conn: Connection, layer_id: str) -> int:
     """The layer's version as ``conn``'s snapshot sees it (read with the tile, so the two agree)."""
     return int(conn.execute(VERSION_OF, {"layer": layer_id}).scalar() or 0)

@@ -203,6 +203,14 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a rate: write e.g. '60/minute', '10/second' or 'off'")
         return value
 
+    @field_validator("tile_cache", mode="after")
+    @classmethod
+    def _tile_cache(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() not in ("disk", "off") and not re.match(r"^(rediss?|unix)://", value):
+            raise ValueError(f"{value[:60]!r} is not a tile cache: write 'disk', 'off' or 'redis://host:6379/0'")
+        return value
+
     @field_validator("rate_limit_storage", mode="after")
     @classmethod
     def _rate_storage(cls, value: str) -> str:

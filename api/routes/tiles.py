@@ -34,7 +34,7 @@ from layers import tile_cache
 from layers.imagery.budget import RenderBudget
 from layers.imagery.readers import ImageryFileMissing
 from layers.imagery.selection import select_scenes
-from layers.imagery.store import ImagerySource, SourceCache, imagery_source
+from layers.imagery.store import ImagerySource, SourceCache
 from layers.imagery.tiles import (
     TileStyle,
     parse_style,
@@ -65,25 +65,10 @@ def readable(request: Request, layer: str) -> ImagerySource:
 
 
 def readable_versioned(request: Request, layer: str) -> tuple[ImagerySource, int | None]:
-    """``readable`` and the layer's version (None: unknown, tiles uncached).
-
-    The source is kept per layer version: when the version moves (a scene added, changed or
-    removed, the layer re-published) it is read afresh, so a tile filed under a version is drawn
-    from that version's scenes or newer, never older.
-    """
+    """``readable`` and the layer's version (None: unknown, tiles uncached); the source is the one
+    kept for that version (``SourceCache``)."""
     version = tile_cache.layer_versions(request.app.state.engine).get(layer)
-    if version is None:
-        source = sources(request).get(layer)
-    else:
-        kept: dict[str, tuple[int, ImagerySource]] = _kept_sources(request)
-        entry = kept.get(layer)
-        if entry is not None and entry[0] == version:
-            source = entry[1]
-        else:
-            source = imagery_source(request.app.state.engine, layer)
-            if len(kept) >= SourceCache.max_entries:
-                kept.clear()
-            kept[layer] = (version, source)
+    source = sources(request).get(layer, version)
     ref = LayerRef(source.layer_id, source.department_code, source.visibility)
     try:
         require_read(principal_of(request), ref, layer)
@@ -92,18 +77,9 @@ def readable_versioned(request: Request, layer: str) -> tuple[ImagerySource, int
     return source, version
 
 
-def _kept_sources(request: Request) -> dict[str, tuple[int, ImagerySource]]:
-    state = request.app.state
-    kept = getattr(state, "imagery_versioned_sources", None)
-    if kept is None:
-        kept = state.imagery_versioned_sources = {}
-    return kept
-
-
 def forget(request: Request, layer: str) -> None:
     """Read the layer's source afresh next time (its files moved)."""
     sources(request).forget(layer)
-    _kept_sources(request).pop(layer, None)
 
 
 def _style(request: Request, image_format: str) -> TileStyle:

@@ -120,7 +120,13 @@ def imagery_source(engine: Engine, layer_id: str) -> ImagerySource:
 
 
 class SourceCache:
-    """Catalog look-ups of imagery layers kept for ``ttl`` seconds, so tiles skip the database."""
+    """Catalog look-ups of imagery layers, so tiles skip the database.
+
+    An entry is kept while the layer's version (``layers.tile_cache``: it moves when a scene is
+    added, changed or removed, or the layer re-published) stays the one it was read under; when
+    the version is not known, for ``ttl`` seconds. A tile filed under a version is thus drawn from
+    that version's scenes or newer, never older.
+    """
 
     max_entries = 256
 
@@ -128,18 +134,22 @@ class SourceCache:
         self.engine = engine
         self.ttl = ttl
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, ImagerySource]] = {}
+        self._entries: dict[str, tuple[float, int | None, ImagerySource]] = {}
 
-    def get(self, layer_id: str) -> ImagerySource:
-        """The layer's source, from cache when fresh; raises NotFound like ``imagery_source``."""
+    def get(self, layer_id: str, version: int | None = None) -> ImagerySource:
+        """The layer's source, from cache when still current; raises NotFound like ``imagery_source``."""
         entry = self._entries.get(layer_id)
-        if entry is not None and time.monotonic() - entry[0] <= self.ttl:
-            return entry[1]
+        if entry is not None:
+            read_at, read_version, source = entry
+            if version is not None and read_version == version:
+                return source
+            if version is None and time.monotonic() - read_at <= self.ttl:
+                return source
         source = imagery_source(self.engine, layer_id)
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
-            self._entries[layer_id] = (time.monotonic(), source)
+            self._entries[layer_id] = (time.monotonic(), version, source)
         return source
 
     def forget(self, layer_id: str) -> None:

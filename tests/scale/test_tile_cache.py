@@ -260,3 +260,15 @@ def test_the_disk_cache_stays_within_its_bound_and_sweeps_old_versions(tmp_path:
     cache.put(tile_cache.mvt_key("big", 2, "WebMercatorQuad", 10, 0, 0), b"v2")
     assert cache.get(keys[-1]) is None and not (tmp_path / "big" / "1").exists()  # version 1 swept
     assert cache.purge("big") == 1 and cache.get(tile_cache.mvt_key("big", 2, "WebMercatorQuad", 10, 0, 0)) is None
+
+
+def test_the_tile_cache_setting_is_checked_at_start_up() -> None:
+    """A wrong ONEMAP_TILE_CACHE stops the server at start with its name, not each tile with a 500."""
+    import pydantic
+
+    from spatial.config import Settings
+
+    assert Settings(tile_cache="redis://10.0.0.7:6379/0").tile_cache.startswith("redis://")
+    assert Settings(tile_cache=" OFF ").tile_cache == "OFF"
+    with pytest.raises(pydantic.ValidationError, match="not a tile cache"):
+        Settings(tile_cache="memcached://x")
