@@ -32,16 +32,16 @@ def database_url(settings: Settings) -> str:
     return embedded_cluster(settings).url()
 
 
-def normalise_url(url: str) -> str:
-    """Accept postgres://, postgresql:// and postgresql+psycopg:// alike; we drive psycopg 3."""
+def normalise_url(url: str, setting: str = "ONEMAP_DATABASE_URL") -> str:
+    """Accept postgres://, postgresql:// and postgresql+psycopg:// alike; we drive psycopg 3.
+
+    ``setting``: the variable the URL came from, named when it is refused."""
     try:
         parsed = make_url(url)
     except Exception as err:  # sqlalchemy raises ArgumentError with a terse message
-        raise InvalidInput(f"ONEMAP_DATABASE_URL is not a database URL: {url!r}") from err
+        raise InvalidInput(f"{setting} is not a database URL: {url!r}") from err
     if parsed.get_backend_name() not in ("postgresql", "postgres"):
-        raise InvalidInput(
-            f"onemap needs PostgreSQL with PostGIS; ONEMAP_DATABASE_URL names '{parsed.get_backend_name()}'"
-        )
+        raise InvalidInput(f"onemap needs PostgreSQL with PostGIS; {setting} names '{parsed.get_backend_name()}'")
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 

@@ -31,8 +31,6 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from spatial.errors import InvalidInput
-
 log = logging.getLogger("onemap.replicas")
 
 READ_AFTER: contextvars.ContextVar[int | None] = contextvars.ContextVar("onemap_read_after", default=None)
@@ -89,10 +87,7 @@ class ReplicaSet:
         self.check_s = check_s
         self.replicas: list[Replica] = []
         for url in urls:
-            try:
-                url = normalise_url(url)
-            except InvalidInput as err:
-                raise InvalidInput(err.message.replace("ONEMAP_DATABASE_URL", "ONEMAP_DATABASE_READ_URLS")) from None
+            url = normalise_url(url, setting="ONEMAP_DATABASE_READ_URLS")
             engine = shared_engine(url, pool_size=pool_size, statement_timeout_s=statement_timeout_s)
             name = make_url(url).render_as_string(hide_password=True)
             self.replicas.append(Replica(url=url, name=name, engine=engine))
