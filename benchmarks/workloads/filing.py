@@ -13,6 +13,7 @@ ONEMAP_BENCH_BEFORE_TREE=<a checkout of older code> serves that too, measured in
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import re
 import shutil
@@ -232,8 +233,6 @@ async def _load(base: str, token: str, points: np.ndarray, clients: int) -> tupl
 
 
 def _literal(value: Any) -> str:
-    import datetime as dt
-
     if value is None:
         return "NULL"
     if isinstance(value, bool):
@@ -247,12 +246,36 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def pgbench_statements(conn: Any) -> list[tuple[str, dict[str, Any]]]:
+    """What the one-statement path of ``file_incident`` sends per filing, as (SQL, values) with
+    ``lon`` and ``lat`` left as the variables ``:lon`` and ``:lat``: category 1102 from the
+    benchmark's inspector, routed as at the grid's first cell (``filing.FILE_SQL`` and its values)."""
+    from spatial.access.principal import Principal
+    from spatial.incidents.calendar import default_calendar
+    from spatial.incidents.filing import FILE_SQL, IncidentReport, filing_parameters
+    from spatial.incidents.routing import CATEGORY_CELL_RULE_SQL, category_and_routing
+
+    lon, lat = conn.execute(text(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grid.current_cell "
+        "ORDER BY code LIMIT 1) c")).one()  # fmt: skip
+    placed = category_and_routing(conn, "1102", lon, lat)
+    if placed is None or placed[1] is None:
+        raise RuntimeError("the filing benchmark needs category 1102 and a unit grid")
+    category, routing = placed
+    now = dt.datetime.now(dt.UTC)
+    due = default_calendar().add_working(now, category["time_limits"]["register"])
+    report = IncidentReport("1102", "bench", lon, lat, source="inspector")
+    inspector = Principal("bench", "inspector", "supervision", None)  # the benchmark's caller, as its token's
+    values = filing_parameters(report, inspector, now, lon, lat, None, routing, due)
+    for name in ("lon", "lat"):
+        values.pop(name)
+    return [(CATEGORY_CELL_RULE_SQL.text, {"code": "1102"}), (FILE_SQL.text, values)]
+
+
 def pgbench_script(engine: Any, points: int) -> str:
     """The server's per-filing statements, at a random one of the filing points (``:lon``, ``:lat``;
     one primary-key read more than the server does) and every other value as the server would bind
     it for the benchmark's report."""
-    from spatial.incidents.filing import pgbench_statements
-
     lines = [
         f"\\set k random(1, {points})",
         "SELECT lon, lat FROM public.filing_bench_point WHERE k = :k \\gset",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import text
+
+from spatial.params import parse_instant
 
 OPEN_STATES = ("reported", "registered", "dispatched", "handling", "returned", "handled", "verified", "suspended")
 DEFAULT_RADIUS_M = 50.0
@@ -31,17 +33,20 @@ finds a few dozen (0.1 ms). ``IS TRUE`` keeps those filters out of index conditi
 ``reported_at`` range stays plain so month partitions are still pruned."""
 
 
-def nearby_open(
-    conn: Connection, *, category: str, lon: float, lat: float, at: dt.datetime,
-    radius_m: float = DEFAULT_RADIUS_M, window: dt.timedelta = DEFAULT_WINDOW, exclude: int = 0, limit: int = 5,
-) -> list[dict[str, Any]]:
-    """Open incidents of ``category`` within ``radius_m`` reported within ``window`` of ``at``."""
-    rows = conn.execute(NEARBY_SQL, {
-        "lon": lon, "lat": lat, "category": category, "states": list(OPEN_STATES), "exclude": exclude,
-        "since": at - window, "until": at + window, "deg": radius_m / 50_000.0, "radius": radius_m, "limit": limit,
-    }).mappings()  # fmt: skip
+def nearby_parameters(
+    at: dt.datetime, *, radius_m: float = DEFAULT_RADIUS_M, window: dt.timedelta = DEFAULT_WINDOW,
+    exclude: int = 0, limit: int = 5,
+) -> dict[str, Any]:
+    """``NEARBY_SQL``'s values but the point (``:lon``, ``:lat``) and ``:category``: open incidents
+    within ``radius_m`` reported within ``window`` of ``at``."""
+    return {"states": list(OPEN_STATES), "exclude": exclude, "since": at - window, "until": at + window,
+            "deg": radius_m / 50_000.0, "radius": radius_m, "limit": limit}  # fmt: skip
+
+
+def described(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``NEARBY_SQL``'s rows as the API shows possible duplicates (rows as JSON: times are text)."""
     return [
-        {"id": r["id"], "state": r["state"], "reported_at": r["reported_at"].isoformat(),
+        {"id": r["id"], "state": r["state"], "reported_at": parse_instant(r["reported_at"], name="reported_at").isoformat(),
          "cell_code": r["cell_code"], "distance_m": round(float(r["distance_m"]), 1)}  # fmt: skip
         for r in rows
     ]

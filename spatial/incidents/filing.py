@@ -19,19 +19,17 @@ from spatial.access.principal import Principal
 from spatial.errors import InvalidInput
 from spatial.extent import METRES_PER_DEGREE, CityExtent, ExtentRule
 from spatial.incidents.calendar import WorkingCalendar, default_calendar
-from spatial.incidents.duplicates import DEFAULT_RADIUS_M, DEFAULT_WINDOW, NEARBY_SQL, OPEN_STATES
+from spatial.incidents.duplicates import NEARBY_SQL, described, nearby_parameters
 from spatial.incidents.models import SOURCES
 from spatial.incidents.photos import Photo
 from spatial.incidents.roles import require_reporter
 from spatial.incidents.routing import (
-    CATEGORY_CELL_RULE_SQL,
     Routing,
     category_and_routing,
     route,
     route_outside_cells,
 )
 from spatial.incidents.store import add_photos, category_row, event_parameters, unknown_category
-from spatial.params import parse_instant
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
 MIN_GEOCODE_CONFIDENCE = 0.5
@@ -134,15 +132,10 @@ def file_incident(
     calendar = calendar or default_calendar()
     now = now or dt.datetime.now(dt.UTC)
     check_report(report, principal, now)
-    rule = extent or ExtentRule()
-    if report.lon is not None and report.lat is not None and not report.photos:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            category, lon, lat, confidence, routing = place_and_route(conn, report, rule)
-            due = calendar.add_working(now, category["time_limits"]["register"])
-            incident_id, _, duplicates = insert(conn, report, principal, now, lon, lat, confidence, routing, due)
-        return FiledIncident(incident_id, "reported", category["code"], lon, lat, routing, due, duplicates, [])
-    with engine.begin() as conn:
-        category, lon, lat, confidence, routing = place_and_route(conn, report, rule)
+    one_statement = report.lon is not None and report.lat is not None and not report.photos
+    session = engine.connect().execution_options(isolation_level="AUTOCOMMIT") if one_statement else engine.begin()
+    with session as conn:
+        category, lon, lat, confidence, routing = place_and_route(conn, report, extent or ExtentRule())
         due = calendar.add_working(now, category["time_limits"]["register"])
         incident_id, event_id, duplicates = insert(conn, report, principal, now, lon, lat, confidence, routing, due)
         photo_ids = add_photos(conn, incident_id, event_id, "report", report.photos)
@@ -252,14 +245,8 @@ def filing_parameters(
         "community": routing.community_code, "street": routing.street_code, "district": routing.district_code,
         "department": routing.department_code, "routing": json.dumps(routing.explanation, ensure_ascii=False),
         "flagged": routing.flagged, "due": due, "lon": lon, "lat": lat,
-        **duplicate_parameters(at),
+        **nearby_parameters(at),
     }  # fmt: skip
-
-
-def duplicate_parameters(at: dt.datetime) -> dict[str, Any]:
-    """``NEARBY_SQL``'s values but the point and category (``duplicates.nearby_open``'s defaults)."""
-    return {"states": list(OPEN_STATES), "exclude": 0, "since": at - DEFAULT_WINDOW, "until": at + DEFAULT_WINDOW,
-            "deg": DEFAULT_RADIUS_M / 50_000.0, "radius": DEFAULT_RADIUS_M, "limit": 5}  # fmt: skip
 
 
 def insert(
@@ -267,35 +254,7 @@ def insert(
     lon: float, lat: float, confidence: float | None, routing: Routing, due: dt.datetime,
 ) -> tuple[int, int, list[dict[str, Any]]]:
     """The incident row and its first event ('report', naming the possible duplicates), in one
-    statement; their ids and the duplicates (as ``duplicates.nearby_open`` gives them)."""
+    statement; their ids and the duplicates (``duplicates.described``)."""
     params = filing_parameters(report, principal, now, lon, lat, confidence, routing, due)
     incident_id, event_id, rows = conn.execute(FILE_SQL, params).one()
-    duplicates = [
-        {"id": r["id"], "state": r["state"], "reported_at": parse_instant(r["reported_at"], name="reported_at").isoformat(),
-         "cell_code": r["cell_code"], "distance_m": round(float(r["distance_m"]), 1)}  # fmt: skip
-        for r in rows
-    ]
-    return int(incident_id), int(event_id), duplicates
-
-
-def pgbench_statements(conn: Connection) -> list[tuple[str, dict[str, Any]]]:
-    """What the fast path of ``file_incident`` sends per filing, as (SQL, values) with ``lon`` and
-    ``lat`` left as the variables ``:lon`` and ``:lat`` (the ``filing`` benchmark runs them in
-    pgbench): category 1102 from an inspector, routed as at the grid's first cell."""
-    from spatial.access.principal import Principal
-
-    lon, lat = conn.execute(text(
-        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grid.current_cell "
-        "ORDER BY code LIMIT 1) c")).one()  # fmt: skip
-    placed = category_and_routing(conn, "1102", lon, lat)
-    category, routing = placed or ({}, None)
-    if routing is None:
-        raise InvalidInput("pgbench_statements needs category 1102 and a unit grid")
-    now = dt.datetime.now(dt.UTC)
-    due = default_calendar().add_working(now, category["time_limits"]["register"])
-    report = IncidentReport("1102", "bench", lon, lat, source="inspector")
-    inspector = Principal("bench", "inspector", "supervision", None)
-    values = filing_parameters(report, inspector, now, lon, lat, None, routing, due)
-    for name in ("lon", "lat"):
-        values.pop(name)
-    return [(CATEGORY_CELL_RULE_SQL.text, {"code": "1102"}), (FILE_SQL.text, values)]
+    return int(incident_id), int(event_id), described(rows)
