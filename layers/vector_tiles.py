@@ -9,7 +9,6 @@ zoom z + 1 in the square [-180, 180] × [-270, 90], so ST_TileEnvelope cuts both
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -74,16 +73,18 @@ def tile_statement(ft: FeatureTable, matrix_set: str, z: int, x: int, y: int, *,
         raise InvalidInput(f"tile matrix set {matrix_set[:40]!r} is not offered: {', '.join(ENVELOPES)}")
     check_tile(z, x, y, ENVELOPES[matrix_set][2])
     integer_id = ft.columns.get(ft.id_field) in ("bigint", "integer", "smallint")
-    shape = (ft.schema, ft.table, ft.id_field, ft.geom_field, tuple(tile_attributes(ft)), integer_id)
-    return _tile_sql(shape, matrix_set, versioned)
+    return _tile_sql(ft.schema, ft.table, ft.id_field, ft.geom_field, tuple(tile_attributes(ft)), integer_id,
+                     matrix_set, versioned)  # fmt: skip
 
 
 @functools.lru_cache(maxsize=1024)
-def _tile_sql(shape: tuple[Any, ...], matrix_set: str, versioned: bool) -> str:
-    """The tile statement of a table's shape, built once and sent as is (psycopg prepares it per connection)."""
-    schema, table, id_field, geom_field, attributes, integer_id = (
-        _escaped(v) if isinstance(v, str) else tuple(map(_escaped, v)) if isinstance(v, tuple) else v for v in shape
-    )
+def _tile_sql(schema: str, table: str, id_field: str, geom_field: str, attributes: tuple[str, ...],
+              integer_id: bool, matrix_set: str, versioned: bool) -> str:  # fmt: skip
+    """The tile statement of a table's shape, built once and sent as is (psycopg prepares it per connection).
+
+    Identifiers have ``%`` doubled: the statement carries psycopg's ``%(name)s`` parameters."""
+    schema, table, id_field, geom_field = (name.replace("%", "%%") for name in (schema, table, id_field, geom_field))
+    attributes = tuple(name.replace("%", "%%") for name in attributes)
     envelope, srid, _ = ENVELOPES[matrix_set]
     for name in ("z", "x", "y"):
         envelope = envelope.replace(f":{name}", f"%({name})s")
@@ -105,8 +106,3 @@ def _tile_sql(shape: tuple[Any, ...], matrix_set: str, versioned: bool) -> str:
         SELECT ST_AsMVT(rows, %(layer)s, 4096, 'geom'{feature_id}){version} FROM rows WHERE geom IS NOT NULL
         """
     return sql
-
-
-def _escaped(name: str) -> str:
-    """An identifier inside a statement with ``%(name)s`` parameters: ``%`` doubled."""
-    return name.replace("%", "%%")
