@@ -109,6 +109,10 @@ def test_busy_automatic_port_moves_to_a_free_one(cluster_dir: Path) -> None:
     state = cluster.start()
     cluster.stop()
     with socket.socket() as blocker:
+        # SO_REUSEADDR: the stopped server's closed connections may leave the port in
+        # TIME_WAIT for a minute; the blocker must still listen on it (the cluster's own
+        # probe also uses SO_REUSEADDR, so only a listener makes the port busy to it).
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         blocker.bind(("127.0.0.1", state.port))
         blocker.listen()
         moved = cluster.start()
