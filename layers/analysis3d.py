@@ -32,25 +32,22 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
-import geopandas as gpd
 import numpy as np
 import shapely
 from sqlalchemy import Engine
 
-from layers.catalog import LayerSpec
+from layers import saved_results
 from layers.features import describe_table
 from layers.imagery.access import readable_layer
-from layers.network_layers import layer_owner, save_arguments
-from layers.vector import LoadReport, load_vector_file
+from layers.saved_results import About, SaveAs, result_frame, save_frame
+from layers.vector import LoadReport
 from spatial.access.principal import Principal
 from spatial.analysis3d import scene, store, sunlight
-from spatial.errors import BudgetExceeded, InvalidInput, Unauthorized
+from spatial.errors import BudgetExceeded, InvalidInput
 from spatial.extent import city_extent
 from spatial.params import parse_int, parse_number, parse_words
 
@@ -459,48 +456,28 @@ RUNNERS: dict[str, Callable[[Engine, Mapping[str, Any], Caller], dict[str, Any]]
 
 
 # ------------------------------------------------------------------------------ saving
-def check_save(save: Mapping[str, str] | None, caller: Caller) -> None:
+TITLES_ZH = {"height-check": "控高超限", "sunlight": "日照分析", "line-of-sight": "通视分析", "viewshed": "可视域"}
+
+
+def check_save(save: SaveAs | None, caller: Caller) -> None:
     """Refuse a save before any work: only with credentials."""
-    if save is not None and caller is None:
-        raise Unauthorized("saving a result as a layer needs credentials: send Authorization: Bearer <token>")
+    saved_results.check_save(save, caller, "3D analysis")
 
 
-def result_frame(answer: Mapping[str, Any]) -> gpd.GeoDataFrame:
-    """An answer's features as a GeoDataFrame (lists joined into text)."""
-    rows, shapes = [], []
-    for feature in answer.get("features", []):
-        props = feature.get("properties", {})
-        rows.append({k: (", ".join(str(i) for i in v) if isinstance(v, list) else v) for k, v in props.items()
-                     if not isinstance(v, dict)})  # fmt: skip
-        shape = feature.get("geometry")
-        shapes.append(shapely.geometry.shape(shape) if shape else None)
-    return gpd.GeoDataFrame(rows, geometry=shapes, crs="EPSG:4326")
-
-
-def save_result(
-    engine: Engine, answer: Mapping[str, Any], *, name: str, principal: Caller, title_zh: str | None = None,
-    title_en: str | None = None, visibility: str = "department", door: str = "cli",
-) -> LoadReport:  # fmt: skip
+def save_result(engine: Engine, answer: Mapping[str, Any], *, principal: Caller, door: str = "cli",
+                **save: Unpack[SaveAs]) -> LoadReport:  # fmt: skip
     """Publish an answer as a new overlay layer of the caller's department (the one write gate)."""
-    principal, owner = layer_owner(principal)
     operation = str(answer.get("operation"))
+    if operation not in OPERATIONS:
+        raise InvalidInput(f"save_as keeps a 3D analysis result, not a {operation} result")
     frame = result_frame(answer)
     if operation == "line-of-sight":  # one geometry type per layer: the sight line, blockers in its fields
         frame = frame[frame["kind"] == "sight line"]
-    frame = frame[frame.geometry.notna()]
-    if frame.empty:
-        raise InvalidInput("the result has no geometry: there is nothing to save")
-    what = {"height-check": "控高超限", "sunlight": "日照分析", "line-of-sight": "通视分析", "viewshed": "可视域"}[operation]
-    spec = LayerSpec(
-        id=name, title_zh=title_zh or f"{what} {name}", title_en=title_en or f"{operation} {name}",
-        department_code=owner, visibility=visibility,
-        description=f"3D {operation} result (onemap 3D analysis) saved by {principal.name}.",
-        keywords=["3D analysis", "三维分析", operation],
-    )  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="onemap-3d-") as folder:
-        path = Path(folder) / "result.gpkg"
-        frame.to_file(path, driver="GPKG", layer="result", engine="pyogrio")
-        return load_vector_file(engine, path, spec, principal=principal, door=door)
+    name = save["name"]
+    about = About(title_zh=f"{TITLES_ZH[operation]} {name}", title_en=f"{operation} {name}",
+                  description=f"3D {operation} result (onemap 3D analysis).",
+                  keywords=["3D analysis", "三维分析", operation])  # fmt: skip
+    return save_frame(engine, frame, about, save, principal=principal, door=door)
 
 
-__all__ = ["OPERATIONS", "check_save", "result_frame", "run_analysis", "save_arguments", "save_result"]
+__all__ = ["OPERATIONS", "check_save", "run_analysis", "save_result"]

@@ -10,24 +10,21 @@ history row, catalog entry).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict
-from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import geopandas as gpd
 from sqlalchemy import Engine, text
 
-from layers.catalog import LayerSpec
-from layers.imagery.arguments import save_arguments
-from layers.vector import LoadReport, load_vector_file
+from layers.saved_results import About, SaveAs, save_arguments, save_frame
+from layers.vector import LoadReport
 from spatial.access.policy import LayerRef, require_read
 from spatial.access.principal import Principal
 from spatial.db import shared_engine
 from spatial.emergency import Event, Scenario, earthquake_scenario, load_parameters
 from spatial.emergency.earthquake import DEPTHS_KM, MAGNITUDES
-from spatial.errors import InvalidInput, Unauthorized
+from spatial.errors import InvalidInput
 from spatial.params import parse_number
 
 INPUTS = ("lon", "lat", "magnitude", "depth_km", "strike", "region", "distance", "max_walk_m", "save_as")
@@ -47,7 +44,7 @@ def parameters_json() -> dict[str, Any]:
         "save_as": "a layer name, or {name, title, title_en, visibility}"}}  # fmt: skip
 
 
-def scenario_inputs(given: Mapping[str, Any]) -> tuple[Event, float | None, dict[str, Any] | None]:
+def scenario_inputs(given: Mapping[str, Any]) -> tuple[Event, float | None, SaveAs | None]:
     """(event, max_walk_m, save_as) from a request's inputs; InvalidInput naming the first bad one."""
     unknown = [key for key in given if key not in INPUTS]
     if unknown:
@@ -71,30 +68,18 @@ def earthquake_at(url: str, event: Event, *, principal: Principal | None, max_wa
     return earthquake(shared_engine(url, pool_size=2), event, principal=principal, max_walk_m=max_walk_m)
 
 
-def save_zones_as_layer(
-    engine: Engine, scenario: Scenario, *, name: str, principal: Principal | None, title_zh: str | None = None,
-    title_en: str | None = None, department: str | None = None, visibility: str = "department", door: str = "cli",
-) -> LoadReport:
-    """Publish the scenario's zones (with exposure) as a new overlay layer ``name``."""
-    if principal is None:  # refused before anything about the layers is looked at or said
-        raise Unauthorized("saving a result as a layer needs credentials: send Authorization: Bearer <token>")
-    owner = department or principal.department_code
-    if not owner:
-        raise InvalidInput("say which department owns the new layer (department=…)")
-    if not scenario.zones:
-        raise InvalidInput("the scenario has no intensity zone in the city: there is nothing to save")
+def save_zones_as_layer(engine: Engine, scenario: Scenario, *, principal: Principal | None, door: str = "cli",
+                        **save: Unpack[SaveAs]) -> LoadReport:  # fmt: skip
+    """Publish the scenario's zones (with exposure) as a new overlay layer (``save``: ``save_arguments``)."""
     event = scenario.event
     what = f"M{event['magnitude']:g} at ({event['lon']:g}, {event['lat']:g}), depth {event['depth_km']:g} km"
-    spec = LayerSpec(
-        id=name, title_zh=title_zh or f"地震烈度分区 {what}", title_en=title_en or f"Earthquake intensity zones, {what}",
-        department_code=owner, visibility=visibility,
+    about = About(
+        title_zh=f"地震烈度分区 {what}", title_en=f"Earthquake intensity zones, {what}",
         description=f"Intensity zones of an earthquake scenario, {what}; relation: {scenario.relation['source']} "
                     f"({scenario.relation['region']}, R {scenario.relation['distance']}).",
         keywords=["earthquake scenario", "地震烈度", "emergency", "应急"],
+        nothing="the scenario has no intensity zone in the city: there is nothing to save",
     )  # fmt: skip
-    spec.validate()  # the name, before it is used for anything
-    frame = gpd.GeoDataFrame.from_features(scenario.zones, crs="EPSG:4326")
-    with tempfile.TemporaryDirectory(prefix="onemap-quake-") as folder:
-        path = Path(folder) / "zones.gpkg"
-        frame.to_file(path, driver="GPKG", layer="zones", engine="pyogrio")
-        return load_vector_file(engine, path, spec, principal=principal, door=door)
+    frame = (gpd.GeoDataFrame.from_features(scenario.zones, crs="EPSG:4326") if scenario.zones
+             else gpd.GeoDataFrame(geometry=[], crs="EPSG:4326"))  # fmt: skip
+    return save_frame(engine, frame, about, save, principal=principal, door=door)

@@ -30,21 +30,19 @@ from __future__ import annotations
 import json
 import math
 import re
-import tempfile
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import geopandas as gpd
-import shapely
 from sqlalchemy import Engine, String, cast, func, select, text
 
-from layers.catalog import LayerSpec
+from layers import saved_results
 from layers.features import describe_table
 from layers.imagery.access import readable_layer
-from layers.vector import LoadReport, load_vector_file
+from layers.saved_results import About, SaveAs, save_frame
+from layers.vector import LoadReport
 from spatial.access.principal import Principal
-from spatial.errors import InvalidInput, Unauthorized
+from spatial.errors import InvalidInput
 from spatial.network import services
 from spatial.network.prepared import refresh_graph
 from spatial.network.services import Candidate
@@ -380,78 +378,26 @@ RUNNERS: dict[str, Callable[..., Callable[[Any], dict[str, Any]]]] = {
 
 
 # ------------------------------------------------------------------------------ saving
-def save_arguments(given: Any) -> dict[str, str] | None:
-    """``save_as``: a layer name, or {name, title, title_en, visibility}."""
-    if given in (None, "", False):
-        return None
-    if isinstance(given, str):
-        given = {"name": given}
-    if not isinstance(given, Mapping) or not given.get("name"):
-        raise InvalidInput("save_as: give the new layer's name, or an object with a name")
-    allowed = {"name": "name", "title": "title_zh", "title_zh": "title_zh", "title_en": "title_en",
-               "visibility": "visibility"}  # fmt: skip
-    unknown = [key for key in given if key not in allowed]
-    if unknown:
-        raise InvalidInput(f"save_as: unknown field {str(unknown[0])[:40]!r}; known: {', '.join(allowed)}")
-    out: dict[str, str] = {}
-    for key, value in given.items():
-        if isinstance(value, bool) or not isinstance(value, str | int | float) or len(str(value)) > 500:
-            raise InvalidInput(f"save_as.{key} must be a short text")
-        out[allowed[key]] = str(value).strip()
-    return out
+TITLES_ZH = {"route": "路径", "service-area": "服务区"}
 
 
-def layer_owner(principal: Caller) -> tuple[Principal, str]:
-    """The caller and the department that will own a saved result (401 anonymous, 400 without one).
-    Every analysis that keeps its answer as a layer (network, 3D) asks here before the write gate."""
-    if principal is None:
-        raise Unauthorized("saving a result as a layer needs credentials: send Authorization: Bearer <token>")
-    if not principal.department_code:
-        raise InvalidInput("the caller belongs to no department: nobody would own the layer")
-    return principal, principal.department_code
-
-
-def check_save(operation: str, save: Mapping[str, str] | None, caller: Caller) -> None:
+def check_save(operation: str, save: SaveAs | None, caller: Caller) -> None:
     """Refuse a save before any work: only routes and service areas, only with credentials."""
-    if save is None:
-        return
-    if operation not in SAVABLE:
-        raise InvalidInput(f"save_as keeps a route or a service area, not a {operation} result")
-    if caller is None:
-        raise Unauthorized("saving a result as a layer needs credentials: send Authorization: Bearer <token>")
+    saved_results.check_save(save, caller, operation, SAVABLE)
 
 
 def result_frame(answer: Mapping[str, Any]) -> gpd.GeoDataFrame:
     """A network answer's features as a GeoDataFrame (lists such as node ids left out)."""
-    rows, shapes = [], []
-    for feature in answer.get("features", []):
-        rows.append({k: v for k, v in feature.get("properties", {}).items() if not isinstance(v, list | dict)})
-        shape = feature.get("geometry")
-        shapes.append(shapely.geometry.shape(shape) if shape else None)
-    return gpd.GeoDataFrame(rows, geometry=shapes, crs="EPSG:4326")
+    return saved_results.result_frame(answer, lists="drop")
 
 
-def save_network_result(
-    engine: Engine, answer: Mapping[str, Any], *, name: str, principal: Caller, title_zh: str | None = None,
-    title_en: str | None = None, visibility: str = "department", door: str = "cli",
-) -> LoadReport:  # fmt: skip
+def save_network_result(engine: Engine, answer: Mapping[str, Any], *, principal: Caller, door: str = "cli",
+                        **save: Unpack[SaveAs]) -> LoadReport:  # fmt: skip
     """Publish a route or service-area answer as a new overlay layer of the caller's department."""
-    principal, owner = layer_owner(principal)
     operation = str(answer.get("operation"))
-    if operation not in SAVABLE:
-        raise InvalidInput(f"save_as keeps a route or a service area, not a {operation} result")
-    frame = result_frame(answer)
-    frame = frame[frame.geometry.notna()]
-    if frame.empty:
-        raise InvalidInput("the result has no geometry: there is nothing to save")
-    what = "路径" if operation == "route" else "服务区"
-    spec = LayerSpec(
-        id=name, title_zh=title_zh or f"{what} {name}", title_en=title_en or f"{operation} {name}",
-        department_code=owner, visibility=visibility,
-        description=f"Network {operation} result (onemap network analysis) saved by {principal.name}.",
-        keywords=["network analysis", "路网分析", operation],
-    )  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="onemap-network-") as folder:
-        path = Path(folder) / "result.gpkg"
-        frame.to_file(path, driver="GPKG", layer="result", engine="pyogrio")
-        return load_vector_file(engine, path, spec, principal=principal, door=door)
+    check_save(operation, save, principal)
+    name = save["name"]
+    about = About(title_zh=f"{TITLES_ZH[operation]} {name}", title_en=f"{operation} {name}",
+                  description=f"Network {operation} result (onemap network analysis).",
+                  keywords=["network analysis", "路网分析", operation])  # fmt: skip
+    return save_frame(engine, result_frame(answer), about, save, principal=principal, door=door)

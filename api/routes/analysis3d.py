@@ -19,16 +19,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Path, Query
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.auth import principal_of
-from api.limits import read_json_object
-from layers.analysis3d import OPERATIONS, check_save, run_analysis, save_arguments, save_result
-from spatial.errors import InvalidInput
+from api.saved_answers import GEOJSON, analysis_answer, posted_inputs
+from layers.analysis3d import OPERATIONS, check_save, run_analysis, save_result
+from layers.saved_results import Caller, SaveAs
 
 router = APIRouter(prefix="/api/v1/3d", tags=["3D analysis"])
 MAX_BODY = 4 * 1024 * 1024
@@ -36,7 +34,6 @@ Text = Annotated[str | None, Query(max_length=500)]
 PointsText = Annotated[str | None, Query(max_length=20_000, description="points 'lon,lat[,z];lon,lat[,z]' (CRS84)")]
 PointText = Annotated[str | None, Query(max_length=100, description="a point 'lon,lat[,z]' (CRS84, z in metres)")]
 Operation = Annotated[str, Path(description=f"one of {', '.join(OPERATIONS)}", max_length=20)]
-GEOJSON = "application/geo+json"
 ANSWER: dict[int | str, dict[str, Any]] = {200: {"content": {GEOJSON: {}}, "description": "a GeoJSON FeatureCollection"}}
 POSTED: dict[int | str, dict[str, Any]] = {200: {"content": {GEOJSON: {}}, "description": "a GeoJSON FeatureCollection"},
           201: {"content": {GEOJSON: {}}, "description": "saved as a layer (save_as): Location names it"}}
@@ -85,29 +82,15 @@ async def viewshed(
 @router.post("/{operation}", response_class=Response, responses=POSTED, summary="any 3D analysis from a JSON "
              "body; save_as keeps the answer as a layer (201)", openapi_extra=BODY_DOC)  # fmt: skip
 async def run_posted(request: Request, operation: Operation) -> Response:
-    if operation not in OPERATIONS:
-        raise InvalidInput(f"unknown 3D analysis {operation!r}; one of {', '.join(OPERATIONS)}")
-    given = await read_json_object(request, MAX_BODY)
-    if isinstance(given.get("inputs"), dict):  # the OGC API Processes shape is accepted too
-        given = given["inputs"]
-    return await _answer(request, operation, given, save=save_arguments(given.get("save_as")))
+    given, save = await posted_inputs(request, operation, OPERATIONS, "3D analysis", MAX_BODY)
+    return await _answer(request, operation, given, save)
 
 
-async def _answer(request: Request, operation: str, inputs: dict[str, Any],
-                  save: dict[str, str] | None = None) -> Response:  # fmt: skip
-    engine = request.app.state.engine
-    settings = request.app.state.settings
-    caller = principal_of(request)
+async def _answer(request: Request, operation: str, inputs: dict[str, Any], save: SaveAs | None = None) -> Response:
+    check_save(save, principal_of(request))  # before any work
 
-    def body() -> Response:
-        check_save(save, caller)
-        answer = run_analysis(engine, operation, {k: v for k, v in inputs.items() if v is not None}, caller=caller)
-        if save is None:
-            return Response(orjson.dumps(answer), media_type=GEOJSON)
-        report = save_result(engine, answer, principal=caller, door="rest", **save)
-        request.app.state.ogc_gateway.recheck()
-        location = f"{settings.base_url}/api/v1/layers/{save['name']}"
-        answer = {**answer, "layer_saved": location, "summary": report.summary()}
-        return Response(orjson.dumps(answer), status_code=201, media_type=GEOJSON, headers={"Location": location})
+    def run(caller: Caller) -> dict[str, Any]:
+        return run_analysis(request.app.state.engine, operation, {k: v for k, v in inputs.items() if v is not None},
+                            caller=caller)  # fmt: skip
 
-    return await run_in_threadpool(body)
+    return await analysis_answer(request, run, save_result, save)

@@ -25,10 +25,11 @@ from starlette.responses import Response
 
 from api.auth import principal_of
 from api.limits import read_json_object
+from api.saved_answers import kept
 from api.workers import pool_of
 from layers.emergency import earthquake_at, parameters_json, save_zones_as_layer, scenario_inputs
+from layers.saved_results import check_save
 from spatial.emergency import Scenario
-from spatial.errors import Unauthorized
 from spatial.params import inline_schema
 
 MAX_BODY = 16 * 1024
@@ -67,8 +68,7 @@ async def earthquake_endpoint(request: Request) -> Response:
     def body() -> Response:
         event, max_walk, save = scenario_inputs(given)
         principal = principal_of(request)
-        if save is not None and principal is None:
-            raise Unauthorized("saving a layer needs credentials: send Authorization: Bearer <token>")
+        check_save(save, principal)  # before any work
         settings = request.app.state.settings
         url = request.app.state.engine.url.render_as_string(hide_password=False)
         scenario: Scenario = pool_of(settings).run_sync(earthquake_at, url, event, principal=principal,
@@ -77,11 +77,7 @@ async def earthquake_endpoint(request: Request) -> Response:
         if save is None:
             return Response(orjson.dumps(answer), media_type="application/geo+json")
         report = save_zones_as_layer(request.app.state.engine, scenario, principal=principal, door="rest", **save)
-        request.app.state.ogc_gateway.recheck()
-        location = f"{settings.base_url}/api/v1/layers/{save['name']}"
-        answer |= {"layer_saved": location, "summary": report.summary()}
-        return Response(orjson.dumps(answer), status_code=201, media_type="application/geo+json",
-                        headers={"Location": location})  # fmt: skip
+        return kept(request, answer, report, save, "application/geo+json")
 
     return await run_in_threadpool(body)
 

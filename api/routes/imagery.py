@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from api.auth import principal_of
 from api.limits import read_json_object
 from api.params import Lat, Lon
+from api.saved_answers import kept
 from api.workers import pool_of
 from layers.imagery.access import readable_imagery
 from layers.imagery.arguments import (
@@ -39,7 +40,6 @@ from layers.imagery.arguments import (
     StatisticsQuery,
     change_arguments,
     flag,
-    save_arguments,
     statistics_arguments,
 )
 from layers.imagery.change import change_statistics
@@ -47,7 +47,8 @@ from layers.imagery.overlay import save_as_layer
 from layers.imagery.point import point_values
 from layers.imagery.zonal import statistics_at, zonal_statistics
 from layers.imagery.zonal_result import ZonalResult
-from spatial.errors import InvalidInput, Unauthorized
+from layers.saved_results import SaveAs, check_save, save_arguments
+from spatial.errors import InvalidInput
 from spatial.params import inline_schema
 
 FORMATS = ("json", "geojson", "csv")
@@ -139,8 +140,7 @@ async def _analysis(
         if fmt not in FORMATS:
             raise InvalidInput(f"f={fmt!r}: one of {', '.join(FORMATS)}")
         save = save_arguments(given.get("save_as")) if request.method == "POST" else None
-        if save is not None and principal_of(request) is None:
-            raise Unauthorized("saving a layer needs credentials: send Authorization: Bearer <token>")
+        check_save(save, principal_of(request))  # before any work
         result = heavy(request, compute, layer, principal=principal_of(request), **kwargs)
         if save is None:
             return _render(result, fmt)
@@ -175,16 +175,11 @@ def _render(result: ZonalResult, fmt: str) -> Response:
                     media_type="application/json")  # fmt: skip
 
 
-def _saved(request: Request, result: ZonalResult, save: dict[str, Any]) -> Response:
+def _saved(request: Request, result: ZonalResult, save: SaveAs) -> Response:
     """Publish the result as a layer and answer 201 with where it is."""
     report = save_as_layer(request.app.state.engine, result, principal=principal_of(request),
                            door="rest", **save)  # fmt: skip
-    request.app.state.ogc_gateway.recheck()
-    base = request.app.state.settings.base_url
-    location = f"{base}/api/v1/layers/{save['name']}"
-    body = {**result.describe(), "layer_saved": location, "summary": report.summary()}
-    return Response(orjson.dumps(body), status_code=201, media_type="application/json",
-                    headers={"Location": location})  # fmt: skip
+    return kept(request, result.describe(), report, save, "application/json")
 
 
 def _csv(records: list[dict[str, Any]]) -> str:

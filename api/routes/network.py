@@ -21,29 +21,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Path, Query
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.auth import principal_of
-from api.limits import read_json_object
-from layers.network_layers import (
-    OPERATIONS,
-    check_save,
-    run_network,
-    save_arguments,
-    save_network_result,
-)
-from spatial.errors import InvalidInput
+from api.saved_answers import GEOJSON, analysis_answer, posted_inputs
+from layers.network_layers import OPERATIONS, check_save, run_network, save_network_result
+from layers.saved_results import Caller, SaveAs
 
 router = APIRouter(prefix="/api/v1/network", tags=["network analysis"])
 MAX_BODY = 2 * 1024 * 1024
 PointText = Annotated[str | None, Query(max_length=100, description="a point 'lon,lat' (CRS84)")]
 Text = Annotated[str | None, Query(max_length=500)]
 Operation = Annotated[str, Path(description=f"one of {', '.join(OPERATIONS)}", max_length=20)]
-GEOJSON = "application/geo+json"
 ANSWER: dict[int | str, dict[str, Any]] = {200: {"content": {GEOJSON: {}}, "description": "a GeoJSON FeatureCollection"}}
 POSTED: dict[int | str, dict[str, Any]] = {200: {"content": {GEOJSON: {}, "application/json": {}},
                 "description": "GeoJSON FeatureCollection (od-matrix: a JSON object)"},
@@ -86,32 +77,18 @@ async def coverage(
 @router.post("/{operation}", response_class=Response, responses=POSTED, summary="any network analysis from a JSON body; save_as keeps a route or "
              "service area as a layer (201)", openapi_extra=BODY_DOC)  # fmt: skip
 async def run_posted(request: Request, operation: Operation) -> Response:
-    if operation not in OPERATIONS:
-        raise InvalidInput(f"unknown network operation {operation!r}; one of {', '.join(OPERATIONS)}")
-    given = await read_json_object(request, MAX_BODY)
-    if isinstance(given.get("inputs"), dict):  # the OGC API Processes shape is accepted too
-        given = given["inputs"]
-    return await _answer(request, operation, given, save=save_arguments(given.get("save_as")))
+    given, save = await posted_inputs(request, operation, OPERATIONS, "network operation", MAX_BODY)
+    return await _answer(request, operation, given, save)
 
 
-async def _answer(request: Request, operation: str, inputs: dict[str, Any],
-                  save: dict[str, str] | None = None) -> Response:  # fmt: skip
-    engine = request.app.state.engine
+async def _answer(request: Request, operation: str, inputs: dict[str, Any], save: SaveAs | None = None) -> Response:
     settings = request.app.state.settings
-    caller = principal_of(request)
+    check_save(operation, save, principal_of(request))  # before any work
 
-    def body() -> Response:
-        check_save(operation, save, caller)
-        answer = run_network(engine, operation, {k: v for k, v in inputs.items() if v is not None}, caller=caller,
-                             tolerance_m=settings.network_snap_tolerance_m,
-                             max_od_cells=settings.network_max_od_cells)  # fmt: skip
-        media = "application/json" if operation == "od-matrix" else GEOJSON
-        if save is None:
-            return Response(orjson.dumps(answer), media_type=media)
-        report = save_network_result(engine, answer, principal=caller, door="rest", **save)
-        request.app.state.ogc_gateway.recheck()
-        location = f"{settings.base_url}/api/v1/layers/{save['name']}"
-        answer = {**answer, "layer_saved": location, "summary": report.summary()}
-        return Response(orjson.dumps(answer), status_code=201, media_type=media, headers={"Location": location})
+    def run(caller: Caller) -> dict[str, Any]:
+        return run_network(request.app.state.engine, operation, {k: v for k, v in inputs.items() if v is not None},
+                           caller=caller, tolerance_m=settings.network_snap_tolerance_m,
+                           max_od_cells=settings.network_max_od_cells)  # fmt: skip
 
-    return await run_in_threadpool(body)
+    media = "application/json" if operation == "od-matrix" else GEOJSON
+    return await analysis_answer(request, run, save_network_result, save, media)

@@ -16,8 +16,9 @@ from typing import Any, TypeAlias
 
 import geopandas as gpd
 
-from layers.analysis3d import check_save, result_frame, run_analysis, save_arguments, save_result
+from layers.analysis3d import check_save, run_analysis, save_result
 from layers.client.local import LocalBackend
+from layers.saved_results import result_frame, save_arguments
 
 Shapes: TypeAlias = gpd.GeoDataFrame | Mapping[str, Any] | Sequence[Mapping[str, Any]]
 ANSWER_KEYS = ("checked", "violations", "day", "date", "window", "step_minutes", "rule", "min_hours", "passed",

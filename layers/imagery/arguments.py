@@ -156,19 +156,3 @@ def names(value: Any, name: str) -> tuple[str, ...]:
 def bbox_value(value: Any) -> tuple[float, float, float, float]:
     """A lon/lat box from '[minx, miny, maxx, maxy]' or 'minx,miny,maxx,maxy' (``spatial.params``)."""
     return parse_lonlat_bbox(value).as_tuple()
-
-
-def save_arguments(given: Any) -> dict[str, Any] | None:
-    """``save_as``: a layer name, or {name, title, title_en, visibility, department}."""
-    if given in (None, "", False):
-        return None
-    if isinstance(given, str):
-        return {"name": given}
-    if not isinstance(given, Mapping) or not given.get("name"):
-        raise InvalidInput("save_as: give the new layer's name, or an object with a name")
-    allowed = {"name": "name", "title": "title_zh", "title_zh": "title_zh", "title_en": "title_en",
-               "visibility": "visibility", "department": "department"}  # fmt: skip
-    unknown = [key for key in given if key not in allowed]
-    if unknown:
-        raise InvalidInput(f"save_as: unknown field {unknown[0]!r}; known: {', '.join(allowed)}")
-    return {allowed[key]: text_value(value, f"save_as.{key}") for key, value in given.items()}

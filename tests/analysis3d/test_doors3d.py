@@ -185,6 +185,18 @@ def test_save_as_keeps_the_answer_through_the_write_gate(city: City) -> None:
         assert conn.execute(text("SELECT department_code FROM catalog.layer WHERE id = 't3d_sun'")).scalar() == "planning"
 
 
+def test_save_as_for_another_department_is_refused_by_the_write_gate(city: City) -> None:
+    body = {"points": [lonlat(0, 25)], "layer": "t3d_buildings", "year": 2025, "step": 10,
+            "save_as": {"name": "t3d_sun_water", "department": "water"}}  # fmt: skip
+    refused = city.client.post("/api/v1/3d/sunlight", json=body, headers=city.editor)
+    assert refused.status_code == 403, refused.text
+    with city.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM catalog.layer WHERE id = 't3d_sun_water'")).scalar() == 0
+    odd = city.client.post("/api/v1/3d/sunlight", json={**body, "save_as": {"name": "t3d_x", "owner": "water"}},
+                           headers=city.editor)  # fmt: skip
+    assert odd.status_code == 400 and "unknown field" in odd.text
+
+
 @pytest.mark.parametrize(("operation", "inputs", "rows"), [
     ("line-of-sight", {"a": lonlat(0, -60), "b": lonlat(0, 60)}, 1),
     ("viewshed", {"observer": lonlat(0, -100), "radius": 120, "resolution": 10}, 2),

@@ -12,7 +12,8 @@ from typing import Any
 
 from api.ogc.calls import CURRENT_CALL
 from api.ogc.processes.geocode import LINKS, DatabaseProcessor
-from layers.analysis3d import check_save, run_analysis, save_arguments, save_result
+from layers.analysis3d import check_save, run_analysis, save_result
+from layers.saved_results import save_arguments
 from spatial.access.principal import Principal
 
 ONE = {"minOccurs": 0, "maxOccurs": 1}

@@ -15,8 +15,8 @@ from api.ogc.calls import CURRENT_CALL
 from api.ogc.processes.geocode import LINKS, DatabaseProcessor
 from api.workers import pool_of
 from layers.emergency import earthquake, earthquake_at, save_zones_as_layer, scenario_inputs
+from layers.saved_results import check_save
 from spatial.emergency import Scenario
-from spatial.errors import Unauthorized
 
 NUMBER = {"type": "number"}
 ONE = {"minOccurs": 0, "maxOccurs": 1}
@@ -75,8 +75,7 @@ class EarthquakeProcessor(DatabaseProcessor):
         call = CURRENT_CALL.get()
         principal = call.principal if call is not None else None
         event, max_walk, save = scenario_inputs(data)
-        if save is not None and principal is None:  # refused before anything is computed
-            raise Unauthorized("saving a result as a layer needs credentials: send Authorization: Bearer <token>")
+        check_save(save, principal)  # refused before anything is computed
         engine = self.engine()
         if call is None:  # outside the OGC routes (no worker pool to hand)
             scenario: Scenario = earthquake(engine, event, principal=principal, max_walk_m=max_walk)

@@ -16,13 +16,14 @@ from sqlalchemy import Engine
 from api.ogc.calls import CURRENT_CALL
 from api.ogc.processes.geocode import LINKS, DatabaseProcessor
 from api.workers import pool_of
-from layers.imagery.arguments import change_arguments, save_arguments, statistics_arguments
+from layers.imagery.arguments import change_arguments, statistics_arguments
 from layers.imagery.change import change_statistics
 from layers.imagery.overlay import save_as_layer
 from layers.imagery.zonal import statistics_at, zonal_statistics
 from layers.imagery.zonal_result import ZonalResult
+from layers.saved_results import SaveAs, check_save, save_arguments
 from spatial.access.principal import Principal
-from spatial.errors import InvalidInput, Unauthorized
+from spatial.errors import InvalidInput
 
 TEXT = {"type": "string"}
 ONE = {"minOccurs": 0, "maxOccurs": 1}
@@ -113,8 +114,7 @@ class _ImageryProcessor(DatabaseProcessor):
         given = {**data, "zones": data.get("collection")}
         kwargs = type(self).arguments(given)
         save = save_arguments(data.get("save_as"))
-        if save is not None and principal is None:  # refused before any layer is looked at
-            raise Unauthorized("saving a result as a layer needs credentials: send Authorization: Bearer <token>")
+        check_save(save, principal)  # refused before any layer is looked at
         result = _in_worker(self.engine(), type(self).compute, _text(data.get("layer"), "layer"),
                             principal=principal, **kwargs)  # fmt: skip
         if save is not None:
@@ -164,7 +164,7 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
-def _output(result: ZonalResult, fmt: Any, save: dict[str, Any] | None) -> dict[str, Any]:
+def _output(result: ZonalResult, fmt: Any, save: SaveAs | None) -> dict[str, Any]:
     body = result.feature_collection() if fmt == "geojson" else {**result.describe(), "results": result.records()}
     if save is not None:
         body["layer_saved"] = save["name"]

@@ -14,7 +14,8 @@ from typing import Any
 
 from api.ogc.calls import CURRENT_CALL
 from api.ogc.processes.geocode import LINKS, DatabaseProcessor
-from layers.network_layers import check_save, run_network, save_arguments, save_network_result
+from layers.network_layers import check_save, run_network, save_network_result
+from layers.saved_results import save_arguments
 from spatial.access.principal import Principal
 from spatial.network import services
 
