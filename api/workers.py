@@ -1,4 +1,5 @@
-"""Heavy work in a bounded pool of worker processes: imagery tiles, maps, coverages, processes.
+"""Heavy work in a bounded pool of worker processes: imagery tiles, maps, coverages, processes, 3D analyses,
+network coverage and OD matrices.
 
 Why processes: a render holds GDAL and numpy memory and a core; in the server process one
 z=0 tile grew it by 1.4 GB and a few in parallel took it past 4 GB, after which it answered
@@ -45,6 +46,7 @@ from typing import Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
 from rasterio.errors import RasterioError
+from sqlalchemy import Engine
 
 from spatial.config import Settings
 from spatial.errors import BudgetExceeded, OnemapError, ServerBusy
@@ -56,8 +58,10 @@ RETRY_AFTER_S = 2
 GDAL_CACHE_MB = 64
 TASKS_PER_WORKER = 2000  # then a fresh worker: whatever a long run fragments or leaks is returned
 PRELOAD = ["layers.imagery.tiles", "layers.imagery.maps", "layers.imagery.coverage",
-           "layers.imagery.zonal", "layers.imagery.change", "layers.vector_render"]  # fmt: skip
-HEAVY_PATHS = re.compile(r"^/(tiles/|wmts(/|$)|ogc/processes/|api/v1/imagery/|ogc/collections/[^/]+/(coverage|map)$)")
+           "layers.imagery.zonal", "layers.imagery.change", "layers.vector_render", "layers.analysis3d",
+           "layers.network_layers"]  # fmt: skip
+HEAVY_PATHS = re.compile(r"^/(tiles/|wmts(/|$)|ogc/processes/|api/v1/(imagery|3d)/|api/v1/network/(coverage|od-matrix)$"
+                         r"|ogc/collections/[^/]+/(coverage|map)$)")  # fmt: skip
 """The doors whose work runs in the pool (feature pages and vector tiles do not: no watcher task for them)."""
 CLIENT_GONE: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
     "onemap_client_gone", default=None
@@ -231,6 +235,13 @@ class WorkerPool:
         if pool is not None:
             pool.stop()
             pool.join(timeout=5)
+
+
+def run_at(settings: Settings, engine: Engine, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``func(url, *args, **kwargs)`` in a render worker, from a thread, within ``process_timeout_s``:
+    the database URL travels to the worker, which opens its own small engine (``shared_engine``)."""
+    url = engine.url.render_as_string(hide_password=False)
+    return pool_of(settings).run_sync(func, url, *args, timeout=settings.process_timeout_s, **kwargs)
 
 
 def pool_of(settings: Settings) -> WorkerPool:

@@ -47,6 +47,7 @@ from layers.saved_results import About, SaveAs, result_frame, save_frame
 from layers.vector import LoadReport
 from spatial.access.principal import Principal
 from spatial.analysis3d import scene, store, sunlight
+from spatial.db import shared_engine
 from spatial.errors import BudgetExceeded, InvalidInput
 from spatial.extent import city_extent
 from spatial.params import parse_int, parse_number, parse_words
@@ -301,6 +302,11 @@ def run_analysis(engine: Engine, operation: str, inputs: Mapping[str, Any], *, c
     return RUNNERS[operation](engine, {k: v for k, v in inputs.items() if k != "save_as"}, caller)
 
 
+def run_analysis_at(url: str, operation: str, inputs: Mapping[str, Any], *, caller: Caller) -> dict[str, Any]:
+    """``run_analysis`` against the database at ``url`` (for a render worker process, ``api.workers``)."""
+    return run_analysis(shared_engine(url, pool_size=2), operation, inputs, caller=caller)
+
+
 def _height_check(engine: Engine, inputs: Mapping[str, Any], caller: Caller) -> dict[str, Any]:
     proposed = proposed_shapes(inputs)
     zones = zone_source(engine, inputs, caller)
@@ -480,4 +486,4 @@ def save_result(engine: Engine, answer: Mapping[str, Any], *, principal: Caller,
     return save_frame(engine, frame, about, save, principal=principal, door=door)
 
 
-__all__ = ["OPERATIONS", "check_save", "run_analysis", "save_result"]
+__all__ = ["OPERATIONS", "check_save", "run_analysis", "run_analysis_at", "save_result"]

@@ -42,6 +42,7 @@ from layers.imagery.access import readable_layer
 from layers.saved_results import About, SaveAs, save_frame
 from layers.vector import LoadReport
 from spatial.access.principal import Principal
+from spatial.db import shared_engine
 from spatial.errors import InvalidInput
 from spatial.network import services
 from spatial.network.prepared import refresh_graph
@@ -254,6 +255,17 @@ def run_network(
     refresh_graph(engine)
     with engine.begin() as conn:
         return prepared(conn)
+
+
+HEAVY = ("coverage", "od-matrix")  # seconds of work: the doors run these in a render worker (api.workers)
+
+
+def run_network_at(url: str, operation: str, inputs: Mapping[str, Any], *, caller: Caller,
+                   tolerance_m: float = services.DEFAULT_TOLERANCE_M,
+                   max_od_cells: int = services.MAX_OD_CELLS) -> dict[str, Any]:  # fmt: skip
+    """``run_network`` against the database at ``url`` (for a render worker process, ``api.workers``)."""
+    return run_network(shared_engine(url, pool_size=2), operation, inputs, caller=caller, tolerance_m=tolerance_m,
+                       max_od_cells=max_od_cells)  # fmt: skip
 
 
 def _route(engine: Engine, inputs: Mapping[str, Any], caller: Caller, hour: int | None, tolerance: float,

@@ -25,7 +25,8 @@ from starlette.responses import Response
 
 from api.auth import principal_of
 from api.saved_answers import GEOJSON, analysis_answer, posted_inputs
-from layers.analysis3d import OPERATIONS, check_save, run_analysis, save_result
+from api.workers import run_at
+from layers.analysis3d import OPERATIONS, check_save, run_analysis_at, save_result
 from layers.saved_results import Caller, SaveAs
 
 router = APIRouter(prefix="/api/v1/3d", tags=["3D analysis"])
@@ -89,8 +90,8 @@ async def run_posted(request: Request, operation: Operation) -> Response:
 async def _answer(request: Request, operation: str, inputs: dict[str, Any], save: SaveAs | None = None) -> Response:
     check_save(save, principal_of(request))  # before any work
 
-    def run(caller: Caller) -> dict[str, Any]:
-        return run_analysis(request.app.state.engine, operation, {k: v for k, v in inputs.items() if v is not None},
-                            caller=caller)  # fmt: skip
+    def run(caller: Caller) -> dict[str, Any]:  # in a render worker: memory cap, time budget, cancelled if the client leaves
+        return run_at(request.app.state.settings, request.app.state.engine, run_analysis_at, operation,
+                      {k: v for k, v in inputs.items() if v is not None}, caller=caller)  # fmt: skip
 
     return await analysis_answer(request, run, save_result, save)

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from api.auth import principal_of
 from api.limits import read_json_object
 from api.saved_answers import kept
-from api.workers import pool_of
+from api.workers import run_at
 from layers.emergency import earthquake_at, parameters_json, save_zones_as_layer, scenario_inputs
 from layers.saved_results import check_save
 from spatial.emergency import Scenario
@@ -69,10 +69,8 @@ async def earthquake_endpoint(request: Request) -> Response:
         event, max_walk, save = scenario_inputs(given)
         principal = principal_of(request)
         check_save(save, principal)  # before any work
-        settings = request.app.state.settings
-        url = request.app.state.engine.url.render_as_string(hide_password=False)
-        scenario: Scenario = pool_of(settings).run_sync(earthquake_at, url, event, principal=principal,
-                                                        max_walk_m=max_walk, timeout=settings.process_timeout_s)  # fmt: skip
+        scenario: Scenario = run_at(request.app.state.settings, request.app.state.engine, earthquake_at, event,
+                                    principal=principal, max_walk_m=max_walk)  # fmt: skip
         answer = scenario.as_json()
         if save is None:
             return Response(orjson.dumps(answer), media_type="application/geo+json")

@@ -31,7 +31,7 @@ from api.auth import principal_of
 from api.limits import read_json_object
 from api.params import Lat, Lon
 from api.saved_answers import kept
-from api.workers import pool_of
+from api.workers import run_at
 from layers.imagery.access import readable_imagery
 from layers.imagery.arguments import (
     ChangeBody,
@@ -152,10 +152,7 @@ async def _analysis(
 def heavy(request: Request, compute: Callable[..., ZonalResult], layer: str, **kwargs: Any) -> ZonalResult:
     """A statistic computed in a render worker (``api.workers``): memory cap, time budget
     (ONEMAP_PROCESS_TIMEOUT_S), cancelled when the client leaves, 503 when the pool is full."""
-    settings = request.app.state.settings
-    url = request.app.state.engine.url.render_as_string(hide_password=False)
-    return pool_of(settings).run_sync(statistics_at, url, compute, layer,
-                                      timeout=settings.process_timeout_s, **kwargs)  # fmt: skip
+    return run_at(request.app.state.settings, request.app.state.engine, statistics_at, compute, layer, **kwargs)
 
 
 async def _inputs(request: Request) -> dict[str, Any]:

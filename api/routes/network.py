@@ -27,7 +27,15 @@ from starlette.responses import Response
 
 from api.auth import principal_of
 from api.saved_answers import GEOJSON, analysis_answer, posted_inputs
-from layers.network_layers import OPERATIONS, check_save, run_network, save_network_result
+from api.workers import run_at
+from layers.network_layers import (
+    HEAVY,
+    OPERATIONS,
+    check_save,
+    run_network,
+    run_network_at,
+    save_network_result,
+)
 from layers.saved_results import Caller, SaveAs
 
 router = APIRouter(prefix="/api/v1/network", tags=["network analysis"])
@@ -86,9 +94,13 @@ async def _answer(request: Request, operation: str, inputs: dict[str, Any], save
     check_save(operation, save, principal_of(request))  # before any work
 
     def run(caller: Caller) -> dict[str, Any]:
-        return run_network(request.app.state.engine, operation, {k: v for k, v in inputs.items() if v is not None},
-                           caller=caller, tolerance_m=settings.network_snap_tolerance_m,
-                           max_od_cells=settings.network_max_od_cells)  # fmt: skip
+        given = {k: v for k, v in inputs.items() if v is not None}
+        tolerance_m, max_od_cells = settings.network_snap_tolerance_m, settings.network_max_od_cells
+        if operation in HEAVY:  # in a render worker: memory cap, time budget, cancelled if the client leaves
+            return run_at(settings, request.app.state.engine, run_network_at, operation, given, caller=caller,
+                          tolerance_m=tolerance_m, max_od_cells=max_od_cells)  # fmt: skip
+        return run_network(request.app.state.engine, operation, given, caller=caller, tolerance_m=tolerance_m,
+                           max_od_cells=max_od_cells)  # fmt: skip
 
     media = "application/json" if operation == "od-matrix" else GEOJSON
     return await analysis_answer(request, run, save_network_result, save, media)

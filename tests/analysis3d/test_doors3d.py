@@ -289,3 +289,19 @@ def test_nothing_is_changed_by_bad_input(city: City) -> None:
 def test_library_refuses_unknown_operations() -> None:
     with pytest.raises(InvalidInput):
         run_analysis(None, "shadow-volume", {}, caller=None)  # type: ignore[arg-type]
+
+
+def test_analyses_run_in_a_render_worker_held_to_the_time_budget(city: City, tmp_path: Path) -> None:
+    """A 3D analysis is work of seconds for the CPU: it runs in a render worker (``api.workers``), not
+    in the server's threads, so the process time budget holds it; over budget it is killed (503 with
+    Retry-After) and the server goes on answering."""
+    sunlight = {"points": [lonlat(0, 25)], "layer": "t3d_buildings", "year": 2025, "step": 1}
+    assert city.client.post("/api/v1/3d/sunlight", json=sunlight).status_code == 200
+    assert city.client.app.state.render_pool.worker_pids(), "the analysis ran in a worker process"
+    url = city.engine.url.render_as_string(hide_password=False)
+    tight = Settings(database_url=url, var_dir=tmp_path / "var", port=0, process_timeout_s=0.001)
+    with TestClient(create_app(tight), raise_server_exceptions=False) as client:
+        over = client.post("/api/v1/3d/sunlight", json=sunlight)
+        assert over.status_code == 503 and over.headers.get("Retry-After"), over.text
+        assert client.get("/api/v1/3d/line-of-sight", params={"a": "x"}).status_code == 400
+        assert client.get("/health").status_code == 200

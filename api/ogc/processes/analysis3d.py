@@ -12,7 +12,8 @@ from typing import Any
 
 from api.ogc.calls import CURRENT_CALL
 from api.ogc.processes.geocode import LINKS, DatabaseProcessor
-from layers.analysis3d import check_save, run_analysis, save_result
+from api.workers import run_at
+from layers.analysis3d import check_save, run_analysis, run_analysis_at, save_result
 from layers.saved_results import save_arguments
 from spatial.access.principal import Principal
 
@@ -107,7 +108,10 @@ class _Analysis3dProcessor(DatabaseProcessor):
         principal: Principal | None = call.principal if call is not None else None
         save = save_arguments(data.get("save_as")) if isinstance(data, dict) else None
         check_save(save, principal)
-        answer = run_analysis(self.engine(), self.operation, data, caller=principal)
+        if call is None:  # outside the OGC routes (no worker pool to hand)
+            answer = run_analysis(self.engine(), self.operation, data, caller=principal)
+        else:  # in a render worker: memory cap, time budget, cancelled if the client leaves
+            answer = run_at(call.settings, self.engine(), run_analysis_at, self.operation, data, caller=principal)
         if save is not None:
             save_result(self.engine(), answer, principal=principal, door="ogc", **save)
             answer = {**answer, "layer_saved": save["name"]}

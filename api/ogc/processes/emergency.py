@@ -13,7 +13,7 @@ from typing import Any
 
 from api.ogc.calls import CURRENT_CALL
 from api.ogc.processes.geocode import LINKS, DatabaseProcessor
-from api.workers import pool_of
+from api.workers import run_at
 from layers.emergency import earthquake, earthquake_at, save_zones_as_layer, scenario_inputs
 from layers.saved_results import check_save
 from spatial.emergency import Scenario
@@ -80,9 +80,7 @@ class EarthquakeProcessor(DatabaseProcessor):
         if call is None:  # outside the OGC routes (no worker pool to hand)
             scenario: Scenario = earthquake(engine, event, principal=principal, max_walk_m=max_walk)
         else:
-            url = engine.url.render_as_string(hide_password=False)
-            scenario = pool_of(call.settings).run_sync(earthquake_at, url, event, principal=principal,
-                                                       max_walk_m=max_walk, timeout=call.settings.process_timeout_s)  # fmt: skip
+            scenario = run_at(call.settings, engine, earthquake_at, event, principal=principal, max_walk_m=max_walk)
         answer = scenario.as_json()
         if save is not None:
             report = save_zones_as_layer(engine, scenario, principal=principal, door="ogc", **save)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from api.ogc.calls import CURRENT_CALL
 from api.ogc.processes.geocode import LINKS, DatabaseProcessor
-from api.workers import pool_of
+from api.workers import run_at
 from layers.imagery.arguments import change_arguments, statistics_arguments
 from layers.imagery.change import change_statistics
 from layers.imagery.overlay import save_as_layer
@@ -148,9 +148,7 @@ def _in_worker(engine: Engine, compute: Any, layer: str, **kwargs: Any) -> Zonal
     call = CURRENT_CALL.get()
     if call is None:
         return compute(engine, layer, **kwargs)
-    url = engine.url.render_as_string(hide_password=False)
-    return pool_of(call.settings).run_sync(statistics_at, url, compute, layer,
-                                           timeout=call.settings.process_timeout_s, **kwargs)  # fmt: skip
+    return run_at(call.settings, engine, statistics_at, compute, layer, **kwargs)
 
 
 def _caller() -> Principal | None:

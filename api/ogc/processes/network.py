@@ -14,7 +14,14 @@ from typing import Any
 
 from api.ogc.calls import CURRENT_CALL
 from api.ogc.processes.geocode import LINKS, DatabaseProcessor
-from layers.network_layers import check_save, run_network, save_network_result
+from api.workers import run_at
+from layers.network_layers import (
+    HEAVY,
+    check_save,
+    run_network,
+    run_network_at,
+    save_network_result,
+)
 from layers.saved_results import save_arguments
 from spatial.access.principal import Principal
 from spatial.network import services
@@ -112,11 +119,14 @@ class _NetworkProcessor(DatabaseProcessor):
         settings = call.settings if call is not None else None
         save = save_arguments(data.get("save_as")) if isinstance(data, dict) else None
         check_save(self.operation, save, principal)
-        answer = run_network(
-            self.engine(), self.operation, data, caller=principal,
-            tolerance_m=settings.network_snap_tolerance_m if settings else services.DEFAULT_TOLERANCE_M,
-            max_od_cells=settings.network_max_od_cells if settings else services.MAX_OD_CELLS,
-        )  # fmt: skip
+        tolerance_m = settings.network_snap_tolerance_m if settings else services.DEFAULT_TOLERANCE_M
+        max_od_cells = settings.network_max_od_cells if settings else services.MAX_OD_CELLS
+        if settings is not None and self.operation in HEAVY:  # a render worker: memory cap, time budget, cancellable
+            answer = run_at(settings, self.engine(), run_network_at, self.operation, data, caller=principal,
+                            tolerance_m=tolerance_m, max_od_cells=max_od_cells)  # fmt: skip
+        else:
+            answer = run_network(self.engine(), self.operation, data, caller=principal, tolerance_m=tolerance_m,
+                                 max_od_cells=max_od_cells)  # fmt: skip
         if save is not None:
             save_network_result(self.engine(), answer, principal=principal, door="ogc", **save)
             answer = {**answer, "layer_saved": save["name"]}
