@@ -21,10 +21,9 @@ SERVICE_WORKER = Path(__file__).parent / "static" / "inspector" / "sw.js"
 
 async def page(request: Request) -> Response:
     """The app's page, told the server's photo limits (the number per report and the bytes per photo)."""
-    response = await render(request, "inspector.html")
-    html = bytes(response.body).decode("utf-8")
-    html = html.replace("{{ max_photos }}", str(MAX_PHOTOS)).replace("{{ max_photo_bytes }}", str(MAX_PHOTO_BYTES))
-    return Response(html, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+    response = await render(request, "inspector.html", max_photos=MAX_PHOTOS, max_photo_bytes=MAX_PHOTO_BYTES)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 async def service_worker(request: Request) -> Response:

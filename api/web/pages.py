@@ -4,9 +4,9 @@ api/web/inspector.py). Assets (npm libraries included, see web/README.md) are se
 from __future__ import annotations
 
 from functools import lru_cache
-from html import escape
 from pathlib import Path
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -16,22 +16,32 @@ from layers.city.current import read_current_city
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-@lru_cache(maxsize=8)
-def _template(name: str) -> str:
-    return (TEMPLATES / name).read_text(encoding="utf-8")
+@lru_cache(maxsize=1)
+def _templates() -> Environment:
+    """The faces' Jinja templates (a shared layout, _face.html, and top bar, _topbar.html): every value
+    escaped, and a name a template uses but is not given an error rather than an empty string."""
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
 async def city_name(request: Request) -> str:
-    """The current city's Chinese name (ONEMAP_CITY_NAME before any city is loaded), HTML-escaped."""
+    """The current city's Chinese name (ONEMAP_CITY_NAME before any city is loaded), as stored:
+    the templates escape it."""
     state = request.app.state
     city = await run_in_threadpool(read_current_city, state.engine, state.settings)
-    return escape(city.name_zh)
+    return city.name_zh
 
 
-async def render(request: Request, template: str) -> Response:
-    """A face's page: its template with the city's (escaped) name; data comes later from the API."""
-    html = _template(template).replace("{{ city_name }}", await city_name(request))
-    return HTMLResponse(html)
+async def render(request: Request, template: str, **values: object) -> Response:
+    """A face's page: its template given the city's name and ``values``; data comes later from the API."""
+    page = _templates().get_template(template)
+    return HTMLResponse(page.render(city_name=await city_name(request), **values))
 
 
 async def one_map(request: Request) -> Response:
