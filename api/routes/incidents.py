@@ -22,7 +22,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -43,6 +43,7 @@ from spatial.extent import ExtentRule
 from spatial.incidents import queries
 from spatial.incidents.categories import list_categories
 from spatial.incidents.filing import file_incident
+from spatial.incidents.filing_keys import file_once, parse_key
 from spatial.incidents.listing import (
     LIGHTS,
     MAX_LIMIT,
@@ -145,20 +146,29 @@ async def categories_index(request: Request) -> Response:
     return JSONResponse({"categories": [plain(r) for r in rows]})
 
 
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200, description=(
+    "a key made once per report (a UUID): sent again with the same report, the answer is the first "
+    "incident (Idempotent-Replayed: true), never a second one; with another report, 409"))]  # fmt: skip
+
+
 @router.post("", status_code=201, summary="file an incident (anonymous callers may: the public's reports)",
              openapi_extra=body_doc(ReportBody))  # fmt: skip
-async def file_endpoint(request: Request) -> Response:
+async def file_endpoint(request: Request, idempotency_key: IdempotencyKey = None) -> Response:
     """POST /incidents: file a report; 201 with routing, deadline and possible duplicates."""
+    key = parse_key(idempotency_key)
     fields, photos = await read_body(request)
     report = report_from(fields, photos)
     settings = request.app.state.settings
-    filed = await run_in_threadpool(
-        file_incident, request.app.state.engine, report, principal=principal_of(request),
-        extent=ExtentRule.from_settings(settings),
-    )  # fmt: skip
-    location = f"{settings.base_url}/api/v1/incidents/{filed.id}"
-    body = orjson.dumps(filed.as_dict() | {"links": {"self": location}})
-    return Response(body, status_code=201, media_type="application/json", headers={"Location": location})
+    engine, principal, extent = request.app.state.engine, principal_of(request), ExtentRule.from_settings(settings)
+    headers = {}
+    if key is None:
+        answer = (await run_in_threadpool(file_incident, engine, report, principal=principal, extent=extent)).as_dict()
+    else:  # sent again with the same key (the answer was lost on the way): the first incident, not a second
+        answer, replayed = await run_in_threadpool(file_once, engine, report, key, principal=principal, extent=extent)
+        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    location = f"{settings.base_url}/api/v1/incidents/{answer['id']}"
+    body = orjson.dumps(answer | {"links": {"self": location}})
+    return Response(body, status_code=201, media_type="application/json", headers={"Location": location, **headers})
 
 
 @router.get("/inspectors", summary="the inspectors 核查 may be assigned to (staff)",

@@ -129,16 +129,21 @@ def file_incident(
     connection: category + cell + rule, then duplicates + incident + event (``FILE_SQL``), which
     commits before this returns. An address or photos take one transaction of several statements.
     """
-    calendar = calendar or default_calendar()
     now = now or dt.datetime.now(dt.UTC)
     check_report(report, principal, now)
     one_statement = report.lon is not None and report.lat is not None and not report.photos
     session = engine.connect().execution_options(isolation_level="AUTOCOMMIT") if one_statement else engine.begin()
     with session as conn:
-        category, lon, lat, confidence, routing = place_and_route(conn, report, extent or ExtentRule())
-        due = calendar.add_working(now, category["time_limits"]["register"])
-        incident_id, event_id, duplicates = insert(conn, report, principal, now, lon, lat, confidence, routing, due)
-        photo_ids = add_photos(conn, incident_id, event_id, "report", report.photos)
+        return file_on(conn, report, principal, extent or ExtentRule(), calendar or default_calendar(), now)
+
+
+def file_on(conn: Connection, report: IncidentReport, principal: Principal | None, extent: ExtentRule,
+            calendar: WorkingCalendar, now: dt.datetime) -> FiledIncident:  # fmt: skip
+    """Place, route and store a checked report on ``conn`` (the caller's session or transaction)."""
+    category, lon, lat, confidence, routing = place_and_route(conn, report, extent)
+    due = calendar.add_working(now, category["time_limits"]["register"])
+    incident_id, event_id, duplicates = insert(conn, report, principal, now, lon, lat, confidence, routing, due)
+    photo_ids = add_photos(conn, incident_id, event_id, "report", report.photos)
     return FiledIncident(incident_id, "reported", category["code"], lon, lat, routing, due, duplicates, photo_ids)
 
 

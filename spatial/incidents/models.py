@@ -252,3 +252,18 @@ kpi_rollup = Table(
     Index("uq_kpi_rollup_key", "grouping", "key", "reg_day", "day", unique=True, postgresql_nulls_not_distinct=True),
     schema=SCHEMA, postgresql_partition_by="RANGE (reg_day)",
 )  # fmt: skip
+
+
+class FilingKey(Base):
+    """An ``Idempotency-Key`` a caller filed with, and the answer it got (``spatial.incidents.filing_keys``):
+    the same key again gives the same incident, never a second one."""
+
+    __tablename__ = "filing_key"
+    __table_args__ = ({"schema": SCHEMA},)
+
+    caller: Mapped[str] = mapped_column(Text, primary_key=True)  # the principal's name, or '' for anonymous
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of the report as sent
+    incident_id: Mapped[int | None] = mapped_column(BigInteger)  # NULL while the filing is in flight
+    answer: Mapped[dict | None] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = stamped_now()

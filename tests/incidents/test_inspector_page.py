@@ -242,7 +242,8 @@ def test_inspector_desktop_and_rework_needs_a_reason(incident_city: IncidentCity
         page.wait_for_selector("#refused-box", state="hidden")
 
         # the answer to a filing is lost on the way back (the server has it, the phone does not know):
-        # the entry stays, and the next try finds it in "my reports" instead of filing it again
+        # the entry stays, and the next try sends it again with its Idempotency-Key: the server answers
+        # with the incident it already filed instead of filing a second one
         def lose_answer(route: Any) -> None:
             if route.request.method != "POST":
                 route.continue_()
@@ -258,7 +259,9 @@ def test_inspector_desktop_and_rework_needs_a_reason(incident_city: IncidentCity
         page.wait_for_selector("#queued li")
         assert stored(city) == before + 1
         page.unroute("**/api/v1/incidents")
-        page.click("#retry")
+        with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/api/v1/incidents")) as sent:
+            page.click("#retry")
+        assert sent.value.status == 201 and sent.value.headers.get("idempotent-replayed") == "true"
         page.wait_for_selector("#outbox", state="hidden")
         assert stored(city) == before + 1
         assert "已上报" in page.inner_text("#result")

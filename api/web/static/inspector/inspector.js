@@ -2,8 +2,9 @@
    or the vector base of divisions, roads and buildings), find its category by 部件/事件 code or name,
    add up to N photos compressed on the phone, and file it through POST /api/v1/incidents.
    Every filing goes first to an outbox in IndexedDB and leaves it only in the same step that records
-   the server's 201: none is lost when the network is away, none is sent twice (an attempt whose answer
-   never came is looked up in "my reports" before it is sent again). A 4xx moves it to the refused list
+   the server's 201: none is lost when the network is away, none is filed twice (each carries the key
+   made for it when it was queued as its Idempotency-Key: an attempt whose answer never came is sent
+   again, and the server answers with the incident it already filed). A 4xx moves it to the refused list
    with the server's words; a 5xx or no network keeps it queued. The service worker (/inspector/sw.js)
    keeps the app shell so the page opens offline. Also: "my reports" and the 核查 tasks assigned to the
    inspector (verify / rework). Session, CSRF, escaping: window.OM (/static/faces/common.js). */
@@ -415,24 +416,6 @@
     return form;
   }
 
-  /* an earlier attempt's answer never came: the server may have the filing. Its reported_at (set on the
-     phone when it was filed) and category find it in "my reports". true/false, or null: cannot tell */
-  function alreadyFiled(entry) {
-    return OM.api("/api/v1/incidents?mine=reported&sort=-reported&limit=100").then(function (body) {
-      var at = Date.parse(entry.reported_at);
-      var hit = (body.incidents || []).filter(function (row) {
-        return Date.parse(row.reported_at) === at && row.category_code === entry.category_code;
-      })[0];
-      setReachable(true);
-      return hit || false;
-    }, function (err) {
-      if (err.status) { return null; }
-      setReachable(false);
-      return undefined;
-    });
-  }
-
-  /* the 201 and the outbox entry's removal are one step: the entry leaves the outbox as the sent record is written */
   function markSent(entry, body) {
     var sent = { key: entry.key, id: body.id, category_code: entry.category_code, reported_at: entry.reported_at,
                  lon: entry.lon, lat: entry.lat, description: entry.description, created: entry.created, sent_at: Date.now(),
@@ -455,34 +438,31 @@
 
   /* send one outbox entry: "sent", "refused", "retry" (kept queued), or "offline" (stop this round) */
   function sendOne(entry) {
-    var check = entry.status === "sending" ? alreadyFiled(entry) : Promise.resolve(false);
-    return check.then(function (found) {
-      if (found === undefined) { return "offline"; }
-      if (found) { return markSent(entry, found).then(function (sent) { announce(sent, entry); return "sent"; }); }
-      entry.status = "sending";
-      entry.attempts = (entry.attempts || 0) + 1;
-      return putEntry("outbox", entry).then(function () {
-        return OM.authFetch("/api/v1/incidents", { method: "POST", body: formOf(entry), headers: { Accept: "application/json" } });
-      }).then(function (res) {
-        setReachable(true);
-        return res.text().then(function (text) {
-          var body = {};
-          try { body = text ? JSON.parse(text) : {}; } catch (e) { body = { description: text }; }
-          if (res.status === 201) { return markSent(entry, body).then(function (sent) { announce(sent, entry, body); return "sent"; }); }
-          var message = body.description || body.detail || ("HTTP " + res.status);
-          if (res.status >= 400 && res.status < 500 && !KEEP_QUEUED[res.status]) {
-            return refuse(entry, message, res.status).then(function () { return "refused"; });
-          }
-          entry.status = "queued";
-          entry.message = message;
-          return putEntry("outbox", entry).then(function () { return "retry"; });
-        });
-      }, function (err) {
-        /* no answer: the request may or may not have arrived; the entry stays "sending" and is looked up first next time */
-        entry.message = t("网络不可用：", "No network: ") + err.message;
-        setReachable(false);
-        return putEntry("outbox", entry).then(function () { return "offline"; });
+    entry.status = "sending";
+    entry.attempts = (entry.attempts || 0) + 1;
+    return putEntry("outbox", entry).then(function () {
+      /* sent again after a lost answer, the same key gets the incident already filed, not a second one */
+      return OM.authFetch("/api/v1/incidents", { method: "POST", body: formOf(entry),
+        headers: { Accept: "application/json", "Idempotency-Key": entry.key } });
+    }).then(function (res) {
+      setReachable(true);
+      return res.text().then(function (text) {
+        var body = {};
+        try { body = text ? JSON.parse(text) : {}; } catch (e) { body = { description: text }; }
+        if (res.status === 201) { return markSent(entry, body).then(function (sent) { announce(sent, entry, body); return "sent"; }); }
+        var message = body.description || body.detail || ("HTTP " + res.status);
+        if (res.status >= 400 && res.status < 500 && !KEEP_QUEUED[res.status]) {
+          return refuse(entry, message, res.status).then(function () { return "refused"; });
+        }
+        entry.status = "queued";
+        entry.message = message;
+        return putEntry("outbox", entry).then(function () { return "retry"; });
       });
+    }, function (err) {
+      /* no answer: the request may or may not have arrived; the next try sends it again with its key */
+      entry.message = t("网络不可用：", "No network: ") + err.message;
+      setReachable(false);
+      return putEntry("outbox", entry).then(function () { return "offline"; });
     });
   }
 
