@@ -40,14 +40,20 @@ def list_(settings: Settings, as_json: bool) -> None:
 
 @partitions.command("create")
 @click.option("--months", default=3, show_default=True, type=int, help="months from this one on")
+@click.option("--keep-keys-days", default=90, show_default=True, type=int,
+              help="filing keys (Idempotency-Key) older than this are forgotten")  # fmt: skip
 @click.pass_obj
 @friendly_errors
-def create(settings: Settings, months: int) -> None:
-    """Create the month partitions ahead (this month and the next ones)."""
+def create(settings: Settings, months: int, keep_keys_days: int) -> None:
+    """The daily upkeep: create the month partitions ahead (this month and the next ones) and forget
+    old filing keys."""
+    from spatial.incidents.filing_keys import forget_old_keys
     from spatial.incidents.partitions import create_partitions
 
-    made = create_partitions(checked_engine(settings), months)
+    engine = checked_engine(settings)
+    made = create_partitions(engine, months)
     console.print(f"{made} partition table(s) created for {months} month(s) from this one")
+    console.print(f"{forget_old_keys(engine, keep_keys_days)} filing key(s) older than {keep_keys_days} days forgotten")
 
 
 @partitions.command("detach")

@@ -15,6 +15,9 @@ together. The same key again:
 - while the first is still being filed: it waits for that transaction, then gets its answer (or,
   if the first was refused and rolled back, files as if it were the first).
 
+Keys are kept ``KEEP_DAYS`` (90) days: ``forget_old_keys`` runs with the daily partition upkeep
+(``onemap incidents partitions create``); a phone offline longer than that files anew.
+
 Keys belong to their caller (the principal's name; anonymous callers share one space, where a
 UUID is as good as a secret). A filing without a key is not affected and keeps its one-statement
 path (``spatial.incidents.filing``).
@@ -37,6 +40,7 @@ from spatial.extent import ExtentRule
 from spatial.incidents.calendar import WorkingCalendar, default_calendar
 from spatial.incidents.filing import IncidentReport, check_report, file_on
 
+KEEP_DAYS = 90
 KEY = re.compile(r"[A-Za-z0-9._:-]{8,200}")
 FIELDS = ("category_code", "description", "lon", "lat", "address", "source", "reporter_name", "reporter_contact",
           "reported_at", "external_id")  # fmt: skip
@@ -81,6 +85,16 @@ def file_once(
         answer = orjson.dumps(filed.as_dict())
         conn.execute(RECORD, {**who, "incident": filed.id, "answer": answer.decode()})
     return orjson.loads(answer), False
+
+
+def forget_old_keys(engine: Engine, days: int = KEEP_DAYS) -> int:
+    """Forget the keys older than ``days`` days; how many."""
+    if days < 1:
+        raise InvalidInput(f"keys are kept at least 1 day, not {days}")
+    with engine.begin() as conn:
+        gone = conn.execute(text("DELETE FROM incidents.filing_key WHERE created_at < now() - make_interval(days => :d)"),
+                            {"d": days})  # fmt: skip
+    return int(gone.rowcount or 0)
 
 
 def claim(conn: Connection, who: dict[str, str], print_: str) -> dict[str, Any] | None:

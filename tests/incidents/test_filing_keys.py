@@ -5,12 +5,16 @@ bad key is a 400; concurrent sends with one key make one incident; keys belong t
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import subprocess
+import sys
 import uuid
 
 import httpx
 import pytest
 from sqlalchemy import text
 
+from spatial.config import PROJECT_ROOT
 from tests.incidents.conftest import GUIYI, IncidentCity, png_bytes
 
 
@@ -109,3 +113,26 @@ def test_keys_belong_to_their_caller(incident_city: IncidentCity) -> None:
     anonymous = send(incident_city, key, role=None)
     assert mine.status_code == theirs.status_code == anonymous.status_code == 201
     assert len({mine.json()["id"], theirs.json()["id"], anonymous.json()["id"]}) == 3
+
+
+def test_old_keys_are_forgotten_by_the_daily_upkeep(incident_city: IncidentCity) -> None:
+    old, recent = str(uuid.uuid4()), str(uuid.uuid4())
+    assert send(incident_city, old).status_code == send(incident_city, recent).status_code == 201
+    with incident_city.engine.begin() as conn:
+        conn.execute(text("UPDATE incidents.filing_key SET created_at = now() - interval '91 days' WHERE key = :k"),
+                     {"k": old})  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEMAP_")} | {"ONEMAP_DATABASE_URL": incident_city.url}
+
+    def upkeep(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "api.cli", "incidents", "partitions", "create", *args], env=env,
+                              capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)  # fmt: skip
+
+    bad = upkeep("--keep-keys-days", "0")
+    assert bad.returncode == 2 and "at least 1 day" in bad.stdout + bad.stderr
+    done = upkeep("--months", "1")
+    assert done.returncode == 0 and "1 filing key(s) older than 90 days forgotten" in done.stdout + done.stderr, done.stderr
+    with incident_city.engine.connect() as conn:
+        kept = set(conn.execute(text("SELECT key FROM incidents.filing_key WHERE key IN (:a, :b)"),
+                                {"a": old, "b": recent}).scalars())  # fmt: skip
+    assert kept == {recent}
+    assert send(incident_city, old).headers.get("Idempotent-Replayed") is None, "a forgotten key files anew"
