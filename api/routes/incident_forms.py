@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
+from fastapi import Header
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -18,6 +19,10 @@ from spatial.incidents.filing import IncidentReport
 from spatial.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, check_photos
 from spatial.incidents.workflow import ACTIONS
 from spatial.params import inline_schema, parse_instant, parse_number
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200, description=(
+    "a key made once per report (a UUID): sent again with the same report, the answer is the first "
+    "incident (Idempotent-Replayed: true), never a second one; with another report, 409"))]  # fmt: skip
 
 MAX_BODY = MAX_PHOTOS * MAX_PHOTO_BYTES + 1024 * 1024
 

@@ -22,7 +22,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from api.auth import principal_of
 from api.params import BboxText, IncidentId, Offset, PhotoId, Words, limit_parser
 from api.routes.incident_forms import (
+    IdempotencyKey,
     MergeBody,
     ReportBody,
     TransitionBody,
@@ -145,10 +146,6 @@ async def categories_index(request: Request) -> Response:
     rows = await run_in_threadpool(run)
     return JSONResponse({"categories": [plain(r) for r in rows]})
 
-
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200, description=(
-    "a key made once per report (a UUID): sent again with the same report, the answer is the first "
-    "incident (Idempotent-Replayed: true), never a second one; with another report, 409"))]  # fmt: skip
 
 
 @router.post("", status_code=201, summary="file an incident (anonymous callers may: the public's reports)",

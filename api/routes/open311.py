@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from api.errors import DRIVER_ERRORS, as_domain_error, error_headers, open311_body
 from api.limits import read_limited
 from api.params import instant_parser
-from api.routes.incident_forms import body_doc, instant, number, read_body
+from api.routes.incident_forms import IdempotencyKey, body_doc, instant, number, read_body
 from spatial.access.principal import Principal
 from spatial.access.tokens import authenticate, token_cache
 from spatial.errors import InvalidInput, NotFound, OnemapError, Unauthorized
@@ -38,6 +38,7 @@ from spatial.extent import ExtentRule
 from spatial.incidents import queries
 from spatial.incidents.categories import list_categories
 from spatial.incidents.filing import IncidentReport, file_incident
+from spatial.incidents.filing_keys import file_once, parse_key
 from spatial.incidents.photos import check_photos
 from spatial.params import parse_id
 
@@ -236,8 +237,9 @@ async def one_request(request: Request, id: Annotated[str, Path(max_length=200)]
              openapi_extra=body_doc(Open311Body, photos=False),
              responses={201: {"content": {"application/json": {}, "text/xml": {"schema": {"type": "string"}}}}})  # fmt: skip
 @open311
-async def post_request(request: Request, fmt: Format) -> Response:
+async def post_request(request: Request, fmt: Format, idempotency_key: IdempotencyKey = None) -> Response:
     fmt_of(request)
+    key = parse_key(idempotency_key)
     if request.headers.get("content-type", "").split(";")[0].strip() in ("application/xml", "text/xml"):
         fields, photos = xml_fields(await read_limited(request, MAX_XML_BYTES, "the XML body")), []  # type: ignore[var-annotated]
     else:
@@ -245,12 +247,14 @@ async def post_request(request: Request, fmt: Format) -> Response:
     principal = await run_in_threadpool(_principal, request, fields.get("api_key"))
     request.app.state.rate_limiter.check_token(principal)
     report = report_of(fields, photos, principal)
-    filed = await run_in_threadpool(
-        file_incident, request.app.state.engine, report, principal=principal,
-        extent=ExtentRule.from_settings(request.app.state.settings),
-    )  # fmt: skip
-    notice = f"routed to {filed.routing.department_code}" + (f", unit cell {filed.routing.cell_code}" if filed.routing.cell_code else "")
-    row = {"service_request_id": str(filed.id), "service_notice": notice, "account_id": None}
+    engine, extent = request.app.state.engine, ExtentRule.from_settings(request.app.state.settings)
+    if key is None:
+        filed = (await run_in_threadpool(file_incident, engine, report, principal=principal, extent=extent)).as_dict()
+    else:  # sent again with the same key: the request already filed, not a second one
+        filed, _ = await run_in_threadpool(file_once, engine, report, key, principal=principal, extent=extent)
+    cell = f", unit cell {filed['cell_code']}" if filed["cell_code"] else ""
+    row = {"service_request_id": str(filed["id"]), "service_notice": f"routed to {filed['department_code']}{cell}",
+           "account_id": None}  # fmt: skip
     return answer(request, "service_requests", "request", [row], status=201)
 
 

@@ -136,3 +136,23 @@ def test_old_keys_are_forgotten_by_the_daily_upkeep(incident_city: IncidentCity)
                                 {"a": old, "b": recent}).scalars())  # fmt: skip
     assert kept == {recent}
     assert send(incident_city, old).headers.get("Idempotent-Replayed") is None, "a forgotten key files anew"
+
+
+def test_open311_posts_take_the_same_key(incident_city: IncidentCity) -> None:
+    form = {"api_key": incident_city.tokens["viewer"], "service_code": "0110", "lat": str(GUIYI[1]),
+            "long": str(GUIYI[0]), "description": "Open311 sent twice"}  # fmt: skip
+    key = str(uuid.uuid4())
+
+    def post(**changes: str) -> httpx.Response:
+        return httpx.post(f"{incident_city.base}/open311/v2/requests.json", data=form | changes,
+                          headers={"Idempotency-Key": key}, timeout=30)  # fmt: skip
+
+    first = post()
+    assert first.status_code == 201, first.text
+    before = counts(incident_city)
+    again = post()
+    assert again.status_code == 201 and again.json() == first.json()
+    assert post(description="another").status_code == 409
+    assert counts(incident_city) == before
+    bad = httpx.post(f"{incident_city.base}/open311/v2/requests.json", data=form, headers={"Idempotency-Key": "x"}, timeout=30)
+    assert bad.status_code == 400 and counts(incident_city) == before
