@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -191,8 +192,10 @@ def _serve(url: str, port: int, tree: str | None = None) -> subprocess.Popen:
     raise RuntimeError("onemap serve did not come up")
 
 
-async def _load(base: str, token: str, points: np.ndarray, clients: int) -> tuple[list[float], int, float]:
+async def _load(base: str, token: str, points: np.ndarray, clients: int,
+                keyed: bool = False) -> tuple[list[float], int, float]:  # fmt: skip
     """POST a filing per point over ``clients`` keep-alive connections; (latencies ms, 201s, wall s).
+    ``keyed``: each with an Idempotency-Key of its own, as the inspector app sends them.
 
     A lean HTTP/1.1 client on asyncio streams (bodies built up front, Content-Length framing): the
     load client shares the cores with the server, and httpx's own CPU per request is about the
@@ -202,8 +205,9 @@ async def _load(base: str, token: str, points: np.ndarray, clients: int) -> tupl
     for lon, lat in points:
         body = orjson.dumps({"category_code": "1102", "description": "bench", "source": "inspector",
                              "location": {"lon": float(lon), "lat": float(lat)}})  # fmt: skip
+        key = f"Idempotency-Key: {uuid.uuid4()}\r\n" if keyed else ""
         head = (f"POST /api/v1/incidents HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
+                f"{key}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
         requests.append(head.encode() + body)
     queue = iter(requests)
     latencies: list[float] = []
@@ -338,7 +342,8 @@ def filing_rounds(ctx: Context, n: int, clients: int, rounds: int) -> list[Resul
         if before_tree:  # the code before, served too and measured in the same rounds
             servers["before"] = _serve(url, port := free_port(), before_tree)
             bases["before"] = f"http://127.0.0.1:{port}"
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+        variants = [(name, name, False) for name in servers] + [("keyed", "ours", True)]  # (run, server, keyed)
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in variants}
         bench: list[dict[str, Any]] = []
         load_before = os.getloadavg()
         try:
@@ -346,12 +351,12 @@ def filing_rounds(ctx: Context, n: int, clients: int, rounds: int) -> list[Resul
                 warm = cells[rng.integers(0, len(cells), 200)]
                 asyncio.run(_load(base, token.secret, warm, clients))
             for r in range(rounds):
-                order = list(servers.items())
-                for name, server in order[::-1] if r % 2 else order:  # alternate who goes first
+                for name, served_by, keyed in variants[::-1] if r % 2 else variants:  # alternate who goes first
+                    server = servers[served_by]
                     points = cells[rng.integers(0, len(cells), n)]
                     before = _count(engine)
                     meter = Meter(dbname, server.pid)
-                    latencies, ok, wall = asyncio.run(_load(bases[name], token.secret, points, clients))
+                    latencies, ok, wall = asyncio.run(_load(bases[served_by], token.secret, points, clients, keyed))
                     cpu = meter.per_filing_ms(n)
                     stored = _count(engine) - before
                     runs[name].append({"rate": ok / wall, "p50": percentile(latencies, 50),
@@ -385,11 +390,20 @@ def filing_rounds(ctx: Context, n: int, clients: int, rounds: int) -> list[Resul
         notes=f"rounds HTTP {[round(h['rate']) for h in http]} vs pgbench {[round(b['rate']) for b in bench]}/s; "
               f"p50 {np.median([h['p50'] for h in http]):.0f} ms, p99 {p99:.0f} ms; filed {filed}, stored {stored}"
               f"{' (MATCH)' if filed == stored == rounds * n else ' (MISMATCH)'}; CPU ms per filing — HTTP: "
-              f"{cpu_text(http)}; pgbench: {cpu_text(bench)}; {_before_text(runs.get('before'), cpu_text)}load average {load_before[0]:.1f} → "
+              f"{cpu_text(http)}; pgbench: {cpu_text(bench)}; {_before_text(runs.get('before'), cpu_text)}"
+              f"{_keyed_text(runs['keyed'], cpu_text)}load average {load_before[0]:.1f} → "
               f"{load_after[0]:.1f} on {psutil.cpu_count()} cores (shared machine)",
         extra={"http": http, "pgbench": bench, "load": [load_before, load_after], "script": script,
-               "before": runs.get("before")},
+               "before": runs.get("before"), "keyed": runs["keyed"]},
     )]  # fmt: skip
+
+
+def _keyed_text(rows: list[dict[str, Any]], cpu_text: Any) -> str:
+    """Filings with an Idempotency-Key each (the inspector app's), measured in the same rounds."""
+    return (f"with Idempotency-Key (same rounds): {[round(r['rate']) for r in rows]}/s, p50 "
+            f"{np.median([r['p50'] for r in rows]):.0f} ms, p99 {max(r['p99'] for r in rows):.0f} ms, "
+            f"filed {sum(r['filed'] for r in rows)} stored {sum(r['stored'] for r in rows)}, CPU ms per filing "
+            f"{cpu_text(rows)}; ")  # fmt: skip
 
 
 def _before_text(rows: list[dict[str, Any]] | None, cpu_text: Any) -> str:
