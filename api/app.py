@@ -30,6 +30,7 @@ from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.rest import rest_app
 from api.routes import analysis3d as analysis3d_routes
 from api.routes import city as city_routes
+from api.routes import departments as department_routes
 from api.routes import dispatch as dispatch_routes
 from api.routes import emergency as emergency_routes
 from api.routes import geocode as geocode_routes
@@ -149,7 +150,7 @@ REST_ROUTERS = [geocode_routes.router, supervision_routes.router, incident_route
                 emergency_routes.router,
                 network_routes.router,
                 analysis3d_routes.router,
-                dispatch_routes.router]
+                dispatch_routes.router, department_routes.router]
 
 
 def app_from_environment() -> Starlette:

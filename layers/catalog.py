@@ -65,6 +65,12 @@ def upsert_department(conn: Connection, code: str, name_zh: str, name_en: str) -
     conn.execute(stmt)
 
 
+def list_departments(conn: Connection) -> list[dict[str, str]]:
+    """Every department, ``[{"code", "name_zh", "name_en"}]`` ordered by code, byte order (tens to hundreds)."""
+    query = select(Department.code, Department.name_zh, Department.name_en).order_by(Department.code.collate("C"))
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
 def register_layer(conn: Connection, spec: LayerSpec) -> None:
     """Insert or update the catalog row, then refresh its extent, count and attribute list."""
     spec.validate()

@@ -48,7 +48,7 @@ GET_EXAMPLE = re.compile(r"`GET (/[^`\s]+)`")
 LOCAL_URL = re.compile(r"http://127\.0\.0\.1:8000(/[^\s|)`]*)")
 PLACEHOLDER = re.compile(r"[{}…\[\]]|om_")
 FINDS_SOMETHING = ("/api/v1/geocode", "/api/v1/suggest", "/api/v1/reverse")
-STAFF_ONLY = ("/api/v1/supervision/",)
+STAFF_ONLY = ("/api/v1/supervision/", "/api/v1/departments")
 """Doors the README says are for staff: anonymous, they must refuse with 401 (not fail)."""
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from layers.catalog import upsert_department
 from spatial.config import PROJECT_ROOT
 from tests.browser import browser_page
 from tests.incidents import conftest as incident_fixtures
@@ -93,6 +94,8 @@ def test_console_register_dispatch_conflict(incident_city: IncidentCity) -> None
     case = file_case(city, "井盖缺失，行人易跌落")
     hostile = file_case(city, HOSTILE, shift=0.002, category="0107")
     late = file_case(city, "道路积水", shift=0.004, category="0103")
+    with city.engine.begin() as conn:  # a department with no case and no category: 派遣 offers it all the same
+        upsert_department(conn, "gas_console", f"燃气公司{HOSTILE}", "Gas company")
     dialogs: list[str] = []
     with browser_page(viewport=(1280, 800)) as (page, problems):
 
@@ -154,6 +157,10 @@ def test_console_register_dispatch_conflict(incident_city: IncidentCity) -> None
         page.wait_for_selector("#form-department")
         assert page.input_value("#form-department") == routed
         assert "建议" in page.inner_text("#form-department option:checked")
+        gas = '#form-department option[value="gas_console"]'
+        page.wait_for_selector(gas, state="attached")
+        assert page.text_content(gas) == f"燃气公司{HOSTILE} · gas_console"
+        assert page.input_value("#form-department") == routed  # still the proposed one
         page.screenshot(path=str(ARTIFACTS / "console-desktop.png"))
         page.keyboard.press("Enter")
         page.wait_for_function("() => document.getElementById('case-message').textContent.includes('已派遣')")

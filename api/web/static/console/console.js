@@ -54,6 +54,7 @@
   var current = null;      /* the open case: its record (GET /api/v1/incidents/{id}) */
   var currentRow = null;   /* its list row, when it came from the queue (department name, light) */
   var departments = {};    /* code → name, from what the pages can read */
+  var departmentsRead = null;  /* GET /api/v1/departments, asked once at the start; null until it answers */
   var streets = {};        /* code → name, from the rows */
   var communities = {};    /* code → {name, street}, from the rows */
   var categories = [];
@@ -456,14 +457,39 @@
       hint ? el("small", { text: hint }) : null]);
   }
 
+  /* every department (GET /api/v1/departments) beside those met in the rows; a name already learnt is kept */
+  function readDepartments() {
+    departmentsRead = OM.api("/api/v1/departments").then(function (body) {
+      (body.departments || []).forEach(function (d) {
+        if (d.code && (!departments[d.code] || departments[d.code] === d.code)) { departments[d.code] = d.name_zh || d.code; }
+      });
+      departmentsRead = null;
+      fillFilterChoices();
+    }).catch(function () { departmentsRead = null; /* 派遣 offers the departments met so far */ });
+  }
+
+  /* the 派遣 choice; a form opened before the list answered is filled again when it does */
   function departmentChoice(proposed) {
+    var select = el("select", { name: "department", id: "form-department", required: true });
+    fillDepartmentChoice(select, proposed);
+    if (departmentsRead) {
+      departmentsRead.then(function () {
+        var chosen = select.value;
+        fillDepartmentChoice(select, proposed);
+        select.value = chosen;
+      });
+    }
+    return select;
+  }
+
+  function fillDepartmentChoice(select, proposed) {
     var codes = {};
     Object.keys(departments).forEach(function (c) { codes[c] = true; });
     categories.forEach(function (c) { codes[c.department_code] = true; });
     Object.keys(streets).forEach(function (s) { codes["street_" + s] = true; });
     delete codes.supervision; delete codes.command;
     if (proposed) { codes[proposed] = true; }
-    var select = el("select", { name: "department", id: "form-department", required: true });
+    select.textContent = "";
     var list = Object.keys(codes).sort();
     if (proposed) { list = [proposed].concat(list.filter(function (c) { return c !== proposed; })); }
     list.forEach(function (code) {
@@ -472,7 +498,6 @@
       var text = (name ? name + " · " : "") + code + (code === proposed ? t("（建议）", " (proposed)") : "");
       select.appendChild(option(code, text, code === proposed));
     });
-    return select;
   }
 
   /* the inspectors 核查 may go to (GET /api/v1/incidents/inspectors), filled in when it answers */
@@ -836,6 +861,7 @@
     renderTabs();
     setupFilters();
     document.addEventListener("keydown", onKey);
+    readDepartments();
     OM.api("/api/v1/incidents/categories").then(function (body) {
       categories = body.categories || [];
       fillCategories();
