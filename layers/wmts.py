@@ -13,7 +13,8 @@ Vector layers (every catalogued table, as the OGC API offers them) are drawn to 
 is planned, painted in a render worker. They come in image/png only, at every level of both
 sets; a tile of the matrix where the layer has nothing is a transparent PNG (imagery: 404
 outside the layer's extent, 204 inside it without pixels). ``plan_tile`` is the one dispatch
-on the layer's kind; a layer hidden from the caller is missing, with the same message.
+on the layer's kind, from what ``tile_access`` (THE read check, the layer's one look-up) found; a
+layer hidden from the caller is missing, with the same message.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import morecantile
 import rasterio
@@ -174,31 +176,37 @@ def missing_layer(layer: str) -> NotFound:
     return NotFound(f"no layer named {layer!r} in this WMTS")
 
 
+@dataclass(frozen=True)
+class TileAccess:
+    """What THE read check of a GetTile found: the catalogued table's row, or the imagery source."""
+
+    public: bool
+    row: Mapping[str, Any] | None = None
+    source: ImagerySource | None = None
+
+
 def tile_access(
     engine: Engine, principal: Principal | None, request: TileRequest, imagery: Callable[[str], ImagerySource]
-) -> bool:
-    """THE read check of a GetTile, before any tile cache: whether the layer is public (NotFound: hidden or missing)."""
+) -> TileAccess:
+    """THE read check of a GetTile, before any tile cache (NotFound: hidden or missing). The layer is
+    looked up once: ``plan_tile`` draws from what this found."""
     row = find_layer(engine, request.layer)
     if row is not None and row["storage_table"]:
         if not can_read(principal, LayerRef.from_row(row)):
             raise missing_layer(request.layer)
-        return bool(row["visibility"] == "public")
+        return TileAccess(public=row["visibility"] == "public", row=row)
     try:
         source = imagery(request.layer)
     except NotFound:
         raise missing_layer(request.layer) from None
-    return source.visibility == "public"
+    return TileAccess(public=source.visibility == "public", source=source)
 
 
-def plan_tile(
-    engine: Engine, principal: Principal | None, request: TileRequest, imagery: Callable[[str], ImagerySource]
-) -> TilePlan:
-    """What a tile needs before its pixels, by the layer's kind: THE read check, then the scene
-    files (imagery, looked up by ``imagery``, itself read-checked) or the features (a catalogued table)."""
-    row = find_layer(engine, request.layer)
-    if row is not None and row["storage_table"]:
-        if not can_read(principal, LayerRef.from_row(row)):
-            raise missing_layer(request.layer)
+def plan_tile(engine: Engine, request: TileRequest, access: TileAccess) -> TilePlan:
+    """What a tile needs before its pixels, by the layer's kind: the scene files (imagery) or the
+    features (a catalogued table), from what ``tile_access`` found."""
+    row = access.row
+    if row is not None:
         if request.style.media_type not in VECTOR_FORMATS:
             raise InvalidInput(f"FORMAT {request.style.media_type!r} unsupported for a vector layer: "
                                f"one of {', '.join(VECTOR_FORMATS)}")  # fmt: skip
@@ -206,11 +214,9 @@ def plan_tile(
         tile = request.tile
         geometries = tile_geometries(engine, table, request.matrix_set, tile.z, tile.x, tile.y)
         return VectorPlan(request, geometries, VectorStyle.from_catalog(row["style"]))
-    try:
-        source = imagery(request.layer)
-    except NotFound:
-        raise missing_layer(request.layer) from None
-    return ImageryPlan(request, wmts_tile_paths(source, request))
+    if access.source is None:  # tile_access finds one or the other
+        raise missing_layer(request.layer)
+    return ImageryPlan(request, wmts_tile_paths(access.source, request))
 
 
 def render_wmts_tile(plan: TilePlan, budget: RenderBudget) -> bytes | None:

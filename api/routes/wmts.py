@@ -39,6 +39,7 @@ from layers import tile_cache
 from layers.imagery.budget import RenderBudget
 from layers.imagery.readers import ImageryFileMissing
 from layers.wmts import (
+    TileAccess,
     TilePlan,
     TileRequest,
     capabilities,
@@ -113,33 +114,38 @@ async def _capabilities(request: Request) -> Response:
     return Response(body, media_type=XML, headers={"Cache-Control": CACHE_CONTROL})
 
 
-def _plan(request: Request, params: dict[str, str]) -> TilePlan:
-    """The checks that need no pixels: parameters, read check, the files or features to draw."""
-    tile_request = parse_tile_request(params)
-    engine, principal = request.app.state.engine, principal_of(request)
-    try:
-        return plan_tile(engine, principal, tile_request, lambda layer: readable(request, layer))
-    except ImageryFileMissing:  # the layer may have been re-published a moment ago
-        forget(request, tile_request.layer)
-        return plan_tile(engine, principal, tile_request, lambda layer: readable(request, layer))
-
-
-def _check(request: Request, params: dict[str, str]) -> tuple[TileRequest, bool, tile_cache.TileKey | None]:
-    """Parameters and THE read check; whether the layer is public; the key its tile is kept under."""
-    tile_request = parse_tile_request(params)
+def _plan(request: Request, tile_request: TileRequest, access: TileAccess) -> TilePlan:
+    """The checks that need no pixels, from what the read check found: the files or features to draw."""
     engine = request.app.state.engine
-    public = tile_access(engine, principal_of(request), tile_request, lambda layer: readable(request, layer))
-    version = tile_cache.layer_versions(engine).get(tile_request.layer)
+    try:
+        return plan_tile(engine, tile_request, access)
+    except ImageryFileMissing:  # the layer may have been re-published a moment ago: look it up again
+        forget(request, tile_request.layer)
+        return plan_tile(engine, tile_request, _access(request, tile_request))
+
+
+def _access(request: Request, tile_request: TileRequest) -> TileAccess:
+    """THE read check (NotFound when hidden or missing), the layer looked up once."""
+    engine = request.app.state.engine
+    return tile_access(engine, principal_of(request), tile_request, lambda layer: readable(request, layer))
+
+
+def _check(request: Request, params: dict[str, str]) -> tuple[TileRequest, TileAccess, tile_cache.TileKey | None]:
+    """Parameters and THE read check; what it found (whether public, what to draw); the tile's cache key."""
+    tile_request = parse_tile_request(params)
+    access = _access(request, tile_request)
+    version = tile_cache.layer_versions(request.app.state.engine).get(tile_request.layer)
     t = tile_request.tile
     parts = (tile_request.matrix_set, str(t.z), str(t.x), str(t.y), tile_request.style.media_type, repr(tile_request.style))
     key = tile_cache.TileKey("wmts", tile_request.layer, version, parts) if version is not None else None
-    return tile_request, public, key
+    return tile_request, access, key
 
 
 async def _tile(request: Request, params: dict[str, str]) -> Response:
     """One 256-px tile, drawn in the render worker pool as the XYZ tiles are, kept in the tile cache."""
     budget = RenderBudget.from_settings(request.app.state.settings)
-    tile_request, public, key = await run_in_threadpool(_check, request, params)
+    tile_request, access, key = await run_in_threadpool(_check, request, params)
+    public = access.public
     media_type = tile_request.style.media_type
     if key is not None and tile_cache.etag_matches(request.headers.get("if-none-match"), key.etag):
         return Response(status_code=304, headers=tile_headers(request, key, public))
@@ -148,16 +154,17 @@ async def _tile(request: Request, params: dict[str, str]) -> Response:
         return image_response(request, found, media_type, key, public)
     for attempt in (1, 2):
         try:
-            plan = await run_in_threadpool(_plan, request, params)
+            plan = await run_in_threadpool(_plan, request, tile_request, access)
             pool = render_pool(request)
             body = await pool.run(render_wmts_tile, plan, budget) if plan.drawing else render_wmts_tile(plan, budget)
             break
         except ClientGone:
             return Response(status_code=499)  # nobody is listening
         except ImageryFileMissing as err:  # re-published while drawing: look the scenes up again
-            forget(request, params["LAYER"])
+            forget(request, tile_request.layer)
             if attempt == 2:
                 return ows_error_response(err)
+            access = await run_in_threadpool(_access, request, tile_request)
     await keep(request, key, body or b"")
     return image_response(request, body, media_type, key, public)
 
