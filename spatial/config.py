@@ -145,8 +145,8 @@ class Settings(BaseSettings):
     database_read_urls: str = Field(
         default="",
         description="comma-separated URLs of PostgreSQL streaming replicas that serve reads (feature pages, "
-        "tiles, downloads, search, KPIs); writes and reads that must see the caller's own write go to the "
-        "primary; empty = every read goes to the primary",
+        "vector tiles, geocoding, KPIs; downloads read the primary); writes and reads that must see the "
+        "caller's own write go to the primary; empty = every read goes to the primary",
     )
     replica_max_lag_s: float = Field(
         default=5.0, gt=0, description="a replica further behind the primary than this is taken out of the "
