@@ -10,20 +10,23 @@ models: nothing is written by hand, so nothing drifts. Errors go through the one
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from api import errors
 from spatial.errors import InvalidInput
 
 TITLE = "onemap REST API and Open311 GeoReport v2"
 OPENAPI_URL = "/api/v1/openapi.json"
+_BUILDING = threading.Lock()
 
 
 class ErrorDocument(BaseModel):
@@ -64,7 +67,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 def rest_app(state: State, routers: list[Any]) -> FastAPI:
     """One FastAPI app holding ``routers``, sharing ``state`` with the platform's app."""
-    app = FastAPI(title=TITLE, version="1", openapi_url=OPENAPI_URL, docs_url=None, redoc_url=None,
+    app = FastAPI(title=TITLE, version="1", openapi_url=None, docs_url=None, redoc_url=None,
                   responses=ERROR_ANSWERS)  # fmt: skip
     app.state = state
     for router in routers:
@@ -72,11 +75,25 @@ def rest_app(state: State, routers: list[Any]) -> FastAPI:
     errors.install(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.openapi = lambda: _document(app)  # type: ignore[method-assign]
+    app.add_route(OPENAPI_URL, _openapi_route, include_in_schema=False)
     return app
+
+
+async def _openapi_route(request: Request) -> Response:
+    """``/api/v1/openapi.json``, built once in a thread, not on the event loop as FastAPI's own route
+    does: the first build takes a few hundred ms of CPU, which on the loop stalled every other
+    request (``/health`` included) while it ran."""
+    app = request.app
+    return JSONResponse(await run_in_threadpool(app.openapi))
 
 
 def _document(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, less its 422 answers: validation errors are 400 here, like every refusal."""
+    with _BUILDING:  # built once, however many ask at first
+        return _build(app)
+
+
+def _build(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         document = FastAPI.openapi(app)
         for operations in document.get("paths", {}).values():
